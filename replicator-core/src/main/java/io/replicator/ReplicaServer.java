@@ -1,0 +1,21 @@
+package io.replicator;
+
+import java.io.Closeable;
+import java.net.InetSocketAddress;
+
+/**
+ * The secondary side: receives a primary's changes, applies them under its root, and
+ * acknowledges them. Obtain one from {@link Replicator#replica(java.nio.file.Path)}.
+ */
+public interface ReplicaServer extends Closeable {
+
+  /** The address the server is bound to (the real port when it was asked to listen on port 0). */
+  InetSocketAddress localAddress();
+
+  /** A snapshot of the replica's state. */
+  ReplicationStatus status();
+
+  /** Stops accepting, closes connections and files; idempotent. */
+  @Override
+  void close();
+}

@@ -1,0 +1,178 @@
+package io.replicator.change;
+
+import static com.google.common.base.Preconditions.checkArgument;
+import static com.google.common.base.Preconditions.checkNotNull;
+
+import java.nio.ByteBuffer;
+import java.nio.file.attribute.FileTime;
+import java.nio.file.attribute.PosixFilePermission;
+import java.util.Set;
+
+/**
+ * One mutating operation on the replicated tree, as the primary made it and the replica must
+ * repeat it. Paths are {@linkplain ChangePaths relative change paths}: '/'-separated, relative
+ * to the root, normalised; the empty string is the root directory itself.
+ *
+ * <p>Namespace changes (create or remove a name) are ordered against everything; data changes
+ * are ordered only against changes to the same path, which lets the replica apply different
+ * files in parallel.
+ */
+public sealed interface FileChange {
+
+  /** The path this change is about (for a two-path change, the one it creates or changes). */
+  String path();
+
+  /** True when this change adds, removes or renames a name and so orders against all others. */
+  default boolean isNamespaceChange() {
+    return false;
+  }
+
+  /** Bytes written at a position. {@code data} is a read-only view of exactly the bytes written. */
+  record Write(String path, long position, ByteBuffer data) implements FileChange {
+    public Write {
+      checkNotNull(path, "path");
+      checkArgument(position >= 0, "negative position %s", position);
+      checkNotNull(data, "data");
+    }
+
+    public int length() {
+      return data.remaining();
+    }
+  }
+
+  /** The file was cut to {@code size} bytes. */
+  record Truncate(String path, long size) implements FileChange {
+    public Truncate {
+      checkNotNull(path, "path");
+      checkArgument(size >= 0, "negative size %s", size);
+    }
+  }
+
+  /** A regular file was created, or opened with truncation; {@code truncate} empties it. */
+  record CreateFile(String path, boolean truncate) implements FileChange {
+    public CreateFile {
+      checkNotNull(path, "path");
+    }
+  }
+
+  /** A directory was created. */
+  record MakeDirectory(String path) implements FileChange {
+    public MakeDirectory {
+      checkNotNull(path, "path");
+    }
+
+    @Override
+    public boolean isNamespaceChange() {
+      return true;
+    }
+  }
+
+  /** A file, an empty directory or a symbolic link (not followed) was deleted. */
+  record Delete(String path) implements FileChange {
+    public Delete {
+      checkNotNull(path, "path");
+    }
+
+    @Override
+    public boolean isNamespaceChange() {
+      return true;
+    }
+  }
+
+  /** {@code source} was renamed to {@code target}. */
+  record Move(String source, String target, boolean replaceExisting, boolean atomic)
+      implements FileChange {
+    public Move {
+      checkNotNull(source, "source");
+      checkNotNull(target, "target");
+    }
+
+    @Override
+    public String path() {
+      return target;
+    }
+
+    @Override
+    public boolean isNamespaceChange() {
+      return true;
+    }
+  }
+
+  /** {@code source} was copied to {@code target} inside the replicated tree. */
+  record Copy(String source, String target, boolean replaceExisting, boolean copyAttributes)
+      implements FileChange {
+    public Copy {
+      checkNotNull(source, "source");
+      checkNotNull(target, "target");
+    }
+
+    @Override
+    public String path() {
+      return target;
+    }
+
+    @Override
+    public boolean isNamespaceChange() {
+      return true;
+    }
+  }
+
+  /** A symbolic link at {@code path} pointing to {@code target} (stored as given, never resolved). */
+  record CreateSymbolicLink(String path, String target) implements FileChange {
+    public CreateSymbolicLink {
+      checkNotNull(path, "path");
+      checkNotNull(target, "target");
+    }
+
+    @Override
+    public boolean isNamespaceChange() {
+      return true;
+    }
+  }
+
+  /** A hard link at {@code path} to the existing file {@code existing}. */
+  record CreateLink(String path, String existing) implements FileChange {
+    public CreateLink {
+      checkNotNull(path, "path");
+      checkNotNull(existing, "existing");
+    }
+
+    @Override
+    public boolean isNamespaceChange() {
+      return true;
+    }
+  }
+
+  /** File times changed; a null time was left unchanged. */
+  record SetTimes(String path, FileTime lastModified, FileTime lastAccess, FileTime creation)
+      implements FileChange {
+    public SetTimes {
+      checkNotNull(path, "path");
+    }
+  }
+
+  /** POSIX permissions were set. */
+  record SetPermissions(String path, Set<PosixFilePermission> permissions) implements FileChange {
+    public SetPermissions {
+      checkNotNull(path, "path");
+      permissions = Set.copyOf(permissions);
+    }
+  }
+
+  /** Owner and/or group were set, by name; a null name was left unchanged. */
+  record SetOwner(String path, String owner, String group) implements FileChange {
+    public SetOwner {
+      checkNotNull(path, "path");
+    }
+  }
+
+  /**
+   * Durability barrier: every earlier change is applied on the replica, then {@code path} (a file
+   * or a directory) is made durable there, its metadata too when {@code metadata} is set.
+   */
+  record Force(String path, boolean metadata) implements FileChange {
+    public Force {
+      checkNotNull(path, "path");
+    }
+  }
+}
