@@ -1,0 +1,295 @@
+package io.replicator.transport;
+
+import com.google.protobuf.ByteString;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.DecoderException;
+import io.netty.handler.codec.TooLongFrameException;
+import io.netty.handler.timeout.IdleState;
+import io.netty.handler.timeout.IdleStateEvent;
+import io.netty.util.concurrent.ScheduledFuture;
+import io.replicator.proto.Envelope;
+import io.replicator.proto.Goodbye;
+import io.replicator.proto.Hello;
+import io.replicator.proto.HelloReply;
+import io.replicator.proto.Ping;
+import io.replicator.proto.Pong;
+import java.io.IOException;
+import java.net.SocketAddress;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs one connection: the handshake (the connecting side speaks first), heartbeats, goodbyes
+ * and error handling, then hands every other frame to the {@link PeerListener}. Anything
+ * unexpected closes the connection with one log line that says why.
+ */
+final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
+  private static final Logger log = LoggerFactory.getLogger(PeerChannelHandler.class);
+
+  private final TransportSettings settings;
+  private final Hello ownHello;
+  /** Server side: decides on a peer's Hello. Null on the client side. */
+  private final PeerAcceptor acceptor;
+  /** Client side: the listener given to connect and the future that the handshake completes. */
+  private final PeerListener clientListener;
+  private final CompletableFuture<PeerConnection> connected;
+
+  private PeerConnection connection;
+  private PeerListener listener;
+  private ScheduledFuture<?> handshakeTimer;
+  private boolean failed;
+
+  private PeerChannelHandler(TransportSettings settings, Hello ownHello, PeerAcceptor acceptor,
+      PeerListener clientListener, CompletableFuture<PeerConnection> connected) {
+    this.settings = settings;
+    this.ownHello = ownHello;
+    this.acceptor = acceptor;
+    this.clientListener = clientListener;
+    this.connected = connected;
+  }
+
+  static PeerChannelHandler server(TransportSettings settings, Hello ownHello, PeerAcceptor acceptor) {
+    return new PeerChannelHandler(settings, ownHello, acceptor, null, null);
+  }
+
+  static PeerChannelHandler client(TransportSettings settings, Hello ownHello, PeerListener listener,
+      CompletableFuture<PeerConnection> connected) {
+    return new PeerChannelHandler(settings, ownHello, null, listener, connected);
+  }
+
+  @Override
+  public void channelActive(ChannelHandlerContext ctx) {
+    handshakeTimer = ctx.executor().schedule(() -> {
+      if (connection == null) {
+        fail(ctx, Goodbye.Code.TIMEOUT, "no handshake within " + settings.handshakeTimeout().toMillis() + " ms");
+      }
+    }, settings.handshakeTimeout().toNanos(), TimeUnit.NANOSECONDS);
+    if (acceptor == null) {
+      ctx.writeAndFlush(Frame.of(Envelope.newBuilder().setHello(ownHello).build()));
+    }
+    ctx.fireChannelActive();
+  }
+
+  @Override
+  public void channelRead(ChannelHandlerContext ctx, Object msg) {
+    Frame frame = (Frame) msg;
+    if (failed) {
+      frame.release();
+      return;
+    }
+    Envelope header = frame.header();
+    if (connection == null) {
+      frame.release();
+      if (acceptor != null) {
+        onHello(ctx, header);
+      } else {
+        onHelloReply(ctx, header);
+      }
+      return;
+    }
+    switch (header.getBodyCase()) {
+      case PING -> {
+        frame.release();
+        ctx.writeAndFlush(Frame.of(Envelope.newBuilder()
+            .setPong(Pong.newBuilder().setSentNanos(header.getPing().getSentNanos())).build()));
+      }
+      case PONG -> frame.release();
+      case GOODBYE -> {
+        frame.release();
+        Goodbye bye = header.getGoodbye();
+        connection.noteCloseReason("peer closed: " + bye.getCode() + " " + bye.getMessage());
+        failed = true;
+        ctx.close();
+      }
+      case HELLO, HELLO_REPLY -> {
+        frame.release();
+        fail(ctx, Goodbye.Code.PROTOCOL_ERROR, "second handshake message " + header.getBodyCase());
+      }
+      default -> listener.onFrame(connection, frame);
+    }
+  }
+
+  private void onHello(ChannelHandlerContext ctx, Envelope header) {
+    if (header.getBodyCase() != Envelope.BodyCase.HELLO) {
+      fail(ctx, Goodbye.Code.PROTOCOL_ERROR, "expected Hello first, got " + header.getBodyCase());
+      return;
+    }
+    Hello hello = header.getHello();
+    String problem = checkPeer(hello.getProtocolVersion(), hello.getClusterName(), hello.getNodeId());
+    PeerConnection candidate = new PeerConnection(ctx.channel(), hello);
+    PeerAcceptor.Decision decision = null;
+    if (problem == null) {
+      try {
+        decision = acceptor.accept(candidate);
+        problem = decision.refusal();
+      } catch (RuntimeException e) {
+        log.error("accepting {} failed", describe(ctx), e);
+        problem = "internal error while accepting: " + e;
+      }
+    }
+    HelloReply.Builder reply = HelloReply.newBuilder()
+        .setProtocolVersion(TransportSettings.PROTOCOL_VERSION)
+        .setClusterName(settings.clusterName())
+        .setNodeId(settings.nodeId())
+        .setIncarnation(ByteString.copyFrom(settings.incarnation()));
+    if (problem != null) {
+      log.warn("refused peer {}: {}", describe(ctx), problem);
+      failed = true;
+      ctx.writeAndFlush(Frame.of(Envelope.newBuilder()
+              .setHelloReply(reply.setAccepted(false).setReason(problem)).build()))
+          .addListener(f -> ctx.close());
+      return;
+    }
+    if (decision.generations() != null) {
+      reply.setGenerations(decision.generations());
+    }
+    ctx.writeAndFlush(Frame.of(Envelope.newBuilder().setHelloReply(reply.setAccepted(true)).build()));
+    established(candidate, decision.listener());
+  }
+
+  private void onHelloReply(ChannelHandlerContext ctx, Envelope header) {
+    if (header.getBodyCase() != Envelope.BodyCase.HELLO_REPLY) {
+      fail(ctx, Goodbye.Code.PROTOCOL_ERROR, "expected HelloReply, got " + header.getBodyCase());
+      return;
+    }
+    HelloReply reply = header.getHelloReply();
+    if (!reply.getAccepted()) {
+      failed = true;
+      connected.completeExceptionally(new PeerRefusedException(
+          "peer at " + ctx.channel().remoteAddress() + " refused the connection: " + reply.getReason()));
+      ctx.close();
+      return;
+    }
+    String problem = checkPeer(reply.getProtocolVersion(), reply.getClusterName(), reply.getNodeId());
+    if (problem != null) {
+      fail(ctx, Goodbye.Code.REFUSED, problem);
+      return;
+    }
+    Hello asHello = Hello.newBuilder()
+        .setProtocolVersion(reply.getProtocolVersion())
+        .setClusterName(reply.getClusterName())
+        .setNodeId(reply.getNodeId())
+        .setIncarnation(reply.getIncarnation())
+        .setGenerations(reply.getGenerations())
+        .build();
+    PeerConnection c = new PeerConnection(ctx.channel(), asHello);
+    established(c, clientListener);
+    connected.complete(c);
+  }
+
+  private void established(PeerConnection c, PeerListener l) {
+    connection = c;
+    listener = l;
+    if (handshakeTimer != null) {
+      handshakeTimer.cancel(false);
+    }
+  }
+
+  private String checkPeer(int version, String cluster, String nodeId) {
+    if (version != TransportSettings.PROTOCOL_VERSION) {
+      return "protocol version " + version + " is not supported (this node speaks "
+          + TransportSettings.PROTOCOL_VERSION + ")";
+    }
+    if (!settings.clusterName().equals(cluster)) {
+      return "cluster '" + printable(cluster) + "' is not this node's cluster '" + settings.clusterName() + "'";
+    }
+    if (nodeId.isBlank()) {
+      return "peer sent no node id";
+    }
+    if (nodeId.equals(settings.nodeId())) {
+      return "peer uses this node's own id '" + printable(nodeId) + "'";
+    }
+    return null;
+  }
+
+  @Override
+  public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
+    if (evt instanceof IdleStateEvent idle) {
+      if (idle.state() == IdleState.WRITER_IDLE && connection != null) {
+        ctx.writeAndFlush(Frame.of(Envelope.newBuilder()
+            .setPing(Ping.newBuilder().setSentNanos(System.nanoTime())).build()));
+      } else if (idle.state() == IdleState.READER_IDLE) {
+        fail(ctx, Goodbye.Code.TIMEOUT, "nothing heard from the peer for "
+            + settings.peerTimeout().toMillis() + " ms");
+      }
+      return;
+    }
+    super.userEventTriggered(ctx, evt);
+  }
+
+  @Override
+  public void channelWritabilityChanged(ChannelHandlerContext ctx) throws Exception {
+    if (connection != null) {
+      listener.onWritabilityChanged(connection, ctx.channel().isWritable());
+    }
+    super.channelWritabilityChanged(ctx);
+  }
+
+  @Override
+  public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+    if (failed) {
+      return;
+    }
+    if (cause instanceof IOException && !(cause instanceof DecoderException)) {
+      // resets and broken pipes: the peer went away, channelInactive reports it
+      log.debug("connection {} failed: {}", describe(ctx), cause.toString());
+      if (connection != null) {
+        connection.noteCloseReason("connection lost: " + cause.getMessage());
+      }
+      failed = true;
+      ctx.close();
+      return;
+    }
+    Throwable reason = cause instanceof DecoderException && cause.getCause() != null ? cause.getCause() : cause;
+    String what = reason instanceof TooLongFrameException
+        ? "oversize frame (" + reason.getMessage() + ")"
+        : reason.getMessage() == null ? reason.toString() : reason.getMessage();
+    fail(ctx, Goodbye.Code.PROTOCOL_ERROR, "bad input from peer: " + what);
+  }
+
+  @Override
+  public void channelInactive(ChannelHandlerContext ctx) throws Exception {
+    if (handshakeTimer != null) {
+      handshakeTimer.cancel(false);
+    }
+    if (connection != null) {
+      listener.onClosed(connection, connection.closeReason());
+    } else if (connected != null) {
+      connected.completeExceptionally(new IOException(
+          "connection to " + ctx.channel().remoteAddress() + " closed during the handshake"));
+    }
+    super.channelInactive(ctx);
+  }
+
+  /** Logs the reason once, tells the peer, and closes. */
+  private void fail(ChannelHandlerContext ctx, Goodbye.Code code, String reason) {
+    if (failed) {
+      return;
+    }
+    failed = true;
+    log.warn("closing connection {}: {}", describe(ctx), reason);
+    if (connected != null && connection == null) {
+      connected.completeExceptionally(new IOException(
+          "connection to " + ctx.channel().remoteAddress() + " failed: " + reason));
+    }
+    if (connection != null) {
+      connection.close(code, reason);
+    } else {
+      Envelope bye = Envelope.newBuilder()
+          .setGoodbye(Goodbye.newBuilder().setCode(code).setMessage(reason)).build();
+      ctx.writeAndFlush(Frame.of(bye)).addListener(f -> ctx.close());
+    }
+  }
+
+  private String describe(ChannelHandlerContext ctx) {
+    SocketAddress remote = ctx.channel().remoteAddress();
+    return (connection != null ? connection.remoteNodeId() + "@" : "") + remote;
+  }
+
+  private static String printable(String s) {
+    return io.replicator.change.ChangePaths.printable(s);
+  }
+}

@@ -1,0 +1,108 @@
+package io.replicator.transport;
+
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.EventLoop;
+import io.replicator.proto.Envelope;
+import io.replicator.proto.Goodbye;
+import io.replicator.proto.Hello;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * An established, handshaken connection to a peer. Sends are queued without a flush and one
+ * flush is scheduled per burst, so many small frames leave in few system calls.
+ */
+public final class PeerConnection {
+  private final Channel channel;
+  private final Hello remoteHello;
+  private final AtomicBoolean flushScheduled = new AtomicBoolean();
+  private final AtomicReference<String> closeReason = new AtomicReference<>();
+  private final Runnable flushTask;
+
+  PeerConnection(Channel channel, Hello remoteHello) {
+    this.channel = channel;
+    this.remoteHello = remoteHello;
+    this.flushTask = () -> {
+      flushScheduled.set(false);
+      channel.flush();
+    };
+  }
+
+  /** What the peer said about itself in the handshake (its node id, incarnation, generations). */
+  public Hello remoteHello() {
+    return remoteHello;
+  }
+
+  public String remoteNodeId() {
+    return remoteHello.getNodeId();
+  }
+
+  public SocketAddress remoteAddress() {
+    return channel.remoteAddress();
+  }
+
+  public InetSocketAddress localAddress() {
+    return (InetSocketAddress) channel.localAddress();
+  }
+
+  public boolean isActive() {
+    return channel.isActive();
+  }
+
+  public boolean isWritable() {
+    return channel.isWritable();
+  }
+
+  /** The thread that handles this connection; use it to run code in order with its events. */
+  public EventLoop eventLoop() {
+    return channel.eventLoop();
+  }
+
+  /**
+   * Queues a frame and makes sure a flush follows. Frames sent from one thread (or under one
+   * lock) leave in the order they were sent. The frame's payload is released once written.
+   */
+  public void send(Frame frame) {
+    channel.write(frame, channel.voidPromise());
+    if (flushScheduled.compareAndSet(false, true)) {
+      channel.eventLoop().execute(flushTask);
+    }
+  }
+
+  /** Sends a goodbye with a reason, then closes. Idempotent; the first reason wins. */
+  public void close(Goodbye.Code code, String reason) {
+    if (!closeReason.compareAndSet(null, "closed by us: " + reason)) {
+      return;
+    }
+    if (channel.isActive()) {
+      Envelope bye = Envelope.newBuilder()
+          .setGoodbye(Goodbye.newBuilder().setCode(code).setMessage(reason))
+          .build();
+      channel.writeAndFlush(Frame.of(bye)).addListener(ChannelFutureListener.CLOSE);
+    } else {
+      channel.close();
+    }
+  }
+
+  /** Records why the connection is closing if no reason was recorded yet. */
+  void noteCloseReason(String reason) {
+    closeReason.compareAndSet(null, reason);
+  }
+
+  String closeReason() {
+    String r = closeReason.get();
+    return r == null ? "connection closed" : r;
+  }
+
+  Channel channel() {
+    return channel;
+  }
+
+  @Override
+  public String toString() {
+    return "peer " + remoteHello.getNodeId() + " at " + channel.remoteAddress();
+  }
+}

@@ -1,0 +1,72 @@
+package io.replicator.transport;
+
+import com.google.protobuf.ByteString;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.util.concurrent.GlobalEventExecutor;
+import io.replicator.proto.Hello;
+import java.io.Closeable;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.util.concurrent.TimeUnit;
+
+/** Listens for peers, runs the handshake on each, and hands accepted ones to the acceptor's listener. */
+public final class TransportServer implements Closeable {
+  private final EventLoopGroup group;
+  private final Channel serverChannel;
+  private final ChannelGroup children = new DefaultChannelGroup(GlobalEventExecutor.INSTANCE);
+
+  private TransportServer(EventLoopGroup group, Channel serverChannel) {
+    this.group = group;
+    this.serverChannel = serverChannel;
+  }
+
+  /** Binds and starts accepting. */
+  public static TransportServer start(InetSocketAddress address, TransportSettings settings,
+      PeerAcceptor acceptor, int threads) throws IOException {
+    EventLoopGroup group = EventLoops.newGroup(threads, "replica-io");
+    Hello ownHello = Hello.newBuilder()
+        .setProtocolVersion(TransportSettings.PROTOCOL_VERSION)
+        .setClusterName(settings.clusterName())
+        .setNodeId(settings.nodeId())
+        .setIncarnation(ByteString.copyFrom(settings.incarnation()))
+        .build();
+    TransportServer[] self = new TransportServer[1];
+    ServerBootstrap b = new ServerBootstrap()
+        .group(group)
+        .channel(EventLoops.serverChannel())
+        .childHandler(new ChannelInitializer<SocketChannel>() {
+          @Override
+          protected void initChannel(SocketChannel ch) {
+            self[0].children.add(ch);
+            Pipelines.install(ch.pipeline(), settings, PeerChannelHandler.server(settings, ownHello, acceptor));
+          }
+        });
+    EventLoops.socketOptions(b, true);
+    try {
+      Channel ch = b.bind(address).syncUninterruptibly().channel();
+      self[0] = new TransportServer(group, ch);
+      return self[0];
+    } catch (RuntimeException e) {
+      group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+      throw new IOException("cannot listen on " + address + ": " + e.getMessage(), e);
+    }
+  }
+
+  public InetSocketAddress localAddress() {
+    return (InetSocketAddress) serverChannel.localAddress();
+  }
+
+  /** Stops listening and closes every connection; waits for the I/O threads to end. */
+  @Override
+  public void close() {
+    serverChannel.close().syncUninterruptibly();
+    children.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
+    group.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(10, TimeUnit.SECONDS);
+  }
+}

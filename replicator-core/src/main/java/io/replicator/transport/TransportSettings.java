@@ -1,0 +1,67 @@
+package io.replicator.transport;
+
+import static com.google.common.base.Preconditions.checkArgument;
+import static com.google.common.base.Preconditions.checkNotNull;
+
+import java.security.SecureRandom;
+import java.time.Duration;
+
+/**
+ * Who this node is on the wire and the limits it enforces on every connection.
+ *
+ * @param clusterName both sides must name the same cluster
+ * @param nodeId this node's id
+ * @param incarnation random per process start, so a peer can tell a restart from a reconnect
+ * @param maxFrameLength largest frame accepted (header and payload), in bytes
+ * @param maxHeaderLength largest protobuf header accepted, in bytes
+ * @param heartbeatInterval a ping is sent when nothing was written for this long
+ * @param peerTimeout the connection is closed when nothing was read for this long
+ * @param handshakeTimeout the connection is closed when the handshake has not finished by then
+ */
+public record TransportSettings(
+    String clusterName,
+    String nodeId,
+    byte[] incarnation,
+    int maxFrameLength,
+    int maxHeaderLength,
+    Duration heartbeatInterval,
+    Duration peerTimeout,
+    Duration handshakeTimeout) {
+
+  /** Protocol version spoken by this build. */
+  public static final int PROTOCOL_VERSION = 1;
+
+  /** Largest write payload a frame carries; larger writes travel as several changes. */
+  public static final int MAX_PAYLOAD = 1 << 20;
+
+  public TransportSettings {
+    checkNotNull(clusterName, "clusterName");
+    checkNotNull(nodeId, "nodeId");
+    checkArgument(!clusterName.isBlank(), "cluster name is empty");
+    checkArgument(!nodeId.isBlank(), "node id is empty");
+    checkArgument(maxFrameLength >= MAX_PAYLOAD + 64 * 1024, "maxFrameLength %s too small", maxFrameLength);
+    checkArgument(maxHeaderLength >= 1024, "maxHeaderLength %s too small", maxHeaderLength);
+    checkArgument(!heartbeatInterval.isNegative() && !heartbeatInterval.isZero(), "heartbeat interval must be positive");
+    checkArgument(peerTimeout.compareTo(heartbeatInterval) > 0, "peer timeout %s must exceed the heartbeat interval %s", peerTimeout, heartbeatInterval);
+    checkArgument(!handshakeTimeout.isNegative() && !handshakeTimeout.isZero(), "handshake timeout must be positive");
+    incarnation = incarnation.clone();
+  }
+
+  /** Defaults: 2 MiB frames, 64 KiB headers, ping every 500 ms, peer dead after 3 s of silence. */
+  public static TransportSettings defaults(String clusterName, String nodeId) {
+    byte[] incarnation = new byte[16];
+    new SecureRandom().nextBytes(incarnation);
+    return new TransportSettings(clusterName, nodeId, incarnation, 2 * MAX_PAYLOAD, 64 * 1024,
+        Duration.ofMillis(500), Duration.ofSeconds(3), Duration.ofSeconds(5));
+  }
+
+  public TransportSettings withTimers(Duration heartbeat, Duration timeout) {
+    return new TransportSettings(clusterName, nodeId, incarnation, maxFrameLength, maxHeaderLength,
+        heartbeat, timeout, handshakeTimeout);
+  }
+
+  @Override
+  public byte[] incarnation() {
+    return incarnation.clone();
+  }
+}
