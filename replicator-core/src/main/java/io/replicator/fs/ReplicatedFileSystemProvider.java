@@ -127,10 +127,16 @@ public final class ReplicatedFileSystemProvider extends FileSystemProvider {
               + (delegateUri.getAuthority() == null ? "" : "." + delegateUri.getAuthority());
     }
     String path = delegateUri.getPath();
+    return normalize(uri(authority, path == null ? "/" : path));
+  }
+
+  /** A {@code replica} URI; without an authority it reads {@code replica:///path}. */
+  static URI uri(String authority, String path) {
     try {
-      return normalize(new URI(SCHEME, authority, path == null ? "/" : path, null, null));
+      // An empty authority keeps the "//", as in file:///; parsing gives a null authority back.
+      return new URI(SCHEME, authority == null ? "" : authority, path, null, null);
     } catch (URISyntaxException e) {
-      throw new IllegalArgumentException("no URI for " + delegateRoot, e);
+      throw new IllegalArgumentException("no URI for " + authority + " " + path, e);
     }
   }
 
@@ -141,11 +147,7 @@ public final class ReplicatedFileSystemProvider extends FileSystemProvider {
     while (path.length() > 1 && path.endsWith("/")) {
       path = path.substring(0, path.length() - 1);
     }
-    try {
-      return new URI(SCHEME, uri.getAuthority(), path, null, null);
-    } catch (URISyntaxException e) {
-      throw new IllegalArgumentException("bad URI " + uri, e);
-    }
+    return uri(uri.getAuthority(), path);
   }
 
   /** The installed provider when ServiceLoader has one, so file systems answer with it. */

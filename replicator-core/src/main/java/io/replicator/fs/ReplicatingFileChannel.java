@@ -489,15 +489,25 @@ final class ReplicatingFileChannel extends FileChannel {
       return;
     }
     boolean completed = false;
+    ClosedByInterruptException interrupted = null;
     try {
       begin();
       completion.await();
       completed = true;
     } catch (ClosedByInterruptException e) {
-      closeQuietly();
-      throw e;
+      interrupted = e;
     } finally {
-      end(completed);
+      // Throws ClosedByInterruptException when our interruptor closed the channel. Passing true
+      // when the sink saw the interrupt keeps a close we make ourselves from being reported as
+      // an asynchronous close.
+      end(completed || interrupted != null);
+    }
+    if (interrupted != null) {
+      // On JDK 17 Thread.interrupt() may set the flag only after begin() looked at it, so the
+      // sink can see an interrupt our interruptor missed: close here, as the interruptor would.
+      closeQuietly();
+      Thread.currentThread().interrupt();
+      throw interrupted;
     }
   }
 

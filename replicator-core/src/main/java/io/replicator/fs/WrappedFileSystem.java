@@ -12,7 +12,6 @@ import java.io.Closeable;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.URI;
-import java.net.URISyntaxException;
 import java.nio.channels.ClosedByInterruptException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.AtomicMoveNotSupportedException;
@@ -344,11 +343,7 @@ public final class WrappedFileSystem extends ReplicatedFileSystem {
     if (base.endsWith("/")) {
       base = base.substring(0, base.length() - 1);
     }
-    try {
-      return new URI(uri.getScheme(), uri.getAuthority(), base + "/" + changePath, null, null);
-    } catch (URISyntaxException e) {
-      throw new IllegalStateException("cannot make a URI for " + changePath, e);
-    }
+    return ReplicatedFileSystemProvider.uri(uri.getAuthority(), base + "/" + changePath);
   }
 
   Path toRealPath(WrappedPath path, LinkOption... options) throws IOException {

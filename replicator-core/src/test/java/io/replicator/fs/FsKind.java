@@ -2,11 +2,13 @@ package io.replicator.fs;
 
 import com.google.common.jimfs.Configuration;
 import com.google.common.jimfs.Jimfs;
+import com.google.common.jimfs.WatchServiceConfiguration;
 import java.io.Closeable;
 import java.io.IOException;
 import java.nio.file.FileSystem;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
 
 /** The delegate file systems the wrapper is tested on. */
 enum FsKind {
@@ -24,6 +26,9 @@ enum FsKind {
         Jimfs.newFileSystem(
             Configuration.unix().toBuilder()
                 .setAttributeViews("basic", "owner", "posix", "unix")
+                // jimfs polls for watch events; its default of 5 s would slow the watch test
+                .setWatchServiceConfiguration(
+                    WatchServiceConfiguration.polling(10, TimeUnit.MILLISECONDS))
                 .build());
     Path base = jimfs.getPath("/work");
     Files.createDirectories(base);
