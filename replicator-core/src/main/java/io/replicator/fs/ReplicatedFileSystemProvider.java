@@ -397,20 +397,30 @@ public final class ReplicatedFileSystemProvider extends FileSystemProvider {
         channel =
             new ReplicatingFileChannel(
                 fs, changePath, delegate, read, write, append, sync, syncMetadata, deleteOnClose);
-        if (createChange != null) {
-          created = sink.submit(createChange);
-        }
-        if (permissionsChange != null) {
-          // Report what the file got (the umask applies), not what was asked.
-          Set<PosixFilePermission> actual;
-          try {
-            actual = Files.getPosixFilePermissions(delegatePath);
-          } catch (IOException | UnsupportedOperationException e) {
-            actual = permissionsChange.permissions();
+        try {
+          if (createChange != null) {
+            created = sink.submit(createChange);
           }
-          permitted = sink.submit(new FileChange.SetPermissions(changePath, actual));
+          if (permissionsChange != null) {
+            // Report what the file got (the umask applies), not what was asked.
+            Set<PosixFilePermission> actual;
+            try {
+              actual = Files.getPosixFilePermissions(delegatePath);
+            } catch (IOException | UnsupportedOperationException e) {
+              actual = permissionsChange.permissions();
+            }
+            permitted = sink.submit(new FileChange.SetPermissions(changePath, actual));
+          }
+          fs.register(channel);
+        } catch (IOException | RuntimeException | Error e) {
+          // Whatever failed after the open must not leak the delegate's channel.
+          try {
+            delegate.close();
+          } catch (IOException suppressed) {
+            e.addSuppressed(suppressed);
+          }
+          throw e;
         }
-        fs.register(channel);
       } finally {
         if (pathLock != null) {
           pathLock.unlock();

@@ -12,7 +12,6 @@ import java.io.Closeable;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.URI;
-import java.nio.channels.ClosedByInterruptException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.ClosedFileSystemException;
@@ -573,11 +572,6 @@ public final class WrappedFileSystem extends ReplicatedFileSystem {
       }
     }
     return delegateString;
-  }
-
-  /** Whether {@code e} means the caller's thread was interrupted (so the channel must close). */
-  static boolean isInterrupt(IOException e) {
-    return e instanceof ClosedByInterruptException;
   }
 
   @Override
