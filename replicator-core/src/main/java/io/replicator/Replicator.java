@@ -1,16 +1,334 @@
 package io.replicator;
 
-import java.io.IOException;
-import java.net.URI;
-import java.util.Map;
+import static com.google.common.base.Preconditions.checkArgument;
+import static com.google.common.base.Preconditions.checkNotNull;
 
-/** Entry point of the library. Placeholder: the real builder API is wired later. */
+import io.replicator.fs.ReplicatedFileSystemProvider;
+import io.replicator.meta.NodeMetadataStore;
+import io.replicator.replica.ChangeApplier;
+import io.replicator.replica.ReplicaNode;
+import io.replicator.stream.ReplicationStream;
+import io.replicator.stream.StreamSettings;
+import io.replicator.transport.TransportSettings;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.UnknownHostException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Entry point of the library: {@link #primary(Path)} opens a file system whose writes are
+ * replicated, {@link #replica(Path)} starts the server that receives them.
+ *
+ * <pre>{@code
+ * ReplicaServer replica = Replicator.replica(Path.of("/srv/mirror"))
+ *     .listen(new InetSocketAddress("0.0.0.0", 7400)).start();
+ * ReplicatedFileSystem fs = Replicator.primary(Path.of("/srv/data"))
+ *     .peer(new InetSocketAddress("backup", 7400)).mode(ReplicationMode.SYNC).open();
+ * }</pre>
+ */
 public final class Replicator {
+  /** Name of the metadata directory under a root; hidden by the file system and never replicated. */
+  public static final String METADATA_DIRECTORY = ".replicator";
+  /** Default replication port. */
+  public static final int DEFAULT_PORT = 7400;
 
   private Replicator() {}
 
-  /** Opens a replicated file system from a {@code replica} URI and its environment. */
+  /** Starts configuring a primary whose tree lives under {@code root} (on any file system provider). */
+  public static PrimaryBuilder primary(Path root) {
+    return new PrimaryBuilder(root);
+  }
+
+  /** Starts configuring a replica that keeps its copy under {@code root}. */
+  public static ReplicaBuilder replica(Path root) {
+    return new ReplicaBuilder(root);
+  }
+
+  /**
+   * Opens a primary from a {@code replica:} URI and an environment map, for {@link
+   * java.nio.file.FileSystems#newFileSystem(URI, Map)}. Keys: {@code peer} ("host:port", required),
+   * {@code mode} (SYNC, MEMORY, ASYNC), {@code cluster}, {@code node}, {@code peerLossPolicy}
+   * (CONTINUE, BLOCK), {@code blockTimeoutMillis}, {@code connectTimeoutMillis}.
+   */
   public static ReplicatedFileSystem openFromUri(URI uri, Map<String, ?> env) throws IOException {
-    throw new UnsupportedOperationException("wired later");
+    checkNotNull(uri, "uri");
+    Map<String, ?> e = env == null ? Map.of() : env;
+    Set<String> known = Set.of("peer", "mode", "cluster", "node", "peerLossPolicy", "blockTimeoutMillis",
+        "connectTimeoutMillis");
+    for (String key : e.keySet()) {
+      checkArgument(known.contains(key), "unknown key '%s' in the environment of %s (known: %s)", key, uri, known);
+    }
+    checkArgument(uri.getPath() != null && !uri.getPath().isEmpty(), "URI %s names no root directory", uri);
+    Object peer = e.get("peer");
+    checkArgument(peer != null, "the environment of %s has no 'peer' (host:port)", uri);
+    PrimaryBuilder b = primary(Path.of(uri.getPath())).peer(parseAddress(peer.toString()));
+    if (e.containsKey("mode")) {
+      b.mode(parseEnum(ReplicationMode.class, "mode", e.get("mode")));
+    }
+    if (e.containsKey("cluster")) {
+      b.clusterName(e.get("cluster").toString());
+    }
+    if (e.containsKey("node")) {
+      b.nodeId(e.get("node").toString());
+    }
+    if (e.containsKey("peerLossPolicy")) {
+      Duration timeout = e.containsKey("blockTimeoutMillis")
+          ? Duration.ofMillis(parseLong("blockTimeoutMillis", e.get("blockTimeoutMillis")))
+          : Duration.ofSeconds(10);
+      b.onPeerLoss(parseEnum(PeerLossPolicy.class, "peerLossPolicy", e.get("peerLossPolicy")), timeout);
+    }
+    if (e.containsKey("connectTimeoutMillis")) {
+      b.connectTimeout(Duration.ofMillis(parseLong("connectTimeoutMillis", e.get("connectTimeoutMillis"))));
+    }
+    return b.open(uri);
+  }
+
+  /** Parses "host:port" (or "[v6]:port"); the port defaults to {@link #DEFAULT_PORT}. */
+  public static InetSocketAddress parseAddress(String text) {
+    checkNotNull(text, "address");
+    String s = text.trim();
+    checkArgument(!s.isEmpty(), "empty address");
+    String host;
+    int port = DEFAULT_PORT;
+    if (s.startsWith("[")) {
+      int end = s.indexOf(']');
+      checkArgument(end > 0, "bad address '%s': no closing ']'", text);
+      host = s.substring(1, end);
+      if (end + 1 < s.length()) {
+        checkArgument(s.charAt(end + 1) == ':', "bad address '%s'", text);
+        port = parsePort(text, s.substring(end + 2));
+      }
+    } else {
+      int colon = s.lastIndexOf(':');
+      if (colon >= 0) {
+        host = s.substring(0, colon);
+        port = parsePort(text, s.substring(colon + 1));
+      } else {
+        host = s;
+      }
+    }
+    checkArgument(!host.isEmpty(), "bad address '%s': no host", text);
+    return new InetSocketAddress(host, port);
+  }
+
+  private static int parsePort(String text, String port) {
+    try {
+      int p = Integer.parseInt(port);
+      checkArgument(p >= 0 && p <= 65535, "bad address '%s': port %s out of range", text, p);
+      return p;
+    } catch (NumberFormatException ex) {
+      throw new IllegalArgumentException("bad address '" + text + "': port '" + port + "' is not a number");
+    }
+  }
+
+  private static <E extends Enum<E>> E parseEnum(Class<E> type, String key, Object value) {
+    if (type.isInstance(value)) {
+      return type.cast(value);
+    }
+    try {
+      return Enum.valueOf(type, value.toString().trim().toUpperCase(Locale.ROOT));
+    } catch (IllegalArgumentException ex) {
+      throw new IllegalArgumentException("bad value '" + value + "' for '" + key + "' (one of "
+          + java.util.Arrays.toString(type.getEnumConstants()) + ")");
+    }
+  }
+
+  private static long parseLong(String key, Object value) {
+    try {
+      long v = value instanceof Number n ? n.longValue() : Long.parseLong(value.toString().trim());
+      checkArgument(v >= 0, "'%s' must not be negative: %s", key, v);
+      return v;
+    } catch (NumberFormatException ex) {
+      throw new IllegalArgumentException("bad value '" + value + "' for '" + key + "': not a number");
+    }
+  }
+
+  static String defaultNodeId(String role) {
+    try {
+      return InetAddress.getLocalHost().getHostName() + "-" + role;
+    } catch (UnknownHostException e) {
+      return "localhost-" + role;
+    }
+  }
+
+  /** Configures and opens a primary. */
+  public static final class PrimaryBuilder {
+    private final Path root;
+    private InetSocketAddress peer;
+    private ReplicationMode mode = ReplicationMode.SYNC;
+    private String clusterName = "replicator";
+    private String nodeId;
+    private PeerLossPolicy peerLossPolicy = PeerLossPolicy.CONTINUE;
+    private Duration blockTimeout = Duration.ofSeconds(10);
+    private long windowBytes = 64L << 20;
+    private int windowChanges = 16_384;
+    private Duration connectTimeout = Duration.ofSeconds(5);
+    private Duration heartbeatInterval = Duration.ofMillis(500);
+    private Duration peerTimeout = Duration.ofSeconds(3);
+
+    private PrimaryBuilder(Path root) {
+      this.root = checkNotNull(root, "root");
+    }
+
+    /** The replica's address (required). */
+    public PrimaryBuilder peer(InetSocketAddress peer) {
+      this.peer = checkNotNull(peer, "peer");
+      return this;
+    }
+
+    /** The replication mode; {@link ReplicationMode#SYNC} by default. */
+    public PrimaryBuilder mode(ReplicationMode mode) {
+      this.mode = checkNotNull(mode, "mode");
+      return this;
+    }
+
+    /** Both sides must name the same cluster; "replicator" by default. */
+    public PrimaryBuilder clusterName(String clusterName) {
+      this.clusterName = checkNotNull(clusterName, "clusterName");
+      return this;
+    }
+
+    /** This node's id; "HOST-primary" by default. */
+    public PrimaryBuilder nodeId(String nodeId) {
+      this.nodeId = checkNotNull(nodeId, "nodeId");
+      return this;
+    }
+
+    /** What writes do while the peer is absent; CONTINUE (go on alone) by default. */
+    public PrimaryBuilder onPeerLoss(PeerLossPolicy policy, Duration blockTimeout) {
+      this.peerLossPolicy = checkNotNull(policy, "policy");
+      this.blockTimeout = checkNotNull(blockTimeout, "blockTimeout");
+      checkArgument(!blockTimeout.isNegative(), "negative block timeout %s", blockTimeout);
+      return this;
+    }
+
+    /** Bounds the changes in flight (and the ASYNC lag); 64 MiB and 16,384 changes by default. */
+    public PrimaryBuilder window(long bytes, int changes) {
+      checkArgument(bytes >= 1 << 20, "window of %s bytes is below 1 MiB", bytes);
+      checkArgument(changes >= 1, "window of %s changes", changes);
+      this.windowBytes = bytes;
+      this.windowChanges = changes;
+      return this;
+    }
+
+    /** How long {@link #open()} waits for the peer before going on alone; 5 s by default. */
+    public PrimaryBuilder connectTimeout(Duration timeout) {
+      this.connectTimeout = checkNotNull(timeout, "timeout");
+      checkArgument(!timeout.isNegative(), "negative connect timeout %s", timeout);
+      return this;
+    }
+
+    /** Heartbeat interval and the silence after which the peer counts as lost; 500 ms and 3 s by default. */
+    public PrimaryBuilder heartbeat(Duration interval, Duration timeout) {
+      this.heartbeatInterval = checkNotNull(interval, "interval");
+      this.peerTimeout = checkNotNull(timeout, "timeout");
+      checkArgument(timeout.compareTo(interval) > 0, "peer timeout %s must exceed the heartbeat interval %s",
+          timeout, interval);
+      return this;
+    }
+
+    /** Opens the file system: connects to the peer (waiting up to the connect timeout) and returns. */
+    public ReplicatedFileSystem open() throws IOException {
+      return open(null);
+    }
+
+    ReplicatedFileSystem open(URI uri) throws IOException {
+      checkArgument(peer != null, "no peer: call peer(address) before open()");
+      Files.createDirectories(root);
+      if (!Files.isDirectory(root)) {
+        throw new IOException("primary root " + root + " is not a directory");
+      }
+      Path metaDir = root.resolve(METADATA_DIRECTORY);
+      NodeMetadataStore metadata = NodeMetadataStore.open(metaDir);
+      boolean hasData = hasData(root);
+      TransportSettings transport = TransportSettings
+          .defaults(clusterName, nodeId != null ? nodeId : defaultNodeId("primary"))
+          .withTimers(heartbeatInterval, peerTimeout);
+      StreamSettings stream = new StreamSettings(peer, mode, peerLossPolicy, blockTimeout, windowBytes,
+          windowChanges, connectTimeout, Duration.ofMillis(100), Duration.ofSeconds(5), Duration.ofSeconds(10));
+      ReplicationStream sink = ReplicationStream.open(stream, transport, metadata, hasData);
+      try {
+        return ReplicatedFileSystemProvider.open(root, sink, uri);
+      } catch (IOException | RuntimeException e) {
+        sink.close();
+        throw e;
+      }
+    }
+
+    private static boolean hasData(Path root) throws IOException {
+      try (DirectoryStream<Path> entries = Files.newDirectoryStream(root)) {
+        for (Path p : entries) {
+          if (!p.getFileName().toString().equals(METADATA_DIRECTORY)) {
+            return true;
+          }
+        }
+      }
+      return false;
+    }
+  }
+
+  /** Configures and starts a replica server. */
+  public static final class ReplicaBuilder {
+    private final Path root;
+    private InetSocketAddress listen = new InetSocketAddress("0.0.0.0", DEFAULT_PORT);
+    private String clusterName = "replicator";
+    private String nodeId;
+    private int applyThreads = 4;
+    private Duration heartbeatInterval = Duration.ofMillis(500);
+    private Duration peerTimeout = Duration.ofSeconds(3);
+
+    private ReplicaBuilder(Path root) {
+      this.root = checkNotNull(root, "root");
+    }
+
+    /** Where to listen; 0.0.0.0:7400 by default. Port 0 picks a free port ({@link ReplicaServer#localAddress()}). */
+    public ReplicaBuilder listen(InetSocketAddress address) {
+      this.listen = checkNotNull(address, "address");
+      return this;
+    }
+
+    /** Both sides must name the same cluster; "replicator" by default. */
+    public ReplicaBuilder clusterName(String clusterName) {
+      this.clusterName = checkNotNull(clusterName, "clusterName");
+      return this;
+    }
+
+    /** This node's id; "HOST-replica" by default. */
+    public ReplicaBuilder nodeId(String nodeId) {
+      this.nodeId = checkNotNull(nodeId, "nodeId");
+      return this;
+    }
+
+    /** Threads that apply changes to different files in parallel; 4 by default. */
+    public ReplicaBuilder applyThreads(int threads) {
+      checkArgument(threads >= 1 && threads <= 256, "apply threads %s out of 1..256", threads);
+      this.applyThreads = threads;
+      return this;
+    }
+
+    /** Heartbeat interval and the silence after which the primary counts as lost; 500 ms and 3 s by default. */
+    public ReplicaBuilder heartbeat(Duration interval, Duration timeout) {
+      this.heartbeatInterval = checkNotNull(interval, "interval");
+      this.peerTimeout = checkNotNull(timeout, "timeout");
+      checkArgument(timeout.compareTo(interval) > 0, "peer timeout %s must exceed the heartbeat interval %s",
+          timeout, interval);
+      return this;
+    }
+
+    /** Binds and starts serving. */
+    public ReplicaServer start() throws IOException {
+      TransportSettings transport = TransportSettings
+          .defaults(clusterName, nodeId != null ? nodeId : defaultNodeId("replica"))
+          .withTimers(heartbeatInterval, peerTimeout);
+      return ReplicaNode.start(root, listen, transport, ChangeApplier.Options.defaults().withThreads(applyThreads));
+    }
   }
 }

@@ -56,6 +56,14 @@ public final class PeerConnection {
     return channel.isWritable();
   }
 
+  /**
+   * Stops or resumes reading from the peer: the receiving side's back-pressure, so a fast peer
+   * fills its own send buffer instead of our memory.
+   */
+  public void setAutoRead(boolean autoRead) {
+    channel.config().setAutoRead(autoRead);
+  }
+
   /** The thread that handles this connection; use it to run code in order with its events. */
   public EventLoop eventLoop() {
     return channel.eventLoop();

@@ -1,0 +1,328 @@
+package io.replicator.replica;
+
+import io.replicator.NodeState;
+import io.replicator.ReplicaServer;
+import io.replicator.ReplicationMode;
+import io.replicator.ReplicationStatus;
+import io.replicator.change.ChangeProtos;
+import io.replicator.change.FileChange;
+import io.replicator.change.MalformedChangeException;
+import io.replicator.proto.Ack;
+import io.replicator.proto.Envelope;
+import io.replicator.proto.Goodbye;
+import io.replicator.transport.Frame;
+import io.replicator.transport.PeerAcceptor;
+import io.replicator.transport.PeerConnection;
+import io.replicator.transport.PeerListener;
+import io.replicator.transport.TransportServer;
+import io.replicator.transport.TransportSettings;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The secondary's server: accepts one primary at a time, hands its changes to a {@link
+ * ChangeApplier}, and acknowledges them cumulatively. A new connection from the same primary
+ * replaces a stale one (a half-open link); a different primary is refused while one is connected.
+ *
+ * <p>Each connection is a {@link Session}: frames are counted as received on the I/O thread,
+ * queued to the session's receiver thread (reading pauses when too much is queued), validated,
+ * and applied. A session starts applying only after the previous one has fully stopped, so
+ * changes from two connections never interleave.
+ */
+public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
+  private static final Logger log = LoggerFactory.getLogger(ReplicaNode.class);
+  /** Queued-but-unapplied payload bytes at which reading from the primary pauses, and resumes. */
+  private static final long PAUSE_BYTES = 32L << 20;
+  private static final long RESUME_BYTES = 8L << 20;
+
+  private final Path root;
+  private final ChangeApplier.Options applierOptions;
+  /** How long a closed session keeps applying what it had already received. */
+  private static final Duration DRAIN_TIMEOUT = Duration.ofSeconds(30);
+  private final TransportServer server;
+  private final Object sessionLock = new Object();
+  private Session session; // guarded by sessionLock
+  private CompletableFuture<Void> previousStopped = CompletableFuture.completedFuture(null);
+  private volatile boolean closed;
+  private volatile long lastSeenSeq;
+  private volatile long lastAppliedSeq;
+
+  private ReplicaNode(Path root, ChangeApplier.Options applierOptions, InetSocketAddress listen,
+      TransportSettings settings) throws IOException {
+    this.root = root;
+    this.applierOptions = applierOptions;
+    this.server = TransportServer.start(listen, settings, this, 2);
+  }
+
+  /** Starts serving {@code root} on {@code listen}. The root directory is created when missing. */
+  public static ReplicaNode start(Path root, InetSocketAddress listen, TransportSettings settings,
+      int applyThreads) throws IOException {
+    ChangeApplier.Options applierOptions = ChangeApplier.Options.defaults().withApplyThreads(applyThreads);
+    Files.createDirectories(root);
+    if (!Files.isDirectory(root)) {
+      throw new IOException("replica root " + root + " is not a directory");
+    }
+    ReplicaNode node = new ReplicaNode(root, applierOptions, listen, settings);
+    log.info("replica serving {} on {}", root, node.localAddress());
+    return node;
+  }
+
+  @Override
+  public Decision accept(PeerConnection candidate) {
+    synchronized (sessionLock) {
+      if (closed) {
+        return Decision.refuse("replica is shutting down");
+      }
+      if (session != null && session.connection.isActive()) {
+        if (!session.connection.remoteNodeId().equals(candidate.remoteNodeId())) {
+          return Decision.refuse("another primary ('" + session.connection.remoteNodeId()
+              + "') is connected to this replica");
+        }
+        log.info("primary {} reconnected; replacing its previous connection", candidate.remoteNodeId());
+        session.connection.close(Goodbye.Code.SHUTDOWN, "replaced by a new connection from the same primary");
+      }
+      Session s = new Session(candidate, previousStopped);
+      session = s;
+      previousStopped = s.stopped;
+      s.start();
+      log.info("primary {} connected from {}", candidate.remoteNodeId(), candidate.remoteAddress());
+      return Decision.accept(s, null);
+    }
+  }
+
+  @Override
+  public InetSocketAddress localAddress() {
+    return server.localAddress();
+  }
+
+  @Override
+  public ReplicationStatus status() {
+    Session s;
+    synchronized (sessionLock) {
+      s = session;
+    }
+    boolean connected = s != null && s.connection.isActive() && !s.ended.get();
+    long received = connected ? s.received.get() : lastSeenSeq;
+    long applied = connected ? s.applier.appliedSeq() : lastAppliedSeq;
+    return new ReplicationStatus(closed ? NodeState.STOPPED : NodeState.SECONDARY, ReplicationMode.SYNC,
+        connected ? Optional.of(s.connection.remoteNodeId() + "@" + s.connection.remoteAddress()) : Optional.empty(),
+        connected, false, Optional.empty(), 0, 0, received, applied,
+        connected ? Math.max(0, received - applied) : 0, connected ? s.queuedBytes.get() : 0, Optional.empty());
+  }
+
+  @Override
+  public void close() {
+    Session s;
+    synchronized (sessionLock) {
+      if (closed) {
+        return;
+      }
+      closed = true;
+      s = session;
+    }
+    server.close();
+    if (s != null) {
+      s.connection.close(Goodbye.Code.SHUTDOWN, "replica closing");
+      s.ended.set(true);
+      s.stopped.orTimeout(10, TimeUnit.SECONDS).exceptionally(e -> null).join();
+    }
+    log.info("replica on {} stopped", root);
+  }
+
+  /** One primary connection: receive, validate, apply, acknowledge. */
+  private final class Session implements PeerListener, ChangeApplier.Listener {
+    final PeerConnection connection;
+    final CompletableFuture<Void> previous;
+    final CompletableFuture<Void> stopped = new CompletableFuture<>();
+    final ChangeApplier applier;
+    final LinkedBlockingQueue<Frame> queue = new LinkedBlockingQueue<>();
+    final AtomicLong received = new AtomicLong();
+    final AtomicLong queuedBytes = new AtomicLong();
+    final AtomicBoolean ackScheduled = new AtomicBoolean();
+    /** No more frames will arrive; the receiver finishes what is queued, then stops. */
+    final AtomicBoolean ended = new AtomicBoolean();
+    /** Queued frames are dropped instead of applied (after a failure or a protocol error). */
+    private volatile boolean discard;
+    final Thread receiver;
+    private volatile boolean paused;
+    private long ackedReceived = -1;
+    private long ackedApplied = -1;
+
+    Session(PeerConnection connection, CompletableFuture<Void> previous) {
+      this.connection = connection;
+      this.previous = previous;
+      this.applier = new ChangeApplier(root, this, applierOptions);
+      this.receiver = new Thread(this::receive, "replica-receive-" + connection.remoteNodeId());
+      this.receiver.setDaemon(true);
+    }
+
+    void start() {
+      receiver.start();
+    }
+
+    @Override
+    public void onFrame(PeerConnection c, Frame frame) {
+      Envelope.BodyCase kind = frame.header().getBodyCase();
+      if (kind != Envelope.BodyCase.CHANGE) {
+        frame.release();
+        c.close(Goodbye.Code.PROTOCOL_ERROR, "a primary does not send " + kind);
+        return;
+      }
+      if (ended.get()) {
+        frame.release();
+        return;
+      }
+      long seq = frame.header().getChange().getSeq();
+      if (seq <= received.get()) {
+        frame.release();
+        c.close(Goodbye.Code.PROTOCOL_ERROR, "change " + seq + " after change " + received.get());
+        return;
+      }
+      received.set(seq);
+      long q = queuedBytes.addAndGet(frame.payload().readableBytes());
+      queue.add(frame);
+      if (q > PAUSE_BYTES && !paused) {
+        paused = true;
+        c.setAutoRead(false);
+      }
+      scheduleAck();
+    }
+
+    @Override
+    public void onClosed(PeerConnection c, String reason) {
+      log.info("primary {} disconnected: {}", c.remoteNodeId(), reason);
+      // what was received may already be acknowledged as received (MEMORY mode): apply it all
+      ended.set(true);
+    }
+
+    @Override
+    public void onApplied(long appliedSeq) {
+      scheduleAck();
+    }
+
+    @Override
+    public void onFailure(long seq, IOException cause) {
+      Goodbye.Code code = cause instanceof PathRefusedException ? Goodbye.Code.BAD_PATH : Goodbye.Code.APPLY_FAILED;
+      log.error("change {} from {} failed: {}", seq, connection.remoteNodeId(), cause.getMessage());
+      connection.close(code, "change " + seq + " failed on the replica: " + cause.getMessage());
+      abort();
+    }
+
+    private void scheduleAck() {
+      if (ackScheduled.compareAndSet(false, true)) {
+        connection.eventLoop().execute(this::sendAck);
+      }
+    }
+
+    /** Runs on the I/O thread after the current read burst: one cumulative ack for all of it. */
+    private void sendAck() {
+      ackScheduled.set(false);
+      long r = received.get();
+      long a = Math.min(applier.appliedSeq(), r);
+      if (r == ackedReceived && a == ackedApplied) {
+        return;
+      }
+      ackedReceived = r;
+      ackedApplied = a;
+      connection.send(Frame.of(Envelope.newBuilder()
+          .setAck(Ack.newBuilder().setReceivedSeq(r).setAppliedSeq(a)).build()));
+    }
+
+    private void receive() {
+      try {
+        // changes of an earlier connection must be finished before these start
+        previous.orTimeout(60, TimeUnit.SECONDS).exceptionally(e -> null).join();
+        while (true) {
+          Frame frame = queue.poll(50, TimeUnit.MILLISECONDS);
+          if (frame == null) {
+            if (ended.get() || discard) {
+              break;
+            }
+            continue;
+          }
+          long q = queuedBytes.addAndGet(-frame.payload().readableBytes());
+          if (paused && q < RESUME_BYTES) {
+            paused = false;
+            connection.setAutoRead(true);
+          }
+          if (discard) {
+            frame.release();
+            continue;
+          }
+          if (!applyOne(frame)) {
+            abort();
+          }
+        }
+        if (!discard && !applier.awaitIdle(DRAIN_TIMEOUT)) {
+          log.warn("changes from {} still unapplied after {} s; dropping them", connection.remoteNodeId(),
+              DRAIN_TIMEOUT.toSeconds());
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      } catch (RuntimeException e) {
+        log.error("replica receiver for {} failed", connection.remoteNodeId(), e);
+        connection.close(Goodbye.Code.PROTOCOL_ERROR, "internal error: " + e);
+      } finally {
+        finish();
+      }
+    }
+
+    /** Validates and hands over one change; false when the connection must be dropped. */
+    private boolean applyOne(Frame frame) throws InterruptedException {
+      io.replicator.proto.Change proto = frame.header().getChange();
+      FileChange change;
+      try {
+        change = ChangeProtos.fromProto(proto, frame.payload().nioBuffer());
+      } catch (MalformedChangeException e) {
+        frame.release();
+        log.warn("rejecting primary {}: {}", connection.remoteNodeId(), e.getMessage());
+        connection.close(Goodbye.Code.PROTOCOL_ERROR, e.getMessage());
+        return false;
+      }
+      try {
+        applier.submit(proto.getSeq(), change, frame::release);
+        return true;
+      } catch (OutOfSequenceException e) {
+        log.warn("rejecting primary {}: {}", connection.remoteNodeId(), e.getMessage());
+        connection.close(Goodbye.Code.PROTOCOL_ERROR, e.getMessage());
+        return false;
+      } catch (IOException e) {
+        // the applier stopped after a failure it has already reported
+        return false;
+      }
+    }
+
+    /** Drops everything queued and stops: after a failure, a protocol error, or shutdown. */
+    void abort() {
+      discard = true;
+      ended.set(true);
+      receiver.interrupt();
+    }
+
+    private void finish() {
+      ended.set(true);
+      try {
+        applier.close();
+      } finally {
+        Frame f;
+        while ((f = queue.poll()) != null) {
+          f.release();
+        }
+        lastSeenSeq = received.get();
+        lastAppliedSeq = applier.appliedSeq();
+        stopped.complete(null);
+      }
+    }
+  }
+}

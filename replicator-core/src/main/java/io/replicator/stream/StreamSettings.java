@@ -1,0 +1,54 @@
+package io.replicator.stream;
+
+import static com.google.common.base.Preconditions.checkArgument;
+import static com.google.common.base.Preconditions.checkNotNull;
+
+import io.replicator.PeerLossPolicy;
+import io.replicator.ReplicationMode;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+
+/**
+ * How a primary streams its changes.
+ *
+ * @param peer the replica's address
+ * @param mode when a write returns
+ * @param peerLossPolicy what writes do while the peer is absent
+ * @param blockTimeout how long a write waits for the peer under {@link PeerLossPolicy#BLOCK}
+ * @param windowBytes most payload bytes sent and not yet applied by the peer
+ * @param windowChanges most changes sent and not yet applied by the peer
+ * @param connectTimeout how long opening waits for the first connection before going on alone
+ * @param reconnectMin first reconnect delay; it doubles up to {@code reconnectMax}
+ * @param reconnectMax longest reconnect delay
+ * @param drainTimeout how long closing waits for unacknowledged changes
+ */
+public record StreamSettings(
+    InetSocketAddress peer,
+    ReplicationMode mode,
+    PeerLossPolicy peerLossPolicy,
+    Duration blockTimeout,
+    long windowBytes,
+    int windowChanges,
+    Duration connectTimeout,
+    Duration reconnectMin,
+    Duration reconnectMax,
+    Duration drainTimeout) {
+
+  public StreamSettings {
+    checkNotNull(peer, "peer");
+    checkNotNull(mode, "mode");
+    checkNotNull(peerLossPolicy, "peerLossPolicy");
+    checkArgument(!blockTimeout.isNegative(), "block timeout is negative");
+    checkArgument(windowBytes >= 1 << 20, "window of %s bytes is below 1 MiB", windowBytes);
+    checkArgument(windowChanges >= 1, "window of %s changes", windowChanges);
+    checkArgument(!reconnectMin.isNegative() && !reconnectMin.isZero(), "reconnect delay must be positive");
+    checkArgument(reconnectMax.compareTo(reconnectMin) >= 0, "reconnect max below min");
+  }
+
+  /** SYNC, continue alone on peer loss, 64 MiB / 16k-change window, reconnect 100 ms..5 s. */
+  public static StreamSettings defaults(InetSocketAddress peer) {
+    return new StreamSettings(peer, ReplicationMode.SYNC, PeerLossPolicy.CONTINUE, Duration.ofSeconds(10),
+        64L << 20, 16_384, Duration.ofSeconds(5), Duration.ofMillis(100), Duration.ofSeconds(5),
+        Duration.ofSeconds(10));
+  }
+}
