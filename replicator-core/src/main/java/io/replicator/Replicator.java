@@ -5,7 +5,6 @@ import static com.google.common.base.Preconditions.checkNotNull;
 
 import io.replicator.fs.ReplicatedFileSystemProvider;
 import io.replicator.meta.NodeMetadataStore;
-import io.replicator.replica.ChangeApplier;
 import io.replicator.replica.ReplicaNode;
 import io.replicator.stream.ReplicationStream;
 import io.replicator.stream.StreamSettings;
@@ -328,7 +327,7 @@ public final class Replicator {
       TransportSettings transport = TransportSettings
           .defaults(clusterName, nodeId != null ? nodeId : defaultNodeId("replica"))
           .withTimers(heartbeatInterval, peerTimeout);
-      return ReplicaNode.start(root, listen, transport, ChangeApplier.Options.defaults().withThreads(applyThreads));
+      return ReplicaNode.start(root, listen, transport, applyThreads);
     }
   }
 }

@@ -542,6 +542,23 @@ final class ChangeApplier implements Closeable {
     }
   }
 
+  /**
+   * A relative target is stored as given; an absolute one names a place in the replicated tree
+   * (the primary's wrapper maps "/" to its root), so it is mapped onto this replica's root.
+   */
+  private Path linkTarget(String target) {
+    if (!target.startsWith("/")) {
+      return guard.root().getFileSystem().getPath(target);
+    }
+    Path mapped = guard.root();
+    for (String element : target.split("/")) {
+      if (!element.isEmpty()) {
+        mapped = mapped.resolve(element);
+      }
+    }
+    return mapped;
+  }
+
   private static boolean isBarrier(FileChange change) {
     return change.isNamespaceChange()
         || change instanceof FileChange.Force
@@ -703,8 +720,8 @@ final class ChangeApplier implements Closeable {
       markNamespaceDirty(target);
     } else if (change instanceof FileChange.CreateSymbolicLink l) {
       Path link = guard.resolveNoFollow(l.path());
-      // Stored as given and never resolved here: the guard checks it whenever it is followed.
-      Files.createSymbolicLink(link, link.getFileSystem().getPath(l.target()));
+      // Never resolved here: the guard checks it whenever it is followed.
+      Files.createSymbolicLink(link, linkTarget(l.target()));
       guard.noteSymbolicLink();
       markNamespaceDirty(link);
     } else if (change instanceof FileChange.CreateLink l) {

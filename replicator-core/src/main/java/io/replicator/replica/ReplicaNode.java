@@ -92,7 +92,13 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
         log.info("primary {} reconnected; replacing its previous connection", candidate.remoteNodeId());
         session.connection.close(Goodbye.Code.SHUTDOWN, "replaced by a new connection from the same primary");
       }
-      Session s = new Session(candidate, previousStopped);
+      Session s;
+      try {
+        s = new Session(candidate, previousStopped);
+      } catch (IOException e) {
+        log.error("cannot serve primary {}: {}", candidate.remoteNodeId(), e.getMessage());
+        return Decision.refuse("replica cannot open its root: " + e.getMessage());
+      }
       session = s;
       previousStopped = s.stopped;
       s.start();
@@ -159,7 +165,7 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
     private long ackedReceived = -1;
     private long ackedApplied = -1;
 
-    Session(PeerConnection connection, CompletableFuture<Void> previous) {
+    Session(PeerConnection connection, CompletableFuture<Void> previous) throws IOException {
       this.connection = connection;
       this.previous = previous;
       this.applier = new ChangeApplier(root, this, applierOptions);
@@ -214,8 +220,9 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
     @Override
     public void onFailure(long seq, IOException cause) {
       Goodbye.Code code = cause instanceof PathRefusedException ? Goodbye.Code.BAD_PATH : Goodbye.Code.APPLY_FAILED;
-      log.error("change {} from {} failed: {}", seq, connection.remoteNodeId(), cause.getMessage());
-      connection.close(code, "change " + seq + " failed on the replica: " + cause.getMessage());
+      String why = cause instanceof PathRefusedException ? cause.getMessage() : cause.toString();
+      log.error("change {} from {} failed: {}", seq, connection.remoteNodeId(), why);
+      connection.close(code, "change " + seq + " failed on the replica: " + why);
       abort();
     }
 
@@ -312,9 +319,14 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
 
     private void finish() {
       ended.set(true);
+      // abort() interrupts this thread; the applier's close must still wait for its workers
+      boolean interrupted = Thread.interrupted();
       try {
         applier.close();
       } finally {
+        if (interrupted) {
+          Thread.currentThread().interrupt();
+        }
         Frame f;
         while ((f = queue.poll()) != null) {
           f.release();

@@ -46,7 +46,7 @@ public final class ReplicaPair implements Closeable {
   /** Opens the primary with test timers (fast heartbeats) and whatever the caller adds. */
   public ReplicatedFileSystem openPrimary(ReplicationMode mode, UnaryOperator<Replicator.PrimaryBuilder> extra)
       throws IOException {
-    InetSocketAddress peer = viaProxy ? proxy.address() : replica.localAddress();
+    InetSocketAddress peer = viaProxy ? proxy.address() : new InetSocketAddress("127.0.0.1", replicaPort);
     fs = extra.apply(Replicator.primary(primaryRoot)
             .peer(peer)
             .nodeId("test-primary")
