@@ -128,6 +128,34 @@ class TwoNodeReplicationTest {
   }
 
   @Test
+  void replicaUriSchemeOpensAReplicatedFileSystem() throws Exception {
+    pair = ReplicaPair.start(base, false);
+    Files.createDirectories(pair.primaryRoot);
+    java.net.URI uri = java.net.URI.create("replica://" + pair.primaryRoot.toUri().getPath());
+    int port = pair.replica().localAddress().getPort();
+    try (java.nio.file.FileSystem fs = java.nio.file.FileSystems.newFileSystem(uri,
+        java.util.Map.of("peer", "127.0.0.1:" + port, "mode", "sync", "node", "uri-primary"))) {
+      assertThat(fs).isInstanceOf(ReplicatedFileSystem.class);
+      Files.write(fs.getPath("/via-uri.txt"), "by uri".getBytes());
+      assertThat(Files.readString(pair.replicaRoot.resolve("via-uri.txt"))).isEqualTo("by uri");
+      assertThat(java.nio.file.FileSystems.getFileSystem(uri)).isSameAs(fs);
+    }
+    assertThatBadEnvironmentIsRefused(uri, port);
+  }
+
+  private static void assertThatBadEnvironmentIsRefused(java.net.URI uri, int port) {
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> java.nio.file.FileSystems.newFileSystem(uri,
+            java.util.Map.of("peer", "127.0.0.1:" + port, "mode", "FAST")))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("mode");
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> java.nio.file.FileSystems.newFileSystem(uri,
+            java.util.Map.of("peer", "127.0.0.1:99999")))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("port");
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> java.nio.file.FileSystems.newFileSystem(uri,
+            java.util.Map.of("peer", "127.0.0.1:" + port, "colour", "blue")))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("colour");
+  }
+
+  @Test
   void forceReturnsOnlyAfterTheReplicaAppliedIt() throws Exception {
     pair = ReplicaPair.start(base, false);
     ReplicatedFileSystem fs = pair.openPrimary(ReplicationMode.ASYNC);

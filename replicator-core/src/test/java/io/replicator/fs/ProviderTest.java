@@ -34,9 +34,7 @@ class ProviderTest {
   void providerIsInstalledForTheScheme() {
     assertThat(FileSystemProvider.installedProviders())
         .anySatisfy(p -> assertThat(p.getScheme()).isEqualTo("replica"));
-    // Opening by URI reaches Replicator.openFromUri, which is wired elsewhere. (Through
-    // FileSystems.newFileSystem the JDK swallows its UnsupportedOperationException and reports
-    // ProviderNotFoundException, so ask the installed provider directly.)
+    // Opening by URI reaches Replicator.openFromUri, which refuses an environment without a peer.
     FileSystemProvider installed =
         FileSystemProvider.installedProviders().stream()
             .filter(p -> p.getScheme().equals("replica"))
@@ -44,8 +42,8 @@ class ProviderTest {
             .orElseThrow();
     assertThat(installed).isInstanceOf(ReplicatedFileSystemProvider.class);
     assertThatThrownBy(() -> installed.newFileSystem(URI.create("replica:///nowhere"), Map.of()))
-        .isInstanceOf(UnsupportedOperationException.class)
-        .hasMessageContaining("wired later");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("'peer'");
   }
 
   @Test
