@@ -52,7 +52,7 @@ class PrimaryKilledMidWriteIT {
           if (parts.length == 6 && parts[0].equals("ACK") && parts[5].equals("END")) {
             acks.add(parts);
           }
-          if (!killed && (acks.size() >= 3000 || System.nanoTime() > deadline)) {
+          if (!killed && (acks.size() >= 8000 || System.nanoTime() > deadline)) {
             // kill -9 itself, not a polite destroy: no shutdown hooks, no flush, no goodbye
             new ProcessBuilder("kill", "-9", Long.toString(primary.pid())).start().waitFor(10, TimeUnit.SECONDS);
             killed = true;
@@ -63,7 +63,7 @@ class PrimaryKilledMidWriteIT {
         primary.waitFor(30, TimeUnit.SECONDS);
       }
       assertThat(primary.exitValue()).as("the primary died of SIGKILL").isEqualTo(137);
-      assertThat(acks.size()).as("the storm ran").isGreaterThanOrEqualTo(3000);
+      assertThat(acks.size()).as("the storm ran").isGreaterThanOrEqualTo(8000);
 
       int missing = 0;
       for (String[] ack : acks) {
