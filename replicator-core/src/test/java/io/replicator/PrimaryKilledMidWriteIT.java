@@ -32,12 +32,15 @@ class PrimaryKilledMidWriteIT {
     try (ReplicaServer replica = Replicator.replica(replicaRoot)
         .listen(new InetSocketAddress("127.0.0.1", 0)).nodeId("crash-replica").start()) {
       InetSocketAddress addr = replica.localAddress();
-      Process primary = new ProcessBuilder(
+      List<String> command = new ArrayList<>(List.of(
           Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-          "-cp", System.getProperty("java.class.path"),
-          "-Xmx256m",
-          PrimaryWriterProcess.class.getName(),
-          base.resolve("primary").toString(), "127.0.0.1:" + addr.getPort(), "4")
+          "-cp", System.getProperty("java.class.path"), "-Xmx256m", "--enable-native-access=ALL-UNNAMED"));
+      if (Runtime.version().feature() >= 24) {
+        command.add("--sun-misc-unsafe-memory-access=allow");
+      }
+      command.addAll(List.of(PrimaryWriterProcess.class.getName(),
+          base.resolve("primary").toString(), "127.0.0.1:" + addr.getPort(), "4"));
+      Process primary = new ProcessBuilder(command)
           .redirectError(ProcessBuilder.Redirect.INHERIT)
           .start();
       List<String[]> acks = new ArrayList<>();

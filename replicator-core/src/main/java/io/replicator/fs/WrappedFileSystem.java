@@ -60,7 +60,7 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * them any more. Hard links and symbolic links are replicated as links, but channels are tracked
  * by the name they were opened with only.
  */
-public final class WrappedFileSystem extends ReplicatedFileSystem {
+public final class WrappedFileSystem extends ReplicatedFileSystem implements LocalTree {
 
   /** Name of the metadata directory directly under the root, never visible through the wrapper. */
   public static final String METADATA_DIRECTORY = ".replicator";
@@ -364,6 +364,34 @@ public final class WrappedFileSystem extends ReplicatedFileSystem {
   }
 
   // ---------------------------------------------------------------- locks and changes
+
+  @Override
+  public <T> T underFileLock(String changePath, IoAction<T> action) throws IOException {
+    Lock shared = sharedLock();
+    shared.lock();
+    try {
+      Lock pathLock = pathLock(changePath);
+      pathLock.lock();
+      try {
+        return action.run();
+      } finally {
+        pathLock.unlock();
+      }
+    } finally {
+      shared.unlock();
+    }
+  }
+
+  @Override
+  public <T> T underNamespaceLock(IoAction<T> action) throws IOException {
+    Lock exclusive = exclusiveLock();
+    exclusive.lock();
+    try {
+      return action.run();
+    } finally {
+      exclusive.unlock();
+    }
+  }
 
   /** Shared side of the namespace lock: held by every data change and every open. */
   Lock sharedLock() {
