@@ -146,6 +146,9 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
     if (decision.generations() != null) {
       reply.setGenerations(decision.generations());
     }
+    if (decision.syncState() != null) {
+      reply.setSyncState(decision.syncState());
+    }
     ctx.writeAndFlush(Frame.of(Envelope.newBuilder().setHelloReply(reply.setAccepted(true)).build()));
     established(candidate, decision.listener());
   }
@@ -174,6 +177,7 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
         .setNodeId(reply.getNodeId())
         .setIncarnation(reply.getIncarnation())
         .setGenerations(reply.getGenerations())
+        .setSyncState(reply.getSyncState())
         .build();
     PeerConnection c = new PeerConnection(ctx.channel(), asHello);
     established(c, clientListener);

@@ -9,6 +9,7 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.socket.SocketChannel;
 import io.replicator.proto.GenerationIds;
 import io.replicator.proto.Hello;
+import io.replicator.proto.SyncState;
 import java.io.Closeable;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -31,6 +32,12 @@ public final class TransportClient implements Closeable {
    */
   public CompletableFuture<PeerConnection> connect(InetSocketAddress address, GenerationIds generations,
       PeerListener listener) {
+    return connect(address, generations, null, listener);
+  }
+
+  /** Connects, telling the peer this node's generations and sync state in the Hello. */
+  public CompletableFuture<PeerConnection> connect(InetSocketAddress address, GenerationIds generations,
+      SyncState syncState, PeerListener listener) {
     CompletableFuture<PeerConnection> result = new CompletableFuture<>();
     Hello.Builder hello = Hello.newBuilder()
         .setProtocolVersion(TransportSettings.PROTOCOL_VERSION)
@@ -39,6 +46,9 @@ public final class TransportClient implements Closeable {
         .setIncarnation(ByteString.copyFrom(settings.incarnation()));
     if (generations != null) {
       hello.setGenerations(generations);
+    }
+    if (syncState != null) {
+      hello.setSyncState(syncState);
     }
     Hello ownHello = hello.build();
     Bootstrap b = new Bootstrap()
