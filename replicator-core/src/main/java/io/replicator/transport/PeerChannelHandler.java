@@ -83,7 +83,10 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
     Envelope header = frame.header();
     if (connection == null) {
       frame.release();
-      if (acceptor != null) {
+      if (header.getBodyCase() == Envelope.BodyCase.GOODBYE) {
+        // the peer gave up on the handshake (shutting down, timed out): its reason is the one to report
+        goodbyeDuringHandshake(ctx, header.getGoodbye());
+      } else if (acceptor != null) {
         onHello(ctx, header);
       } else {
         onHelloReply(ctx, header);
@@ -180,6 +183,17 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
     connected.complete(c);
   }
 
+  private void goodbyeDuringHandshake(ChannelHandlerContext ctx, Goodbye bye) {
+    failed = true;
+    String reason = "peer closed during the handshake: " + bye.getCode() + " " + printable(bye.getMessage());
+    log.warn("connection {}: {}", describe(ctx), reason);
+    if (connected != null) {
+      connected.completeExceptionally(new IOException(
+          "connection to " + ctx.channel().remoteAddress() + " failed: " + reason));
+    }
+    ctx.close();
+  }
+
   private void established(PeerConnection c, PeerListener l) {
     connection = c;
     listener = l;
@@ -271,16 +285,18 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
     }
     failed = true;
     log.warn("closing connection {}: {}", describe(ctx), reason);
-    if (connected != null && connection == null) {
-      connected.completeExceptionally(new IOException(
-          "connection to " + ctx.channel().remoteAddress() + " failed: " + reason));
-    }
     if (connection != null) {
       connection.close(code, reason);
-    } else {
-      Envelope bye = Envelope.newBuilder()
-          .setGoodbye(Goodbye.newBuilder().setCode(code).setMessage(reason)).build();
-      ctx.writeAndFlush(Frame.of(bye)).addListener(f -> ctx.close());
+      return;
+    }
+    Envelope bye = Envelope.newBuilder()
+        .setGoodbye(Goodbye.newBuilder().setCode(code).setMessage(reason)).build();
+    ctx.writeAndFlush(Frame.of(bye)).addListener(f -> ctx.close());
+    // only now: failing the future runs the caller's callbacks (TransportClient closes the channel
+    // in one), and the goodbye must already be written by then
+    if (connected != null) {
+      connected.completeExceptionally(new IOException(
+          "connection to " + ctx.channel().remoteAddress() + " failed: " + reason));
     }
   }
 
