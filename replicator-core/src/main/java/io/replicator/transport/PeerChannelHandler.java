@@ -141,9 +141,8 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
     if (problem != null) {
       log.warn("refused peer {}: {}", describe(ctx), problem);
       failed = true;
-      ctx.writeAndFlush(Frame.of(Envelope.newBuilder()
-              .setHelloReply(reply.setAccepted(false).setReason(problem)).build()))
-          .addListener(f -> ctx.close());
+      PeerConnection.writeLastAndClose(ctx.channel(), Frame.of(Envelope.newBuilder()
+          .setHelloReply(reply.setAccepted(false).setReason(problem)).build()));
       return;
     }
     if (decision.generations() != null) {
@@ -291,7 +290,7 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
     }
     Envelope bye = Envelope.newBuilder()
         .setGoodbye(Goodbye.newBuilder().setCode(code).setMessage(reason)).build();
-    ctx.writeAndFlush(Frame.of(bye)).addListener(f -> ctx.close());
+    PeerConnection.writeLastAndClose(ctx.channel(), Frame.of(bye));
     // only now: failing the future runs the caller's callbacks (TransportClient closes the channel
     // in one), and the goodbye must already be written by then
     if (connected != null) {

@@ -1,6 +1,7 @@
 package io.replicator.transport;
 
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.EventLoop;
 import io.replicator.proto.Envelope;
@@ -8,6 +9,9 @@ import io.replicator.proto.Goodbye;
 import io.replicator.proto.Hello;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -16,6 +20,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * flush is scheduled per burst, so many small frames leave in few system calls.
  */
 public final class PeerConnection {
+  /** How long a last frame may wait behind queued output before we close without it. */
+  static final long GOODBYE_GRACE_MILLIS = 500;
+
   private final Channel channel;
   private final Hello remoteHello;
   private final AtomicBoolean flushScheduled = new AtomicBoolean();
@@ -81,8 +88,28 @@ public final class PeerConnection {
       Envelope bye = Envelope.newBuilder()
           .setGoodbye(Goodbye.newBuilder().setCode(code).setMessage(reason))
           .build();
-      channel.writeAndFlush(Frame.of(bye)).addListener(ChannelFutureListener.CLOSE);
+      writeLastAndClose(channel, Frame.of(bye));
     } else {
+      channel.close();
+    }
+  }
+
+  /**
+   * Writes a last frame (a goodbye or a refusal) and closes once it is written, or after a short
+   * grace if it is not: behind a full send buffer to a peer that stopped reading, the write would
+   * never complete and the connection would never close.
+   */
+  static void writeLastAndClose(Channel channel, Frame last) {
+    ChannelFuture written = channel.writeAndFlush(last);
+    written.addListener(ChannelFutureListener.CLOSE);
+    if (written.isDone()) {
+      return;
+    }
+    try {
+      ScheduledFuture<?> force = channel.eventLoop().schedule(
+          () -> { channel.close(); }, GOODBYE_GRACE_MILLIS, TimeUnit.MILLISECONDS);
+      written.addListener(f -> force.cancel(false));
+    } catch (RejectedExecutionException e) {
       channel.close();
     }
   }

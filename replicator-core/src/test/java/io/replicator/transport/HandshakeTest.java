@@ -77,7 +77,7 @@ class HandshakeTest extends TransportFixture {
     TransportServer server = server(Wire.settings("server"));
     CompletableFuture<PeerConnection> f = client(Wire.settings("other-cluster", "client"))
         .connect(server.localAddress(), null, new RecordingListener());
-    assertThatThrownBy(() -> await(f)).isInstanceOf(PeerRefusedException.class)
+    assertThatThrownBy(() -> result(f)).isInstanceOf(PeerRefusedException.class)
         .hasMessageContaining("cluster 'other-cluster' is not this node's cluster 'test-cluster'");
   }
 
@@ -86,7 +86,7 @@ class HandshakeTest extends TransportFixture {
     TransportServer server = server(Wire.settings("server"));
     CompletableFuture<PeerConnection> f = client(Wire.settings("server"))
         .connect(server.localAddress(), null, new RecordingListener());
-    assertThatThrownBy(() -> await(f)).isInstanceOf(PeerRefusedException.class)
+    assertThatThrownBy(() -> result(f)).isInstanceOf(PeerRefusedException.class)
         .hasMessageContaining("peer uses this node's own id 'server'");
   }
 
@@ -96,7 +96,7 @@ class HandshakeTest extends TransportFixture {
         c -> PeerAcceptor.Decision.refuse("already connected to " + c.remoteNodeId()));
     CompletableFuture<PeerConnection> f = client(Wire.settings("client"))
         .connect(server.localAddress(), null, new RecordingListener());
-    assertThatThrownBy(() -> await(f)).isInstanceOf(PeerRefusedException.class)
+    assertThatThrownBy(() -> result(f)).isInstanceOf(PeerRefusedException.class)
         .hasMessageContaining("already connected to client");
   }
 
@@ -112,17 +112,17 @@ class HandshakeTest extends TransportFixture {
       return PeerAcceptor.Decision.accept(serverListener, null);
     });
     TransportClient client = client(Wire.settings("client"));
-    assertThatThrownBy(() -> await(client.connect(server.localAddress(), null, new RecordingListener())))
+    assertThatThrownBy(() -> result(client.connect(server.localAddress(), null, new RecordingListener())))
         .isInstanceOf(PeerRefusedException.class).hasMessageContaining("internal error while accepting")
         .hasMessageContaining("boom");
-    assertThat(await(client.connect(server.localAddress(), null, new RecordingListener())).isActive()).isTrue();
+    assertThat(result(client.connect(server.localAddress(), null, new RecordingListener())).isActive()).isTrue();
   }
 
   @Test
   void successfulHandshakeTellsBothSidesWhoTheOtherIs() throws Exception {
     TransportServer server = server(Wire.settings("server"));
     GenerationIds clientGenerations = GenerationIds.newBuilder().setCurrent(7).addHistory(3).build();
-    PeerConnection c = await(client(Wire.settings("client"))
+    PeerConnection c = result(client(Wire.settings("client"))
         .connect(server.localAddress(), clientGenerations, new RecordingListener()));
     assertThat(c.remoteNodeId()).isEqualTo("server");
     assertThat(c.remoteHello().getGenerations().getCurrent()).isEqualTo(42);
@@ -155,7 +155,7 @@ class HandshakeTest extends TransportFixture {
     assertThat(server.read().hasHello()).isTrue();
     server.send(Envelope.newBuilder().setHelloReply(HelloReply.newBuilder().setAccepted(true)
         .setProtocolVersion(1).setClusterName("elsewhere").setNodeId("server")).build());
-    assertThatThrownBy(() -> await(f)).isInstanceOf(IOException.class)
+    assertThatThrownBy(() -> result(f)).isInstanceOf(IOException.class)
         .hasMessageContaining("cluster 'elsewhere'");
     List<Envelope> sent = server.readUntilClosed();
     assertThat(sent).hasSize(1);
@@ -171,7 +171,7 @@ class HandshakeTest extends TransportFixture {
     assertThat(server.read().hasHello()).isTrue();
     server.send(Envelope.newBuilder().setGoodbye(Goodbye.newBuilder()
         .setCode(Goodbye.Code.SHUTDOWN).setMessage("node is shutting down")).build());
-    assertThatThrownBy(() -> await(f)).isInstanceOf(IOException.class)
+    assertThatThrownBy(() -> result(f)).isInstanceOf(IOException.class)
         .hasMessageContaining("node is shutting down");
   }
 
@@ -184,7 +184,7 @@ class HandshakeTest extends TransportFixture {
     CompletableFuture<PeerConnection> f = client(settings).connect(address(ss), null, new RecordingListener());
     RawPeer server = closeLater(new RawPeer(ss.accept()));
     assertThat(server.read().hasHello()).isTrue();
-    assertThatThrownBy(() -> await(f)).isInstanceOf(IOException.class).hasMessageContaining("no handshake within 400 ms");
+    assertThatThrownBy(() -> result(f)).isInstanceOf(IOException.class).hasMessageContaining("no handshake within 400 ms");
     assertThat(Duration.ofNanos(System.nanoTime() - start)).isBetween(Duration.ofMillis(350), Duration.ofSeconds(3));
   }
 
@@ -194,6 +194,6 @@ class HandshakeTest extends TransportFixture {
     java.net.InetSocketAddress gone = address(ss);
     ss.close();
     CompletableFuture<PeerConnection> f = client(Wire.settings("client")).connect(gone, null, new RecordingListener());
-    assertThatThrownBy(() -> await(f)).isInstanceOf(IOException.class).hasMessageContaining("cannot connect");
+    assertThatThrownBy(() -> result(f)).isInstanceOf(IOException.class).hasMessageContaining("cannot connect");
   }
 }

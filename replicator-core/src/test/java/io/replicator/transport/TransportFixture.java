@@ -65,7 +65,7 @@ abstract class TransportFixture {
     return closeLater(new RawPeer(address));
   }
 
-  static <T> T await(CompletableFuture<T> future) throws Exception {
+  static <T> T result(CompletableFuture<T> future) throws Exception {
     try {
       return future.get(10, TimeUnit.SECONDS);
     } catch (ExecutionException e) {
@@ -80,6 +80,6 @@ abstract class TransportFixture {
 
   /** Connects a well-behaved client and checks that the handshake completes. */
   PeerConnection connect(TransportServer server, String nodeId, RecordingListener listener) throws Exception {
-    return await(client(Wire.settings(nodeId)).connect(server.localAddress(), null, listener));
+    return result(client(Wire.settings(nodeId)).connect(server.localAddress(), null, listener));
   }
 }
