@@ -9,6 +9,8 @@ import io.replicator.proto.Goodbye;
 import io.replicator.proto.Hello;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -16,8 +18,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * An established, handshaken connection to a peer. Sends are queued without a flush and one
- * flush is scheduled per burst, so many small frames leave in few system calls.
+ * An established, handshaken connection to a peer. Sends are queued and written by one task per
+ * burst on the connection's event loop, with one flush, so many small frames leave in few system
+ * calls.
  */
 public final class PeerConnection {
   /** How long a last frame may wait behind queued output before we close without it. */
@@ -25,17 +28,15 @@ public final class PeerConnection {
 
   private final Channel channel;
   private final Hello remoteHello;
-  private final AtomicBoolean flushScheduled = new AtomicBoolean();
+  /** Frames sent but not yet written; drained on the event loop by one task per burst. */
+  private final Queue<Frame> pending = new ConcurrentLinkedQueue<>();
+  private final AtomicBoolean drainScheduled = new AtomicBoolean();
   private final AtomicReference<String> closeReason = new AtomicReference<>();
-  private final Runnable flushTask;
+  private final Runnable drainTask = this::drain;
 
   PeerConnection(Channel channel, Hello remoteHello) {
     this.channel = channel;
     this.remoteHello = remoteHello;
-    this.flushTask = () -> {
-      flushScheduled.set(false);
-      channel.flush();
-    };
   }
 
   /** What the peer said about itself in the handshake (its node id, incarnation, generations). */
@@ -70,12 +71,44 @@ public final class PeerConnection {
 
   /**
    * Queues a frame and makes sure a flush follows. Frames sent from one thread (or under one
-   * lock) leave in the order they were sent. The frame's payload is released once written.
+   * lock) leave in the order they were sent. The frame's payload is released once written, or
+   * at once when the connection is already closed.
    */
   public void send(Frame frame) {
-    channel.write(frame, channel.voidPromise());
-    if (flushScheduled.compareAndSet(false, true)) {
-      channel.eventLoop().execute(flushTask);
+    pending.add(frame);
+    // the flag is cleared before the drain polls, so a frame queued after that poll schedules
+    // a new drain, and a frame queued before it is written (and flushed) by the running one
+    if (drainScheduled.compareAndSet(false, true)) {
+      try {
+        channel.eventLoop().execute(drainTask);
+      } catch (RejectedExecutionException e) {
+        // the I/O thread is gone, and with it the connection
+        releasePending();
+      }
+    }
+  }
+
+  private void drain() {
+    drainScheduled.set(false);
+    if (!channel.isActive()) {
+      // after the channel is torn down a frame would reach the socket unencoded, and nothing
+      // there knows how to release its payload
+      releasePending();
+      return;
+    }
+    boolean wrote = false;
+    for (Frame f = pending.poll(); f != null; f = pending.poll()) {
+      channel.write(f, channel.voidPromise());
+      wrote = true;
+    }
+    if (wrote) {
+      channel.flush();
+    }
+  }
+
+  private void releasePending() {
+    for (Frame f = pending.poll(); f != null; f = pending.poll()) {
+      f.release();
     }
   }
 
