@@ -111,7 +111,15 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
         frame.release();
         fail(ctx, Goodbye.Code.PROTOCOL_ERROR, "second handshake message " + header.getBodyCase());
       }
-      default -> listener.onFrame(connection, frame);
+      default -> {
+        try {
+          listener.onFrame(connection, frame);
+        } catch (RuntimeException e) {
+          // our own bug, not the peer's: say so rather than blaming its input
+          log.error("listener of {} failed on {}", describe(ctx), header.getBodyCase(), e);
+          closeWith(ctx, Goodbye.Code.UNSPECIFIED, "internal error handling " + header.getBodyCase() + ": " + e);
+        }
+      }
     }
   }
 
@@ -269,7 +277,11 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
       handshakeTimer.cancel(false);
     }
     if (connection != null) {
-      listener.onClosed(connection, connection.closeReason());
+      try {
+        listener.onClosed(connection, connection.closeReason());
+      } catch (RuntimeException e) {
+        log.error("listener of {} failed on close", describe(ctx), e);
+      }
     } else if (connected != null) {
       connected.completeExceptionally(new IOException(
           "connection to " + ctx.channel().remoteAddress() + " closed during the handshake"));
@@ -282,8 +294,16 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
     if (failed) {
       return;
     }
-    failed = true;
     log.warn("closing connection {}: {}", describe(ctx), reason);
+    closeWith(ctx, code, reason);
+  }
+
+  /** Tells the peer why and closes, without logging. */
+  private void closeWith(ChannelHandlerContext ctx, Goodbye.Code code, String reason) {
+    if (failed) {
+      return;
+    }
+    failed = true;
     if (connection != null) {
       connection.close(code, reason);
       return;
