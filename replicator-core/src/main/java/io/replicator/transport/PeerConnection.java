@@ -25,6 +25,8 @@ import java.util.concurrent.atomic.AtomicReference;
 public final class PeerConnection {
   /** How long a last frame may wait behind queued output before we close without it. */
   static final long GOODBYE_GRACE_MILLIS = 500;
+  /** Frames written per drain before the event loop gets a turn. */
+  private static final int MAX_FRAMES_PER_DRAIN = 1024;
 
   private final Channel channel;
   private final Hello remoteHello;
@@ -96,14 +98,22 @@ public final class PeerConnection {
       releasePending();
       return;
     }
-    boolean wrote = false;
-    for (Frame f = pending.poll(); f != null; f = pending.poll()) {
-      channel.write(f, channel.voidPromise());
-      wrote = true;
-    }
-    if (wrote) {
+    // bounded, so a sender that never pauses cannot keep the event loop from reading and flushing
+    int written = writePending(MAX_FRAMES_PER_DRAIN);
+    if (written > 0) {
       channel.flush();
     }
+    if (!pending.isEmpty() && drainScheduled.compareAndSet(false, true)) {
+      channel.eventLoop().execute(drainTask);
+    }
+  }
+
+  private int writePending(int max) {
+    int n = 0;
+    for (Frame f; n < max && (f = pending.poll()) != null; n++) {
+      channel.write(f, channel.voidPromise());
+    }
+    return n;
   }
 
   private void releasePending() {
@@ -112,18 +122,36 @@ public final class PeerConnection {
     }
   }
 
-  /** Sends a goodbye with a reason, then closes. Idempotent; the first reason wins. */
+  /**
+   * Sends a goodbye with a reason, then closes; frames sent before still go out first.
+   * Idempotent; the first reason wins.
+   */
   public void close(Goodbye.Code code, String reason) {
     if (!closeReason.compareAndSet(null, "closed by us: " + reason)) {
       return;
     }
-    if (channel.isActive()) {
-      Envelope bye = Envelope.newBuilder()
-          .setGoodbye(Goodbye.newBuilder().setCode(code).setMessage(reason))
-          .build();
-      writeLastAndClose(channel, Frame.of(bye));
+    Envelope bye = Envelope.newBuilder()
+        .setGoodbye(Goodbye.newBuilder().setCode(code).setMessage(reason))
+        .build();
+    Runnable last = () -> {
+      if (channel.isActive()) {
+        writePending(Integer.MAX_VALUE);
+        writeLastAndClose(channel, Frame.of(bye));
+      } else {
+        releasePending();
+        channel.close();
+      }
+    };
+    // on the event loop, behind any drain already queued, so queued frames precede the goodbye
+    if (channel.eventLoop().inEventLoop()) {
+      last.run();
     } else {
-      channel.close();
+      try {
+        channel.eventLoop().execute(last);
+      } catch (RejectedExecutionException e) {
+        releasePending();
+        channel.close();
+      }
     }
   }
 

@@ -101,6 +101,32 @@ class ListenerSemanticsTest extends TransportFixture {
   }
 
   @Test
+  void framesSentBeforeCloseGoOutBeforeTheGoodbye() throws Exception {
+    PeerConnection c = connect();
+    // from the event loop itself, as a listener would, and from another thread
+    c.eventLoop().execute(() -> {
+      c.send(numbered(1));
+      c.send(numbered(2));
+      c.close(Goodbye.Code.SHUTDOWN, "after two");
+    });
+    await().atMost(Duration.ofSeconds(5)).until(() -> serverListener.closes.size() == 1);
+    assertThat(serverListener.headers).extracting(e -> e.getChange().getSeq()).containsExactly(1L, 2L);
+    assertThat(serverListener.closes.get(0)).isEqualTo("peer closed: SHUTDOWN after two");
+  }
+
+  @Test
+  void framesSentFromAnotherThreadBeforeCloseGoOutBeforeTheGoodbye() throws Exception {
+    PeerConnection c = connect();
+    for (int i = 0; i < 1000; i++) {
+      c.send(numbered(i));
+    }
+    c.close(Goodbye.Code.SHUTDOWN, "after a thousand");
+    await().atMost(Duration.ofSeconds(5)).until(() -> serverListener.closes.size() == 1);
+    assertThat(serverListener.headers).hasSize(1000);
+    assertThat(serverListener.closes.get(0)).isEqualTo("peer closed: SHUTDOWN after a thousand");
+  }
+
+  @Test
   void clientCloseIsReportedOnceOnEachSide() throws Exception {
     PeerConnection c = connect();
     c.close(Goodbye.Code.SHUTDOWN, "maintenance");
