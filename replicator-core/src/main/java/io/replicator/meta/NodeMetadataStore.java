@@ -59,7 +59,7 @@ public final class NodeMetadataStore {
   /** Opens the store in {@code dir}, creating the directory when missing, and reads the newest valid slot. */
   public static NodeMetadataStore open(Path dir) throws IOException {
     checkNotNull(dir, "dir");
-    Files.createDirectories(dir);
+    createDurably(dir.toAbsolutePath());
     long bestCounter = -1;
     NodeMetadata best = null;
     boolean anyFile = false;
@@ -127,6 +127,25 @@ public final class NodeMetadataStore {
     }
     counter = nextCounter;
     current = next;
+  }
+
+  /**
+   * Creates {@code dir} and any missing parents, and fsyncs the parent of each created one: a
+   * metadata directory whose entry was lost in a crash would read as NONE (never ran here)
+   * instead of the state it held.
+   */
+  private static void createDurably(Path dir) throws IOException {
+    if (Files.isDirectory(dir)) {
+      return;
+    }
+    Path parent = dir.getParent();
+    if (parent != null) {
+      createDurably(parent);
+    }
+    Files.createDirectories(dir);
+    if (parent != null) {
+      forceDirectory(parent);
+    }
   }
 
   private static void forceDirectory(Path dir) {

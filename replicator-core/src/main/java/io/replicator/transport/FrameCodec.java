@@ -89,6 +89,8 @@ final class FrameCodec {
         prefix.writerIndex(prefix.writerIndex() + headerLength);
       } catch (IOException | RuntimeException e) {
         prefix.release();
+        // the frame is ours to release; the base class cannot (a Frame is not reference counted)
+        frame.release();
         throw e;
       }
       out.add(prefix);

@@ -83,7 +83,10 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
     Envelope header = frame.header();
     if (connection == null) {
       frame.release();
-      if (acceptor != null) {
+      if (header.getBodyCase() == Envelope.BodyCase.GOODBYE) {
+        // the peer gave up on the handshake (shutting down, timed out): its reason is the one to report
+        goodbyeDuringHandshake(ctx, header.getGoodbye());
+      } else if (acceptor != null) {
         onHello(ctx, header);
       } else {
         onHelloReply(ctx, header);
@@ -108,7 +111,15 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
         frame.release();
         fail(ctx, Goodbye.Code.PROTOCOL_ERROR, "second handshake message " + header.getBodyCase());
       }
-      default -> listener.onFrame(connection, frame);
+      default -> {
+        try {
+          listener.onFrame(connection, frame);
+        } catch (RuntimeException e) {
+          // our own bug, not the peer's: say so rather than blaming its input
+          log.error("listener of {} failed on {}", describe(ctx), header.getBodyCase(), e);
+          closeWith(ctx, Goodbye.Code.UNSPECIFIED, "internal error handling " + header.getBodyCase() + ": " + e);
+        }
+      }
     }
   }
 
@@ -138,9 +149,8 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
     if (problem != null) {
       log.warn("refused peer {}: {}", describe(ctx), problem);
       failed = true;
-      ctx.writeAndFlush(Frame.of(Envelope.newBuilder()
-              .setHelloReply(reply.setAccepted(false).setReason(problem)).build()))
-          .addListener(f -> ctx.close());
+      PeerConnection.writeLastAndClose(ctx.channel(), Frame.of(Envelope.newBuilder()
+          .setHelloReply(reply.setAccepted(false).setReason(problem)).build()));
       return;
     }
     if (decision.generations() != null) {
@@ -182,6 +192,17 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
     PeerConnection c = new PeerConnection(ctx.channel(), asHello);
     established(c, clientListener);
     connected.complete(c);
+  }
+
+  private void goodbyeDuringHandshake(ChannelHandlerContext ctx, Goodbye bye) {
+    failed = true;
+    String reason = "peer closed during the handshake: " + bye.getCode() + " " + printable(bye.getMessage());
+    log.warn("connection {}: {}", describe(ctx), reason);
+    if (connected != null) {
+      connected.completeExceptionally(new IOException(
+          "connection to " + ctx.channel().remoteAddress() + " failed: " + reason));
+    }
+    ctx.close();
   }
 
   private void established(PeerConnection c, PeerListener l) {
@@ -260,7 +281,11 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
       handshakeTimer.cancel(false);
     }
     if (connection != null) {
-      listener.onClosed(connection, connection.closeReason());
+      try {
+        listener.onClosed(connection, connection.closeReason());
+      } catch (RuntimeException e) {
+        log.error("listener of {} failed on close", describe(ctx), e);
+      }
     } else if (connected != null) {
       connected.completeExceptionally(new IOException(
           "connection to " + ctx.channel().remoteAddress() + " closed during the handshake"));
@@ -273,18 +298,28 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
     if (failed) {
       return;
     }
-    failed = true;
     log.warn("closing connection {}: {}", describe(ctx), reason);
-    if (connected != null && connection == null) {
-      connected.completeExceptionally(new IOException(
-          "connection to " + ctx.channel().remoteAddress() + " failed: " + reason));
+    closeWith(ctx, code, reason);
+  }
+
+  /** Tells the peer why and closes, without logging. */
+  private void closeWith(ChannelHandlerContext ctx, Goodbye.Code code, String reason) {
+    if (failed) {
+      return;
     }
+    failed = true;
     if (connection != null) {
       connection.close(code, reason);
-    } else {
-      Envelope bye = Envelope.newBuilder()
-          .setGoodbye(Goodbye.newBuilder().setCode(code).setMessage(reason)).build();
-      ctx.writeAndFlush(Frame.of(bye)).addListener(f -> ctx.close());
+      return;
+    }
+    Envelope bye = Envelope.newBuilder()
+        .setGoodbye(Goodbye.newBuilder().setCode(code).setMessage(reason)).build();
+    PeerConnection.writeLastAndClose(ctx.channel(), Frame.of(bye));
+    // only now: failing the future runs the caller's callbacks (TransportClient closes the channel
+    // in one), and the goodbye must already be written by then
+    if (connected != null) {
+      connected.completeExceptionally(new IOException(
+          "connection to " + ctx.channel().remoteAddress() + " failed: " + reason));
     }
   }
 

@@ -1,6 +1,7 @@
 package io.replicator.transport;
 
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.EventLoop;
 import io.replicator.proto.Envelope;
@@ -8,27 +9,36 @@ import io.replicator.proto.Goodbye;
 import io.replicator.proto.Hello;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * An established, handshaken connection to a peer. Sends are queued without a flush and one
- * flush is scheduled per burst, so many small frames leave in few system calls.
+ * An established, handshaken connection to a peer. Sends are queued and written by one task per
+ * burst on the connection's event loop, with one flush, so many small frames leave in few system
+ * calls.
  */
 public final class PeerConnection {
+  /** How long a last frame may wait behind queued output before we close without it. */
+  static final long GOODBYE_GRACE_MILLIS = 500;
+  /** Frames written per drain before the event loop gets a turn. */
+  private static final int MAX_FRAMES_PER_DRAIN = 1024;
+
   private final Channel channel;
   private final Hello remoteHello;
-  private final AtomicBoolean flushScheduled = new AtomicBoolean();
+  /** Frames sent but not yet written; drained on the event loop by one task per burst. */
+  private final Queue<Frame> pending = new ConcurrentLinkedQueue<>();
+  private final AtomicBoolean drainScheduled = new AtomicBoolean();
   private final AtomicReference<String> closeReason = new AtomicReference<>();
-  private final Runnable flushTask;
+  private final Runnable drainTask = this::drain;
 
   PeerConnection(Channel channel, Hello remoteHello) {
     this.channel = channel;
     this.remoteHello = remoteHello;
-    this.flushTask = () -> {
-      flushScheduled.set(false);
-      channel.flush();
-    };
   }
 
   /** What the peer said about itself in the handshake (its node id, incarnation, generations). */
@@ -71,26 +81,104 @@ public final class PeerConnection {
 
   /**
    * Queues a frame and makes sure a flush follows. Frames sent from one thread (or under one
-   * lock) leave in the order they were sent. The frame's payload is released once written.
+   * lock) leave in the order they were sent. The frame's payload is released once written, or
+   * at once when the connection is already closed.
    */
   public void send(Frame frame) {
-    channel.write(frame, channel.voidPromise());
-    if (flushScheduled.compareAndSet(false, true)) {
-      channel.eventLoop().execute(flushTask);
+    pending.add(frame);
+    // the flag is cleared before the drain polls, so a frame queued after that poll schedules
+    // a new drain, and a frame queued before it is written (and flushed) by the running one
+    if (drainScheduled.compareAndSet(false, true)) {
+      try {
+        channel.eventLoop().execute(drainTask);
+      } catch (RejectedExecutionException e) {
+        // the I/O thread is gone, and with it the connection
+        releasePending();
+      }
     }
   }
 
-  /** Sends a goodbye with a reason, then closes. Idempotent; the first reason wins. */
+  private void drain() {
+    drainScheduled.set(false);
+    if (!channel.isActive()) {
+      // after the channel is torn down a frame would reach the socket unencoded, and nothing
+      // there knows how to release its payload
+      releasePending();
+      return;
+    }
+    // bounded, so a sender that never pauses cannot keep the event loop from reading and flushing
+    int written = writePending(MAX_FRAMES_PER_DRAIN);
+    if (written > 0) {
+      channel.flush();
+    }
+    if (!pending.isEmpty() && drainScheduled.compareAndSet(false, true)) {
+      channel.eventLoop().execute(drainTask);
+    }
+  }
+
+  private int writePending(int max) {
+    int n = 0;
+    for (Frame f; n < max && (f = pending.poll()) != null; n++) {
+      channel.write(f, channel.voidPromise());
+    }
+    return n;
+  }
+
+  private void releasePending() {
+    for (Frame f = pending.poll(); f != null; f = pending.poll()) {
+      f.release();
+    }
+  }
+
+  /**
+   * Sends a goodbye with a reason, then closes; frames sent before still go out first.
+   * Idempotent; the first reason wins.
+   */
   public void close(Goodbye.Code code, String reason) {
     if (!closeReason.compareAndSet(null, "closed by us: " + reason)) {
       return;
     }
-    if (channel.isActive()) {
-      Envelope bye = Envelope.newBuilder()
-          .setGoodbye(Goodbye.newBuilder().setCode(code).setMessage(reason))
-          .build();
-      channel.writeAndFlush(Frame.of(bye)).addListener(ChannelFutureListener.CLOSE);
+    Envelope bye = Envelope.newBuilder()
+        .setGoodbye(Goodbye.newBuilder().setCode(code).setMessage(reason))
+        .build();
+    Runnable last = () -> {
+      if (channel.isActive()) {
+        writePending(Integer.MAX_VALUE);
+        writeLastAndClose(channel, Frame.of(bye));
+      } else {
+        releasePending();
+        channel.close();
+      }
+    };
+    // on the event loop, behind any drain already queued, so queued frames precede the goodbye
+    if (channel.eventLoop().inEventLoop()) {
+      last.run();
     } else {
+      try {
+        channel.eventLoop().execute(last);
+      } catch (RejectedExecutionException e) {
+        releasePending();
+        channel.close();
+      }
+    }
+  }
+
+  /**
+   * Writes a last frame (a goodbye or a refusal) and closes once it is written, or after a short
+   * grace if it is not: behind a full send buffer to a peer that stopped reading, the write would
+   * never complete and the connection would never close.
+   */
+  static void writeLastAndClose(Channel channel, Frame last) {
+    ChannelFuture written = channel.writeAndFlush(last);
+    written.addListener(ChannelFutureListener.CLOSE);
+    if (written.isDone()) {
+      return;
+    }
+    try {
+      ScheduledFuture<?> force = channel.eventLoop().schedule(
+          () -> { channel.close(); }, GOODBYE_GRACE_MILLIS, TimeUnit.MILLISECONDS);
+      written.addListener(f -> force.cancel(false));
+    } catch (RejectedExecutionException e) {
       channel.close();
     }
   }

@@ -14,16 +14,19 @@ import java.io.Closeable;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /** Listens for peers, runs the handshake on each, and hands accepted ones to the acceptor's listener. */
 public final class TransportServer implements Closeable {
   private final EventLoopGroup group;
   private final Channel serverChannel;
-  private final ChannelGroup children = new DefaultChannelGroup(GlobalEventExecutor.INSTANCE);
+  private final ChannelGroup children;
+  private final AtomicBoolean closed = new AtomicBoolean();
 
-  private TransportServer(EventLoopGroup group, Channel serverChannel) {
+  private TransportServer(EventLoopGroup group, Channel serverChannel, ChannelGroup children) {
     this.group = group;
     this.serverChannel = serverChannel;
+    this.children = children;
   }
 
   /** Binds and starts accepting. */
@@ -36,22 +39,22 @@ public final class TransportServer implements Closeable {
         .setNodeId(settings.nodeId())
         .setIncarnation(ByteString.copyFrom(settings.incarnation()))
         .build();
-    TransportServer[] self = new TransportServer[1];
+    // exists before the bind: a peer may connect before start() returns
+    ChannelGroup children = new DefaultChannelGroup(GlobalEventExecutor.INSTANCE);
     ServerBootstrap b = new ServerBootstrap()
         .group(group)
         .channel(EventLoops.serverChannel())
         .childHandler(new ChannelInitializer<SocketChannel>() {
           @Override
           protected void initChannel(SocketChannel ch) {
-            self[0].children.add(ch);
+            children.add(ch);
             Pipelines.install(ch.pipeline(), settings, PeerChannelHandler.server(settings, ownHello, acceptor));
           }
         });
     EventLoops.socketOptions(b, true);
     try {
       Channel ch = b.bind(address).syncUninterruptibly().channel();
-      self[0] = new TransportServer(group, ch);
-      return self[0];
+      return new TransportServer(group, ch, children);
     } catch (RuntimeException e) {
       group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
       throw new IOException("cannot listen on " + address + ": " + e.getMessage(), e);
@@ -62,9 +65,12 @@ public final class TransportServer implements Closeable {
     return (InetSocketAddress) serverChannel.localAddress();
   }
 
-  /** Stops listening and closes every connection; waits for the I/O threads to end. */
+  /** Stops listening and closes every connection; waits for the I/O threads to end. Idempotent. */
   @Override
   public void close() {
+    if (!closed.compareAndSet(false, true)) {
+      return;
+    }
     serverChannel.close().syncUninterruptibly();
     children.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
     group.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(10, TimeUnit.SECONDS);

@@ -1,0 +1,205 @@
+package io.replicator.transport;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.replicator.proto.Envelope;
+import io.replicator.proto.Goodbye;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** What a PeerListener sees: every frame in order, one onClosed per side with the right reason. */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class ListenerSemanticsTest extends TransportFixture {
+  private final RecordingListener clientListener = new RecordingListener();
+
+  private static Frame numbered(long seq) {
+    return new Frame(Wire.change(seq), Unpooled.buffer(8).writeLong(seq));
+  }
+
+  private PeerConnection connect(TransportSettings serverSettings, TransportSettings clientSettings) throws Exception {
+    TransportServer server = server(serverSettings);
+    PeerConnection c = result(client(clientSettings).connect(server.localAddress(), null, clientListener));
+    await().atMost(Duration.ofSeconds(5)).until(() -> accepted.size() == 1);
+    return c;
+  }
+
+  private PeerConnection connect() throws Exception {
+    return connect(Wire.settings("server"), Wire.settings("client"));
+  }
+
+  @Test
+  void tenThousandFramesArriveInOrder() throws Exception {
+    PeerConnection c = connect();
+    int n = 10_000;
+    for (int i = 0; i < n; i++) {
+      c.send(numbered(i));
+    }
+    await().atMost(Duration.ofSeconds(20)).until(() -> serverListener.headers.size() >= n);
+    assertThat(serverListener.headers).hasSize(n);
+    for (int i = 0; i < n; i++) {
+      assertThat(serverListener.headers.get(i).getChange().getSeq()).isEqualTo(i);
+      assertThat(ByteBuffer.wrap(serverListener.payloads.get(i)).getLong()).isEqualTo(i);
+    }
+  }
+
+  @Test
+  void framesFromSeveralThreadsArriveInEachThreadsOrder() throws Exception {
+    PeerConnection c = connect();
+    int threads = 4;
+    int perThread = 2_000;
+    List<Thread> senders = new ArrayList<>();
+    for (int t = 0; t < threads; t++) {
+      long base = t * 1_000_000L;
+      senders.add(new Thread(() -> {
+        for (int i = 0; i < perThread; i++) {
+          c.send(numbered(base + i));
+        }
+      }));
+    }
+    senders.forEach(Thread::start);
+    for (Thread s : senders) {
+      s.join(20_000);
+    }
+    await().atMost(Duration.ofSeconds(20)).until(() -> serverListener.headers.size() >= threads * perThread);
+    long[] next = new long[threads];
+    synchronized (serverListener.headers) {
+      for (Envelope e : serverListener.headers) {
+        long seq = e.getChange().getSeq();
+        int t = (int) (seq / 1_000_000L);
+        assertThat(seq % 1_000_000L).isEqualTo(next[t]++);
+      }
+    }
+    assertThat(next).containsOnly(perThread);
+  }
+
+  /** Frames sent from outside the event loop must be flushed by the send itself, not by a later heartbeat. */
+  @Test
+  void burstsFromAnotherThreadAreFlushedWithoutWaitingForAHeartbeat() throws Exception {
+    TransportSettings slow = Wire.settings("server", Duration.ofSeconds(20), Duration.ofSeconds(60), Duration.ofSeconds(5));
+    PeerConnection c = connect(slow, Wire.settings("client", Duration.ofSeconds(20), Duration.ofSeconds(60),
+        Duration.ofSeconds(5)));
+    int expected = 0;
+    for (int burst = 0; burst < 50; burst++) {
+      int size = 1 + burst * 20;
+      for (int i = 0; i < size; i++) {
+        c.send(numbered(expected++));
+      }
+      int target = expected;
+      int b = burst;
+      await().atMost(Duration.ofSeconds(2)).pollInterval(Duration.ofMillis(5))
+          .alias("burst " + b + " of " + size + " frames delivered")
+          .until(() -> serverListener.headers.size() == target);
+    }
+  }
+
+  @Test
+  void framesSentBeforeCloseGoOutBeforeTheGoodbye() throws Exception {
+    PeerConnection c = connect();
+    // from the event loop itself, as a listener would, and from another thread
+    c.eventLoop().execute(() -> {
+      c.send(numbered(1));
+      c.send(numbered(2));
+      c.close(Goodbye.Code.SHUTDOWN, "after two");
+    });
+    await().atMost(Duration.ofSeconds(5)).until(() -> serverListener.closes.size() == 1);
+    assertThat(serverListener.headers).extracting(e -> e.getChange().getSeq()).containsExactly(1L, 2L);
+    assertThat(serverListener.closes.get(0)).isEqualTo("peer closed: SHUTDOWN after two");
+  }
+
+  @Test
+  void framesSentFromAnotherThreadBeforeCloseGoOutBeforeTheGoodbye() throws Exception {
+    PeerConnection c = connect();
+    for (int i = 0; i < 1000; i++) {
+      c.send(numbered(i));
+    }
+    c.close(Goodbye.Code.SHUTDOWN, "after a thousand");
+    await().atMost(Duration.ofSeconds(5)).until(() -> serverListener.closes.size() == 1);
+    assertThat(serverListener.headers).hasSize(1000);
+    assertThat(serverListener.closes.get(0)).isEqualTo("peer closed: SHUTDOWN after a thousand");
+  }
+
+  @Test
+  void clientCloseIsReportedOnceOnEachSide() throws Exception {
+    PeerConnection c = connect();
+    c.close(Goodbye.Code.SHUTDOWN, "maintenance");
+    c.close(Goodbye.Code.PROTOCOL_ERROR, "second close is ignored");
+    await().atMost(Duration.ofSeconds(5)).until(() -> clientListener.closes.size() == 1 && serverListener.closes.size() == 1);
+    await().during(Duration.ofMillis(300)).atMost(Duration.ofSeconds(2))
+        .until(() -> clientListener.closes.size() == 1 && serverListener.closes.size() == 1);
+    assertThat(clientListener.closes.get(0)).isEqualTo("closed by us: maintenance");
+    assertThat(serverListener.closes.get(0)).isEqualTo("peer closed: SHUTDOWN maintenance");
+  }
+
+  @Test
+  void serverCloseIsReportedOnceOnEachSide() throws Exception {
+    PeerConnection c = connect();
+    accepted.get(0).close(Goodbye.Code.APPLY_FAILED, "disk full");
+    await().atMost(Duration.ofSeconds(5)).until(() -> clientListener.closes.size() == 1 && serverListener.closes.size() == 1);
+    await().during(Duration.ofMillis(300)).atMost(Duration.ofSeconds(2))
+        .until(() -> clientListener.closes.size() == 1 && serverListener.closes.size() == 1);
+    assertThat(serverListener.closes.get(0)).isEqualTo("closed by us: disk full");
+    assertThat(clientListener.closes.get(0)).isEqualTo("peer closed: APPLY_FAILED disk full");
+    assertThat(c.isActive()).isFalse();
+  }
+
+  @Test
+  void peerVanishingWithoutGoodbyeIsReportedOnce() throws Exception {
+    TransportServer server = server(Wire.settings("server"));
+    RawPeer peer = raw(server.localAddress());
+    peer.handshake("raw");
+    peer.close();
+    await().atMost(Duration.ofSeconds(5)).until(() -> serverListener.closes.size() == 1);
+    await().during(Duration.ofMillis(300)).atMost(Duration.ofSeconds(2)).until(() -> serverListener.closes.size() == 1);
+  }
+
+  @Test
+  void serverShutdownClosesTheClientOnce() throws Exception {
+    TransportServer server = server(Wire.settings("server"));
+    result(client(Wire.settings("client")).connect(server.localAddress(), null, clientListener));
+    server.close();
+    await().atMost(Duration.ofSeconds(5)).until(() -> clientListener.closes.size() == 1);
+    await().during(Duration.ofMillis(300)).atMost(Duration.ofSeconds(2)).until(() -> clientListener.closes.size() == 1);
+  }
+
+  @Test
+  void listenerThatThrowsClosesTheConnectionWithoutBlamingThePeer() throws Exception {
+    RecordingListener throwing = new RecordingListener() {
+      @Override
+      public void onFrame(PeerConnection connection, Frame frame) {
+        frame.release();
+        throw new IllegalStateException("listener bug");
+      }
+    };
+    TransportServer server = server(Wire.settings("server"), candidate -> PeerAcceptor.Decision.accept(throwing, null));
+    PeerConnection c = result(client(Wire.settings("client")).connect(server.localAddress(), null, clientListener));
+    c.send(numbered(1));
+    await().atMost(Duration.ofSeconds(5)).until(() -> throwing.closes.size() == 1 && clientListener.closes.size() == 1);
+    assertThat(throwing.closes.get(0)).contains("listener bug").doesNotContain("bad input from peer");
+    assertThat(clientListener.closes.get(0)).contains("listener bug");
+  }
+
+  @Test
+  void sendingOnAClosedConnectionReleasesThePayload() throws Exception {
+    PeerConnection c = connect();
+    c.close(Goodbye.Code.SHUTDOWN, "done");
+    await().atMost(Duration.ofSeconds(5)).until(() -> !c.isActive());
+    ByteBuf early = Unpooled.buffer(4).writeInt(1);
+    c.send(new Frame(Wire.change(1), early));
+    // once the channel is deregistered its handlers are gone and a frame reaches the bare socket
+    await().atMost(Duration.ofSeconds(5)).until(() -> c.channel().pipeline().get("peer") == null);
+    ByteBuf late = Unpooled.buffer(4).writeInt(2);
+    c.send(new Frame(Wire.change(2), late));
+    await().atMost(Duration.ofSeconds(2)).untilAsserted(() -> {
+      assertThat(early.refCnt()).as("sent while closing").isZero();
+      assertThat(late.refCnt()).as("sent after teardown").isZero();
+    });
+  }
+}
