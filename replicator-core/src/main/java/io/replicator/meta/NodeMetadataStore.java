@@ -2,17 +2,10 @@ package io.replicator.meta;
 
 import static com.google.common.base.Preconditions.checkNotNull;
 
-import com.google.protobuf.InvalidProtocolBufferException;
 import io.replicator.proto.NodeMetadata;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
-import java.util.Optional;
-import java.util.zip.CRC32C;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -29,11 +22,10 @@ public final class NodeMetadataStore {
   private static final Logger log = LoggerFactory.getLogger(NodeMetadataStore.class);
   private static final int MAGIC = 0x52504c4d; // "RPLM"
   private static final int FORMAT = 1;
-  private static final int HEADER = 4 + 4 + 8 + 4;
   private static final int MAX_BODY = 16 << 20;
   static final String[] SLOTS = {"node-meta.0", "node-meta.1"};
 
-  private final Path dir;
+  private final SlotFiles slots;
   private long counter;
   private NodeMetadata current;
 
@@ -49,8 +41,8 @@ public final class NodeMetadataStore {
 
   private final Found found;
 
-  private NodeMetadataStore(Path dir, long counter, NodeMetadata current, Found found) {
-    this.dir = dir;
+  private NodeMetadataStore(SlotFiles slots, long counter, NodeMetadata current, Found found) {
+    this.slots = slots;
     this.counter = counter;
     this.current = current;
     this.found = found;
@@ -60,36 +52,16 @@ public final class NodeMetadataStore {
   public static NodeMetadataStore open(Path dir) throws IOException {
     checkNotNull(dir, "dir");
     createDurably(dir.toAbsolutePath());
-    long bestCounter = -1;
-    NodeMetadata best = null;
-    boolean anyFile = false;
-    for (String slot : SLOTS) {
-      Path file = dir.resolve(slot);
-      byte[] bytes;
-      try {
-        bytes = Files.readAllBytes(file);
-      } catch (NoSuchFileException e) {
-        continue;
-      }
-      anyFile = true;
-      Optional<Slot> parsed = parse(bytes);
-      if (parsed.isEmpty()) {
-        log.warn("metadata slot {} is torn or corrupt; ignoring it", file);
-        continue;
-      }
-      if (parsed.get().counter > bestCounter) {
-        bestCounter = parsed.get().counter;
-        best = parsed.get().body;
-      }
+    SlotFiles slots = new SlotFiles(dir, SLOTS, MAGIC, FORMAT, MAX_BODY);
+    SlotFiles.Loaded<NodeMetadata> loaded = slots.load(NodeMetadata::parseFrom);
+    if (loaded.value() != null) {
+      return new NodeMetadataStore(slots, loaded.counter(), loaded.value(), Found.VALID);
     }
-    if (best != null) {
-      return new NodeMetadataStore(dir, bestCounter, best, Found.VALID);
-    }
-    Found found = anyFile ? Found.CORRUPT : Found.NONE;
+    Found found = loaded.anyFile() ? Found.CORRUPT : Found.NONE;
     if (found == Found.CORRUPT) {
       log.error("no valid metadata in {}: the peer must be treated as out of date (full resync)", dir);
     }
-    return new NodeMetadataStore(dir, 0, NodeMetadata.getDefaultInstance(), found);
+    return new NodeMetadataStore(slots, 0, NodeMetadata.getDefaultInstance(), found);
   }
 
   /** Whether a valid record was found at open, none, or only corrupt ones. */
@@ -106,25 +78,7 @@ public final class NodeMetadataStore {
   public synchronized void write(NodeMetadata next) throws IOException {
     checkNotNull(next, "next");
     long nextCounter = counter + 1;
-    byte[] body = next.toByteArray();
-    ByteBuffer buf = ByteBuffer.allocate(HEADER + body.length + 4);
-    buf.putInt(MAGIC).putInt(FORMAT).putLong(nextCounter).putInt(body.length).put(body);
-    CRC32C crc = new CRC32C();
-    crc.update(buf.array(), 0, buf.position());
-    buf.putInt((int) crc.getValue());
-    buf.flip();
-    Path file = dir.resolve(SLOTS[(int) (nextCounter % 2)]);
-    boolean created = !Files.exists(file);
-    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-        StandardOpenOption.TRUNCATE_EXISTING)) {
-      while (buf.hasRemaining()) {
-        ch.write(buf);
-      }
-      ch.force(true);
-    }
-    if (created) {
-      forceDirectory(dir);
-    }
+    slots.write(nextCounter, next.toByteArray());
     counter = nextCounter;
     current = next;
   }
@@ -154,34 +108,6 @@ public final class NodeMetadataStore {
     } catch (IOException | UnsupportedOperationException e) {
       // some providers (in-memory ones, other platforms) cannot open a directory; nothing to make durable
       log.debug("cannot fsync directory {}: {}", dir, e.toString());
-    }
-  }
-
-  private record Slot(long counter, NodeMetadata body) {}
-
-  private static Optional<Slot> parse(byte[] bytes) {
-    if (bytes.length < HEADER + 4) {
-      return Optional.empty();
-    }
-    ByteBuffer buf = ByteBuffer.wrap(bytes);
-    if (buf.getInt() != MAGIC || buf.getInt() != FORMAT) {
-      return Optional.empty();
-    }
-    long counter = buf.getLong();
-    int length = buf.getInt();
-    if (length < 0 || length > MAX_BODY || HEADER + length + 4 != bytes.length) {
-      return Optional.empty();
-    }
-    CRC32C crc = new CRC32C();
-    crc.update(bytes, 0, HEADER + length);
-    int stored = ByteBuffer.wrap(bytes, HEADER + length, 4).getInt();
-    if ((int) crc.getValue() != stored) {
-      return Optional.empty();
-    }
-    try {
-      return Optional.of(new Slot(counter, NodeMetadata.parseFrom(ByteBuffer.wrap(bytes, HEADER, length))));
-    } catch (InvalidProtocolBufferException e) {
-      return Optional.empty();
     }
   }
 }
