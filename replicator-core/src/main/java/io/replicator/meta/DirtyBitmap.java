@@ -232,8 +232,14 @@ public final class DirtyBitmap {
         writeString(out, e.getKey());
         Roaring64NavigableMap map = e.getValue();
         map.runOptimize();
-        out.writeLong(map.serializedSizeInBytes());
-        map.serializePortable(out);
+        // Serialized apart for its exact length: serializedSizeInBytes() follows the global
+        // serialization mode, which need not be the portable one written here.
+        ByteArrayOutputStream one = new ByteArrayOutputStream();
+        DataOutputStream oneOut = new DataOutputStream(one);
+        map.serializePortable(oneOut);
+        oneOut.flush();
+        out.writeLong(one.size());
+        one.writeTo(out);
       }
       out.flush();
       return bytes.toByteArray();
