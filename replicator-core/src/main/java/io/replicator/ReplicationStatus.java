@@ -11,7 +11,8 @@ import java.util.Optional;
  * @param peer the peer's address as configured or seen, or empty when none
  * @param peerConnected whether a peer connection is up now
  * @param peerOutOfDate whether the peer misses changes that only a resync can bring
- * @param outOfDateReason why the peer is out of date, or empty
+ * @param problem why this node or its peer is not healthy and in sync (peer out of date, split brain,
+ *     an inconsistent copy), or empty
  * @param generation this node's current generation id (0 when none yet)
  * @param dirtyBytes bytes known to differ from the peer (0 when unknown or none)
  * @param lastSequence the last change sequence number assigned (primary) or received (replica)
@@ -26,7 +27,7 @@ public record ReplicationStatus(
     Optional<String> peer,
     boolean peerConnected,
     boolean peerOutOfDate,
-    Optional<String> outOfDateReason,
+    Optional<String> problem,
     long generation,
     long dirtyBytes,
     long lastSequence,

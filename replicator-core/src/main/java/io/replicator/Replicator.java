@@ -4,7 +4,7 @@ import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkNotNull;
 
 import io.replicator.fs.ReplicatedFileSystemProvider;
-import io.replicator.meta.NodeMetadataStore;
+import io.replicator.fs.LocalTree;
 import io.replicator.replica.ReplicaNode;
 import io.replicator.stream.ReplicationStream;
 import io.replicator.stream.StreamSettings;
@@ -172,6 +172,8 @@ public final class Replicator {
     private Duration connectTimeout = Duration.ofSeconds(5);
     private Duration heartbeatInterval = Duration.ofMillis(500);
     private Duration peerTimeout = Duration.ofSeconds(3);
+    private SplitBrainPolicy splitBrainPolicy = SplitBrainPolicy.DISCONNECT;
+    private long resyncBytesPerSecond;
 
     private PrimaryBuilder(Path root) {
       this.root = checkNotNull(root, "root");
@@ -234,6 +236,25 @@ public final class Replicator {
       return this;
     }
 
+    /**
+     * How a split brain found on connect is resolved: {@link SplitBrainPolicy#DISCONNECT} (the
+     * default) reports it and stays disconnected until an operator discards one side.
+     */
+    public PrimaryBuilder splitBrainPolicy(SplitBrainPolicy policy) {
+      this.splitBrainPolicy = checkNotNull(policy, "policy");
+      return this;
+    }
+
+    /**
+     * Caps the resync rate in bytes per second; 0 (the default) leaves only the adaptive bound,
+     * which keeps resync data under a quarter of the in-flight window.
+     */
+    public PrimaryBuilder resyncRate(long bytesPerSecond) {
+      checkArgument(bytesPerSecond >= 0, "negative resync rate %s", bytesPerSecond);
+      this.resyncBytesPerSecond = bytesPerSecond;
+      return this;
+    }
+
     /** Opens the file system: connects to the peer (waiting up to the connect timeout) and returns. */
     public ReplicatedFileSystem open() throws IOException {
       return open(null);
@@ -246,20 +267,25 @@ public final class Replicator {
         throw new IOException("primary root " + root + " is not a directory");
       }
       Path metaDir = root.resolve(METADATA_DIRECTORY);
-      NodeMetadataStore metadata = NodeMetadataStore.open(metaDir);
       boolean hasData = hasData(root);
       TransportSettings transport = TransportSettings
           .defaults(clusterName, nodeId != null ? nodeId : defaultNodeId("primary"))
           .withTimers(heartbeatInterval, peerTimeout);
       StreamSettings stream = new StreamSettings(peer, mode, peerLossPolicy, blockTimeout, windowBytes,
-          windowChanges, connectTimeout, Duration.ofMillis(100), Duration.ofSeconds(5), Duration.ofSeconds(10));
-      ReplicationStream sink = ReplicationStream.open(stream, transport, metadata, hasData);
+          windowChanges, connectTimeout, Duration.ofMillis(100), Duration.ofSeconds(5), Duration.ofSeconds(10),
+          resyncBytesPerSecond);
+      ReplicationStream sink = ReplicationStream.open(stream, transport, metaDir, hasData, splitBrainPolicy);
+      ReplicatedFileSystem fs;
       try {
-        return ReplicatedFileSystemProvider.open(root, sink, uri);
+        fs = uri == null ? ReplicatedFileSystemProvider.open(root, sink)
+            : ReplicatedFileSystemProvider.open(root, sink, uri);
       } catch (IOException | RuntimeException e) {
         sink.close();
         throw e;
       }
+      sink.attach((LocalTree) fs);
+      sink.awaitLive(connectTimeout.plusSeconds(5));
+      return fs;
     }
 
     private static boolean hasData(Path root) throws IOException {
@@ -283,6 +309,8 @@ public final class Replicator {
     private int applyThreads = 4;
     private Duration heartbeatInterval = Duration.ofMillis(500);
     private Duration peerTimeout = Duration.ofSeconds(3);
+    private SplitBrainPolicy splitBrainPolicy = SplitBrainPolicy.DISCONNECT;
+    private boolean discardLocalChanges;
 
     private ReplicaBuilder(Path root) {
       this.root = checkNotNull(root, "root");
@@ -322,12 +350,27 @@ public final class Replicator {
       return this;
     }
 
+    /** How a split brain found when a primary connects is resolved; DISCONNECT by default. */
+    public ReplicaBuilder splitBrainPolicy(SplitBrainPolicy policy) {
+      this.splitBrainPolicy = checkNotNull(policy, "policy");
+      return this;
+    }
+
+    /**
+     * Resolves a split brain by discarding this node's own changes: the next primary that connects
+     * resyncs this copy fully to its own (DRBD's "discard my data"). Remembered until that resync ends.
+     */
+    public ReplicaBuilder discardLocalChanges() {
+      this.discardLocalChanges = true;
+      return this;
+    }
+
     /** Binds and starts serving. */
     public ReplicaServer start() throws IOException {
       TransportSettings transport = TransportSettings
           .defaults(clusterName, nodeId != null ? nodeId : defaultNodeId("replica"))
           .withTimers(heartbeatInterval, peerTimeout);
-      return ReplicaNode.start(root, listen, transport, applyThreads);
+      return ReplicaNode.start(root, listen, transport, applyThreads, splitBrainPolicy, discardLocalChanges);
     }
   }
 }

@@ -216,7 +216,7 @@ final class DemoCommand implements Callable<Integer> {
 
   static String describe(ReplicationStatus s) {
     return s.state() + (s.peerConnected() ? ", peer connected" : ", peer not connected")
-        + (s.peerOutOfDate() ? ", peer OUT OF DATE (" + s.outOfDateReason().orElse("") + ")" : "")
+        + (s.peerOutOfDate() ? ", peer OUT OF DATE (" + s.problem().orElse("") + ")" : "")
         + ", changes sent " + s.lastSequence() + ", applied " + s.appliedSequence()
         + (s.inSync() ? ", in sync" : ", not in sync");
   }

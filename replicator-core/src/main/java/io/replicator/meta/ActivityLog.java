@@ -47,6 +47,8 @@ public final class ActivityLog implements Closeable {
   public static final long DEFAULT_EXTENT_SIZE = 4L << 20;
   public static final int DEFAULT_MAX_HOT_EXTENTS = 1024;
   static final String FILE = "activity.log";
+  /** Name of the log file in its directory, for callers that only want to know whether one exists. */
+  public static final String FILE_NAME = FILE;
   static final String TEMP = "activity.log.tmp";
   static final String CORRUPT_COPY = "activity.log.corrupt";
 

@@ -1,5 +1,6 @@
 package io.replicator.meta;
 
+import io.replicator.SplitBrainPolicy;
 import static com.google.common.base.Preconditions.checkNotNull;
 
 /**

@@ -10,6 +10,11 @@ import io.replicator.change.MalformedChangeException;
 import io.replicator.proto.Ack;
 import io.replicator.proto.Envelope;
 import io.replicator.proto.Goodbye;
+import io.replicator.proto.NodeMetadata;
+import io.replicator.meta.GenerationIds;
+import io.replicator.meta.NodeMetadataStore;
+import io.replicator.SplitBrainPolicy;
+import io.replicator.meta.SyncDecision;
 import io.replicator.transport.Frame;
 import io.replicator.transport.PeerAcceptor;
 import io.replicator.transport.PeerConnection;
@@ -57,23 +62,47 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
   private volatile boolean closed;
   private volatile long lastSeenSeq;
   private volatile long lastAppliedSeq;
+  private final NodeMetadataStore metadata;
+  private final SplitBrainPolicy splitBrainPolicy;
+  private final ReplicaSyncState syncState;
+  /** Why the last primary was refused (split brain, newer data here, unrelated data), or null. */
+  private volatile String refusal;
 
   private ReplicaNode(Path root, ChangeApplier.Options applierOptions, InetSocketAddress listen,
-      TransportSettings settings) throws IOException {
+      TransportSettings settings, NodeMetadataStore metadata, SplitBrainPolicy splitBrainPolicy)
+      throws IOException {
     this.root = root;
     this.applierOptions = applierOptions;
+    this.metadata = metadata;
+    this.splitBrainPolicy = splitBrainPolicy;
+    this.syncState = new ReplicaSyncState(root, metadata);
     this.server = TransportServer.start(listen, settings, this, 2);
   }
 
   /** Starts serving {@code root} on {@code listen}. The root directory is created when missing. */
   public static ReplicaNode start(Path root, InetSocketAddress listen, TransportSettings settings,
-      int applyThreads) throws IOException {
+      int applyThreads, SplitBrainPolicy splitBrainPolicy, boolean discardLocal) throws IOException {
     ChangeApplier.Options applierOptions = ChangeApplier.Options.defaults().withApplyThreads(applyThreads);
     Files.createDirectories(root);
     if (!Files.isDirectory(root)) {
       throw new IOException("replica root " + root + " is not a directory");
     }
-    ReplicaNode node = new ReplicaNode(root, applierOptions, listen, settings);
+    NodeMetadataStore metadata = NodeMetadataStore.open(root.resolve(ReplicaSyncState.METADATA_DIRECTORY));
+    NodeMetadata current = metadata.current();
+    if (metadata.found() != NodeMetadataStore.Found.VALID || discardLocal || current.getRunningAsPrimary()) {
+      NodeMetadata.Builder b = current.toBuilder().setFormat(1).setNodeId(settings.nodeId());
+      if (metadata.found() == NodeMetadataStore.Found.CORRUPT) {
+        // nothing is known about this copy: it can only be a full resync target
+        b.setGenerations(io.replicator.proto.GenerationIds.getDefaultInstance()).setInconsistent(true);
+      }
+      if (discardLocal) {
+        b.setDiscardLocal(true);
+      }
+      // a node that served as primary and now starts as replica is no longer primary; its hot
+      // extents stay in its activity log and are reported to the next primary
+      metadata.write(b.setRunningAsPrimary(false).build());
+    }
+    ReplicaNode node = new ReplicaNode(root, applierOptions, listen, settings, metadata, splitBrainPolicy);
     log.info("replica serving {} on {}", root, node.localAddress());
     return node;
   }
@@ -92,6 +121,13 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
         log.info("primary {} reconnected; replacing its previous connection", candidate.remoteNodeId());
         session.connection.close(Goodbye.Code.SHUTDOWN, "replaced by a new connection from the same primary");
       }
+      String problem = decide(candidate);
+      if (problem != null) {
+        refusal = problem;
+        log.error("refusing primary {}: {}", candidate.remoteNodeId(), problem);
+        return Decision.refuse(problem);
+      }
+      refusal = null;
       Session s;
       try {
         s = new Session(candidate, previousStopped);
@@ -103,8 +139,47 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
       previousStopped = s.stopped;
       s.start();
       log.info("primary {} connected from {}", candidate.remoteNodeId(), candidate.remoteAddress());
-      return Decision.accept(s, null);
+      io.replicator.proto.SyncState state;
+      try {
+        state = syncState.toProto();
+      } catch (IOException e) {
+        log.error("cannot read this replica's activity log: {}", e.toString());
+        s.abort();
+        return Decision.refuse("replica cannot read its activity log: " + e.getMessage());
+      }
+      return Decision.accept(s, syncState.generations().toProto(), state);
     }
+  }
+
+  /**
+   * Applies the generation rules from this side: a replica accepts a primary that is in sync with
+   * it or is its resync source, and refuses one when this copy holds changes the primary lacks.
+   */
+  private String decide(PeerConnection candidate) {
+    io.replicator.proto.Hello hello = candidate.remoteHello();
+    GenerationIds peer = GenerationIds.fromProto(hello.getGenerations());
+    io.replicator.proto.SyncState peerState = hello.getSyncState();
+    NodeMetadata mine = metadata.current();
+    GenerationIds local = syncState.generations();
+    SyncDecision d = SyncDecision.decide(
+        new SyncDecision.Side(local, mine.getDiscardLocal(), syncState.dirtyBytes(), mine.getPrimarySinceMillis()),
+        new SyncDecision.Side(peer, peerState.getDiscardLocal(), peerState.getDirtyBytes(),
+            peerState.getPrimarySinceMillis()),
+        splitBrainPolicy);
+    log.info("primary {} connects: local {} / peer {} -> {}", candidate.remoteNodeId(), local, peer, d);
+    return switch (d) {
+      case IN_SYNC, INCREMENTAL_PEER_SOURCE, FULL_PEER_SOURCE -> null;
+      case INCREMENTAL_LOCAL_SOURCE, FULL_LOCAL_SOURCE ->
+          "this replica holds newer data (generation " + Long.toHexString(local.current())
+              + ") than primary '" + candidate.remoteNodeId() + "' (generation " + Long.toHexString(peer.current())
+              + "): make this node primary, or start it with discard-local to resync it";
+      case SPLIT_BRAIN -> "split brain: both nodes changed data since generation "
+          + Long.toHexString(local.bitmap()) + "; choose the side to discard (resync --discard-local) "
+          + "or configure a split-brain policy";
+      case UNRELATED -> "unrelated data: the replica (generation " + Long.toHexString(local.current())
+          + ") and primary '" + candidate.remoteNodeId() + "' (generation " + Long.toHexString(peer.current())
+          + ") share no history";
+    };
   }
 
   @Override
@@ -121,9 +196,16 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
     boolean connected = s != null && s.connection.isActive() && !s.ended.get();
     long received = connected ? s.received.get() : lastSeenSeq;
     long applied = connected ? s.applier.appliedSeq() : lastAppliedSeq;
-    return new ReplicationStatus(closed ? NodeState.STOPPED : NodeState.SECONDARY, ReplicationMode.SYNC,
+    NodeState state = closed ? NodeState.STOPPED
+        : syncState.resyncRunning() ? NodeState.SYNC_TARGET
+        : refusal != null ? NodeState.WAIT
+        : NodeState.SECONDARY;
+    String problem = refusal != null ? refusal
+        : syncState.inconsistent() ? "this copy is inconsistent until a resync completes" : null;
+    return new ReplicationStatus(state, ReplicationMode.SYNC,
         connected ? Optional.of(s.connection.remoteNodeId() + "@" + s.connection.remoteAddress()) : Optional.empty(),
-        connected, false, Optional.empty(), 0, 0, received, applied,
+        connected, false, Optional.ofNullable(problem), syncState.generations().current(), syncState.dirtyBytes(),
+        received, applied,
         connected ? Math.max(0, received - applied) : 0, connected ? s.queuedBytes.get() : 0, Optional.empty());
   }
 
@@ -162,6 +244,7 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
     private volatile boolean discard;
     final Thread receiver;
     private volatile boolean paused;
+    private final Object writable = new Object();
     private long ackedReceived = -1;
     private long ackedApplied = -1;
 
@@ -180,6 +263,16 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
     @Override
     public void onFrame(PeerConnection c, Frame frame) {
       Envelope.BodyCase kind = frame.header().getBodyCase();
+      if (kind == Envelope.BodyCase.MANIFEST_REQUEST || kind == Envelope.BodyCase.RESYNC_START
+          || kind == Envelope.BodyCase.RESYNC_DONE) {
+        // resync control: handled in order with the changes around it
+        if (ended.get()) {
+          frame.release();
+        } else {
+          queue.add(frame);
+        }
+        return;
+      }
       if (kind != Envelope.BodyCase.CHANGE) {
         frame.release();
         c.close(Goodbye.Code.PROTOCOL_ERROR, "a primary does not send " + kind);
@@ -267,7 +360,13 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
             frame.release();
             continue;
           }
-          if (!applyOne(frame)) {
+          if (frame.header().getBodyCase() != Envelope.BodyCase.CHANGE) {
+            boolean ok = control(frame);
+            frame.release();
+            if (!ok) {
+              abort();
+            }
+          } else if (!applyOne(frame)) {
             abort();
           }
         }
@@ -282,6 +381,67 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
         connection.close(Goodbye.Code.PROTOCOL_ERROR, "internal error: " + e);
       } finally {
         finish();
+      }
+    }
+
+    /** Handles a resync control message after every change before it is applied. */
+    private boolean control(Frame frame) throws InterruptedException {
+      Envelope header = frame.header();
+      try {
+        if (!applier.awaitIdle(DRAIN_TIMEOUT)) {
+          connection.close(Goodbye.Code.TIMEOUT, "changes before " + header.getBodyCase() + " not applied in time");
+          return false;
+        }
+        if (applier.failure() != null) {
+          return false;
+        }
+        switch (header.getBodyCase()) {
+          case RESYNC_START -> syncState.resyncStarted(header.getResyncStart());
+          case RESYNC_DONE -> {
+            if (applier.appliedSeq() < header.getResyncDone().getLastSeq()) {
+              connection.close(Goodbye.Code.PROTOCOL_ERROR, "resync done at change "
+                  + header.getResyncDone().getLastSeq() + " but only " + applier.appliedSeq() + " applied");
+              return false;
+            }
+            syncState.resyncDone(GenerationIds.fromProto(header.getResyncDone().getGenerations()));
+          }
+          case MANIFEST_REQUEST -> syncState.writeManifest(header.getManifestRequest(), this::sendBlocking);
+          default -> throw new IllegalStateException("not a control message: " + header.getBodyCase());
+        }
+        return true;
+      } catch (IOException e) {
+        log.error("resync step {} failed on the replica: {}", header.getBodyCase(), e.toString());
+        connection.close(Goodbye.Code.APPLY_FAILED, header.getBodyCase() + " failed on the replica: " + e);
+        return false;
+      }
+    }
+
+    /** Sends a frame from the receiver thread, waiting while the connection's buffer is full. */
+    private void sendBlocking(Envelope envelope) throws IOException {
+      long deadline = System.nanoTime() + DRAIN_TIMEOUT.toNanos();
+      synchronized (writable) {
+        while (!connection.isWritable() && connection.isActive()) {
+          if (System.nanoTime() > deadline) {
+            throw new IOException("primary stopped reading the manifest");
+          }
+          try {
+            writable.wait(50);
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("interrupted while sending the manifest");
+          }
+        }
+      }
+      if (!connection.isActive()) {
+        throw new IOException("connection closed while sending the manifest");
+      }
+      connection.send(Frame.of(envelope));
+    }
+
+    @Override
+    public void onWritabilityChanged(PeerConnection c, boolean isWritable) {
+      synchronized (writable) {
+        writable.notifyAll();
       }
     }
 

@@ -9,11 +9,14 @@ import io.replicator.ReplicationStatus;
 import io.replicator.change.ChangeProtos;
 import io.replicator.change.FileChange;
 import io.replicator.fs.ChangeSink;
-import io.replicator.meta.NodeMetadataStore;
+import io.replicator.fs.LocalTree;
+import io.replicator.meta.GenerationIds;
+import io.replicator.SplitBrainPolicy;
+import io.replicator.meta.SyncDecision;
 import io.replicator.proto.Ack;
 import io.replicator.proto.Envelope;
 import io.replicator.proto.Goodbye;
-import io.replicator.proto.NodeMetadata;
+import io.replicator.proto.ResyncDone;
 import io.replicator.transport.Frame;
 import io.replicator.transport.PeerConnection;
 import io.replicator.transport.PeerListener;
@@ -63,8 +66,10 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
 
   private final StreamSettings settings;
   private final TransportClient client;
-  private final NodeMetadataStore metadata;
+  private final PrimaryTracking tracking;
+  private final SplitBrainPolicy splitBrainPolicy;
   private final ScheduledExecutorService control;
+  private final CompletableFuture<LocalTree> tree = new CompletableFuture<>();
 
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition windowFree = lock.newCondition();
@@ -81,9 +86,12 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
   private long reconnectDelayNanos;
 
   private volatile PeerConnection liveConnection;
-  private volatile boolean peerOutOfDate;
-  private volatile String outOfDateReason;
-  private final Object markLock = new Object();
+  /** The first connection attempt ended without going live (unreachable, refused, resync failed). */
+  private volatile boolean firstAttemptSettled;
+  /** Why the last connection was refused (split brain, peer newer, unrelated), or null. */
+  private volatile String problem;
+  /** The resync in progress, or null. */
+  private volatile ResyncSource resync;
 
   /** One change (or the last chunk of a split write) waiting for its acknowledgement. */
   private static final class Pending {
@@ -91,39 +99,45 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     final int bytes;
     final boolean force;
     final CompletableFuture<Void> done = new CompletableFuture<>();
+    /** What to mark in the bitmap should the peer never acknowledge it (a Write without its data). */
+    final FileChange lost;
+    final long writePosition;
+    /** Runs once the peer applied the change (resync clears its bits here); may be null. */
+    final Runnable onApplied;
 
-    Pending(long seq, int bytes, boolean force) {
+    Pending(long seq, int bytes, boolean force, FileChange change, Runnable onApplied) {
       this.seq = seq;
       this.bytes = bytes;
       this.force = force;
+      this.lost = change instanceof FileChange.Write w ? null : change;
+      this.writePosition = change instanceof FileChange.Write w ? w.position() : -1;
+      this.path = change.path();
+      this.onApplied = onApplied;
+    }
+
+    final String path;
+
+    void markLost(PrimaryTracking tracking) {
+      if (lost != null) {
+        tracking.mark(lost);
+      } else if (writePosition >= 0) {
+        tracking.bitmap().markWrite(path, writePosition, bytes);
+      }
     }
   }
 
-  private ReplicationStream(StreamSettings settings, TransportClient client, NodeMetadataStore metadata) {
+  private ReplicationStream(StreamSettings settings, TransportClient client, PrimaryTracking tracking,
+      SplitBrainPolicy splitBrainPolicy) {
     this.settings = settings;
     this.client = client;
-    this.metadata = metadata;
+    this.tracking = tracking;
+    this.splitBrainPolicy = splitBrainPolicy;
     this.control = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, "replicator-stream-" + settings.peer());
       t.setDaemon(true);
       return t;
     });
     this.reconnectDelayNanos = settings.reconnectMin().toNanos();
-    NodeMetadata m = metadata.current();
-    switch (metadata.found()) {
-      case CORRUPT -> {
-        peerOutOfDate = true;
-        outOfDateReason = "node metadata was lost or corrupt";
-      }
-      case VALID -> {
-        peerOutOfDate = m.getPeerOutOfDate();
-        outOfDateReason = m.getOutOfDateReason();
-      }
-      case NONE -> {
-        peerOutOfDate = false;
-        outOfDateReason = "";
-      }
-    }
   }
 
   /**
@@ -134,32 +148,83 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
    *     peer cannot be assumed to hold them and is marked out of date
    */
   public static ReplicationStream open(StreamSettings settings, TransportSettings transport,
-      NodeMetadataStore metadata, boolean rootHasData) throws IOException {
-    ReplicationStream stream = new ReplicationStream(settings, new TransportClient(transport), metadata);
+      java.nio.file.Path metadataDirectory, boolean rootHasData, SplitBrainPolicy splitBrainPolicy)
+      throws IOException {
+    PrimaryTracking tracking = PrimaryTracking.open(metadataDirectory, transport.nodeId(), rootHasData);
+    ReplicationStream stream = new ReplicationStream(settings, new TransportClient(transport), tracking,
+        splitBrainPolicy);
     try {
-      if (metadata.found() == NodeMetadataStore.Found.NONE) {
-        NodeMetadata.Builder first = NodeMetadata.newBuilder().setFormat(1).setNodeId(transport.nodeId());
-        if (rootHasData) {
-          first.setPeerOutOfDate(true)
-              .setOutOfDateReason("the data existed before replication started")
-              .setOutOfDateSinceMillis(System.currentTimeMillis());
-          stream.peerOutOfDate = true;
-          stream.outOfDateReason = first.getOutOfDateReason();
-        }
-        metadata.write(first.build());
-      } else if (metadata.found() == NodeMetadataStore.Found.CORRUPT) {
-        stream.writeMark("node metadata was lost or corrupt");
-      }
+      stream.control.scheduleWithFixedDelay(stream::flushBitmap, 1, 1, TimeUnit.SECONDS);
       stream.connectFirst();
-    } catch (IOException | RuntimeException e) {
+    } catch (RuntimeException e) {
       stream.shutdown();
+      tracking.close();
       throw e;
     }
     return stream;
   }
 
+  /** Hands over the primary's own tree once the file system exists; resync reads through it. */
+  public void attach(LocalTree localTree) {
+    tree.complete(localTree);
+  }
+
+  /**
+   * Waits (bounded) until the stream is live on a connection or its first attempt settled
+   * without one, so a freshly opened file system does not report a connection still being set up.
+   */
+  public void awaitLive(java.time.Duration timeout) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    lock.lock();
+    try {
+      while (liveConnection == null && !firstAttemptSettled && !closed) {
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+          return;
+        }
+        connectedCondition.awaitNanos(left);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** The first attempt ended without going live; callers of {@link #awaitLive} stop waiting. */
+  void settleFirstAttempt() {
+    lock.lock();
+    try {
+      firstAttemptSettled = true;
+      connectedCondition.signalAll();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  LocalTree awaitTree() throws InterruptedException {
+    try {
+      return tree.get();
+    } catch (ExecutionException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  PrimaryTracking tracking() {
+    return tracking;
+  }
+
+  private void flushBitmap() {
+    try {
+      tracking.flushBitmap();
+    } catch (IOException e) {
+      log.error("cannot save the dirty bitmap: {}", e.toString());
+    }
+  }
+
   private void connectFirst() {
-    CompletableFuture<PeerConnection> attempt = client.connect(settings.peer(), null, this);
+    CompletableFuture<PeerConnection> attempt = client.connect(settings.peer(),
+        tracking.generations().toProto(), tracking.syncState(), this);
     try {
       onConnected(attempt.get(settings.connectTimeout().toNanos(), TimeUnit.NANOSECONDS));
     } catch (InterruptedException e) {
@@ -168,8 +233,10 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       scheduleReconnect("interrupted while connecting");
     } catch (ExecutionException e) {
       logConnectFailure(e.getCause());
+      settleFirstAttempt();
       scheduleReconnect(e.getCause().getMessage());
     } catch (TimeoutException e) {
+      settleFirstAttempt();
       attempt.cancel(false);
       log.warn("peer {} did not answer within {} ms; going on alone and retrying",
           settings.peer(), settings.connectTimeout().toMillis());
@@ -181,14 +248,10 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
 
   @Override
   public void beforeLocalChange(FileChange change) throws IOException {
-    if (liveConnection != null) {
-      return;
-    }
-    if (settings.peerLossPolicy() == PeerLossPolicy.BLOCK) {
+    if (liveConnection == null && settings.peerLossPolicy() == PeerLossPolicy.BLOCK) {
       awaitConnection();
-      return;
     }
-    ensureMarked("changes were made while the peer was disconnected");
+    tracking.beforeLocalChange(change, liveConnection != null);
   }
 
   @Override
@@ -216,6 +279,33 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
   }
 
   private Completion submitOne(FileChange change) throws IOException {
+    return submitOne(change, null, null);
+  }
+
+  /**
+   * Numbers and sends a resync change on the live connection; {@code onApplied} runs when the
+   * peer applied it. Returns null when the link is gone (the resync stops there).
+   */
+  Completion submitResync(PeerConnection expected, FileChange change, Runnable onApplied) throws IOException {
+    return submitOne(change, onApplied, expected);
+  }
+
+  /** Waits until resync may add {@code bytes}: the in-flight bytes stay under a quarter of the window. */
+  void awaitResyncRoom(long bytes) throws InterruptedException {
+    lock.lock();
+    try {
+      while (connection != null && !closed && !inFlight.isEmpty()
+          && inFlightBytes + bytes > settings.windowBytes() / 4) {
+        windowFree.await();
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  private Completion submitOne(FileChange change, Runnable onApplied, PeerConnection resyncConnection)
+      throws IOException {
+    boolean fromResync = resyncConnection != null;
     int bytes = change instanceof FileChange.Write w ? w.length() : 0;
     boolean force = change instanceof FileChange.Force;
     Pending pending;
@@ -225,6 +315,9 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       PeerConnection c = connection;
       if (closed) {
         throw new IOException("replicated file system is closed");
+      }
+      if (fromResync && c != resyncConnection) {
+        c = null; // the resync's link is gone: a newer connection runs its own resync
       }
       if (c == null) {
         pending = null;
@@ -236,10 +329,10 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
           payload.writeBytes(((FileChange.Write) change).data().duplicate());
         }
         Envelope header = Envelope.newBuilder().setChange(ChangeProtos.toProto(seq, change)).build();
-        pending = new Pending(seq, bytes, force);
+        pending = new Pending(seq, bytes, force, change, onApplied);
         inFlight.addLast(pending);
         inFlightBytes += bytes;
-        if (settings.mode() == ReplicationMode.MEMORY && !force) {
+        if (settings.mode() == ReplicationMode.MEMORY && !force && onApplied == null) {
           awaitingReceipt.addLast(pending);
         }
         c.send(payload == null ? Frame.of(header) : new Frame(header, payload));
@@ -248,15 +341,24 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       lock.unlock();
     }
     if (pending == null) {
+      if (fromResync) {
+        return null;
+      }
       // the link dropped after beforeLocalChange let this change through
-      ensureMarked("changes were made while the peer was disconnected");
+      tracking.startAlone("changes were made while the peer was disconnected");
+      tracking.mark(change);
       if (settings.peerLossPolicy() == PeerLossPolicy.BLOCK) {
         throw new IOException("peer " + settings.peer() + " was lost; this change is made locally and "
             + "recorded as not replicated");
       }
       return Completion.DONE;
     }
-    if (settings.mode() == ReplicationMode.ASYNC && !force) {
+    ResyncSource r = resync;
+    if (r != null && !fromResync && change.isNamespaceChange()) {
+      // a rename or delete during resync may move data the resync has not reached yet
+      r.touched(change);
+    }
+    if (settings.mode() == ReplicationMode.ASYNC && !force && !fromResync) {
       return Completion.DONE;
     }
     return () -> await(pending);
@@ -332,6 +434,12 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       Envelope header = frame.header();
       if (header.getBodyCase() == Envelope.BodyCase.ACK) {
         onAck(c, header.getAck());
+      } else if (header.getBodyCase() == Envelope.BodyCase.MANIFEST_ENTRY
+          || header.getBodyCase() == Envelope.BodyCase.MANIFEST_END) {
+        ResyncSource r = resync;
+        if (r == null || !r.onManifest(c, header)) {
+          c.close(Goodbye.Code.PROTOCOL_ERROR, "manifest data that nobody asked for");
+        }
       } else {
         c.close(Goodbye.Code.PROTOCOL_ERROR, "a replica does not send " + header.getBodyCase());
       }
@@ -371,6 +479,9 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     }
     for (Pending p : done) {
       p.done.complete(null);
+      if (p.onApplied != null && p.seq <= ack.getAppliedSeq()) {
+        p.onApplied.run();
+      }
     }
   }
 
@@ -412,10 +523,18 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     }
     log.warn("lost peer {} ({}); {} change(s) unacknowledged; {}", c.remoteNodeId(), reason, lost.size(),
         settings.peerLossPolicy() == PeerLossPolicy.CONTINUE ? "going on alone" : "writes wait for it");
+    ResyncSource r = resync;
+    if (r != null) {
+      r.linkLost(reason);
+    }
     if (!lost.isEmpty()) {
       // before any of these writers returns, the peer's lack of them must be durable
       try {
-        ensureMarked("link lost with " + lost.size() + " change(s) unacknowledged: " + reason);
+        tracking.startAlone("link lost with " + lost.size() + " change(s) unacknowledged: " + reason);
+        for (Pending p : lost) {
+          p.markLost(tracking);
+        }
+        tracking.flushBitmap();
       } catch (IOException e) {
         log.error("cannot record that peer is out of date", e);
         failAll(lost, new IOException("peer lost and its out-of-date mark could not be written", e));
@@ -460,7 +579,8 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     if (closed) {
       return;
     }
-    client.connect(settings.peer(), null, this).whenComplete((c, e) -> {
+    client.connect(settings.peer(), tracking.generations().toProto(), tracking.syncState(), this)
+        .whenComplete((c, e) -> {
       if (e != null) {
         logConnectFailure(e);
         scheduleReconnect(e.getMessage());
@@ -479,48 +599,110 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
   }
 
   private void onConnected(PeerConnection c) {
+    if (closed) {
+      c.close(Goodbye.Code.SHUTDOWN, "closing");
+      return;
+    }
+    io.replicator.proto.Hello peer = c.remoteHello();
+    GenerationIds local = tracking.generations();
+    GenerationIds remote = GenerationIds.fromProto(peer.getGenerations());
+    SyncDecision d = SyncDecision.decide(
+        new SyncDecision.Side(local, false, tracking.bitmap().dirtyBytes(), tracking.syncState().getPrimarySinceMillis()),
+        new SyncDecision.Side(remote, peer.getSyncState().getDiscardLocal(), peer.getSyncState().getDirtyBytes(),
+            peer.getSyncState().getPrimarySinceMillis()),
+        splitBrainPolicy);
+    log.info("connected to peer {} at {}: local {} / peer {} -> {}", c.remoteNodeId(), c.remoteAddress(), local,
+        remote, d);
+    switch (d) {
+      case IN_SYNC -> {
+        if (tracking.peerNeedsFullResync()) {
+          startResync(c, true);
+        } else if (tracking.peerOutOfDate() || local.current() == 0) {
+          // out of date without a new generation, or two fresh nodes taking their first generation
+          startResync(c, false);
+        } else {
+          goLive(c);
+        }
+      }
+      case INCREMENTAL_LOCAL_SOURCE -> startResync(c, tracking.peerNeedsFullResync());
+      case FULL_LOCAL_SOURCE -> startResync(c, true);
+      default -> {
+        String why = switch (d) {
+          case SPLIT_BRAIN -> "split brain: this node and peer '" + c.remoteNodeId()
+              + "' both changed data since generation " + Long.toHexString(local.bitmap())
+              + "; choose the side to discard (start the other side with discard-local) or configure a policy";
+          case UNRELATED -> "unrelated data: peer '" + c.remoteNodeId() + "' shares no generation with this node";
+          default -> "peer '" + c.remoteNodeId() + "' holds newer data (generation "
+              + Long.toHexString(remote.current()) + "): this node must not serve as its primary";
+        };
+        problem = why;
+        log.error("{}", why);
+        settleFirstAttempt();
+        c.close(Goodbye.Code.REFUSED, why);
+      }
+    }
+  }
+
+  /** Makes {@code c} the connection that every new change is sent on. */
+  void goLive(PeerConnection c) {
     lock.lock();
     try {
       if (closed) {
-        c.close(Goodbye.Code.SHUTDOWN, "closing");
         return;
       }
       connection = c;
       liveConnection = c;
+      problem = null;
       reconnectDelayNanos = settings.reconnectMin().toNanos();
       connectedCondition.signalAll();
     } finally {
       lock.unlock();
     }
-    log.info("connected to peer {} at {}{}", c.remoteNodeId(), c.remoteAddress(),
-        peerOutOfDate ? " (peer is out of date: " + outOfDateReason + ")" : "");
   }
 
-  // ---------------------------------------------------------------- out-of-date mark
-
-  private void ensureMarked(String reason) throws IOException {
-    if (peerOutOfDate) {
-      return;
-    }
-    synchronized (markLock) {
-      if (!peerOutOfDate) {
-        writeMark(reason);
+  private void startResync(PeerConnection c, boolean full) {
+    ResyncSource r = new ResyncSource(this, c, full, c.remoteHello().getSyncState(),
+        new ResyncRate(settings.resyncBytesPerSecond(), this::awaitResyncRoom, System::nanoTime));
+    resync = r;
+    Thread t = new Thread(() -> {
+      try {
+        r.run();
+      } finally {
+        if (resync == r) {
+          resync = null;
+        }
       }
+    }, "replicator-resync");
+    t.setDaemon(true);
+    t.start();
+  }
+
+  /** Sends a control message in order with the changes around it. */
+  void sendControl(PeerConnection c, Envelope envelope) {
+    lock.lock();
+    try {
+      c.send(Frame.of(envelope));
+    } finally {
+      lock.unlock();
     }
   }
 
-  private void writeMark(String reason) throws IOException {
-    synchronized (markLock) {
-      metadata.write(metadata.current().toBuilder()
-          .setFormat(1)
-          .setPeerOutOfDate(true)
-          .setOutOfDateReason(reason)
-          .setOutOfDateSinceMillis(System.currentTimeMillis())
-          .build());
-      outOfDateReason = reason;
-      peerOutOfDate = true;
-      log.warn("peer {} marked out of date: {}", settings.peer(), reason);
+  /** The resync reached its end: every change is acknowledged, so the peer is this node's equal. */
+  void resyncCompleted(PeerConnection c) throws IOException {
+    long last;
+    lock.lock();
+    try {
+      last = lastSeq;
+    } finally {
+      lock.unlock();
     }
+    tracking.resyncCompleted();
+    sendControl(c, Envelope.newBuilder().setResyncDone(ResyncDone.newBuilder()
+        .setLastSeq(last).setGenerations(tracking.generations().toProto())).build());
+  }
+
+  ReplicationMode mode() {
+    return settings.mode();
   }
 
   // ---------------------------------------------------------------- status and close
@@ -529,21 +711,25 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
   public ReplicationStatus status() {
     lock.lock();
     try {
+      ResyncSource r = resync;
+      boolean outOfDate = tracking.peerOutOfDate();
       NodeState state;
       if (closed) {
         state = NodeState.STOPPED;
+      } else if (r != null && connection != null) {
+        state = NodeState.SYNC_SOURCE;
       } else if (connection == null) {
         state = settings.peerLossPolicy() == PeerLossPolicy.BLOCK ? NodeState.WAIT : NodeState.ALONE;
       } else {
-        state = peerOutOfDate ? NodeState.ALONE : NodeState.PRIMARY;
+        state = outOfDate ? NodeState.ALONE : NodeState.PRIMARY;
       }
+      String why = problem != null ? problem : outOfDate ? tracking.outOfDateReason() : null;
       return new ReplicationStatus(state, settings.mode(),
           Optional.of(connection != null ? connection.remoteNodeId() + "@" + connection.remoteAddress()
               : settings.peer().getHostString() + ":" + settings.peer().getPort()),
-          connection != null, peerOutOfDate,
-          peerOutOfDate ? Optional.ofNullable(outOfDateReason) : Optional.empty(),
-          metadata.current().getGenerations().getCurrent(), 0, lastSeq, appliedSeq,
-          inFlight.size(), inFlightBytes, Optional.empty());
+          connection != null, outOfDate, Optional.ofNullable(why),
+          tracking.generations().current(), tracking.bitmap().dirtyBytes(), lastSeq, appliedSeq,
+          inFlight.size(), inFlightBytes, r == null ? Optional.empty() : Optional.of(r.progress()));
     } finally {
       lock.unlock();
     }
@@ -592,9 +778,13 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       lock.unlock();
     }
     if (!left.isEmpty()) {
-      ensureMarked("closed with " + left.size() + " change(s) unacknowledged");
+      tracking.startAlone("closed with " + left.size() + " change(s) unacknowledged");
+      for (Pending p : left) {
+        p.markLost(tracking);
+      }
       failAll(left, new IOException("replicated file system closed before the peer acknowledged"));
     }
+    tracking.close();
   }
 
   private void shutdown() {

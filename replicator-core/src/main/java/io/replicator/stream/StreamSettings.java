@@ -21,6 +21,7 @@ import java.time.Duration;
  * @param reconnectMin first reconnect delay; it doubles up to {@code reconnectMax}
  * @param reconnectMax longest reconnect delay
  * @param drainTimeout how long closing waits for unacknowledged changes
+ * @param resyncBytesPerSecond ceiling of the resync rate, 0 for adaptive only
  */
 public record StreamSettings(
     InetSocketAddress peer,
@@ -32,7 +33,8 @@ public record StreamSettings(
     Duration connectTimeout,
     Duration reconnectMin,
     Duration reconnectMax,
-    Duration drainTimeout) {
+    Duration drainTimeout,
+    long resyncBytesPerSecond) {
 
   public StreamSettings {
     checkNotNull(peer, "peer");
@@ -43,12 +45,13 @@ public record StreamSettings(
     checkArgument(windowChanges >= 1, "window of %s changes", windowChanges);
     checkArgument(!reconnectMin.isNegative() && !reconnectMin.isZero(), "reconnect delay must be positive");
     checkArgument(reconnectMax.compareTo(reconnectMin) >= 0, "reconnect max below min");
+    checkArgument(resyncBytesPerSecond >= 0, "negative resync rate %s", resyncBytesPerSecond);
   }
 
   /** SYNC, continue alone on peer loss, 64 MiB / 16k-change window, reconnect 100 ms..5 s. */
   public static StreamSettings defaults(InetSocketAddress peer) {
     return new StreamSettings(peer, ReplicationMode.SYNC, PeerLossPolicy.CONTINUE, Duration.ofSeconds(10),
         64L << 20, 16_384, Duration.ofSeconds(5), Duration.ofMillis(100), Duration.ofSeconds(5),
-        Duration.ofSeconds(10));
+        Duration.ofSeconds(10), 0);
   }
 }

@@ -1,5 +1,6 @@
 package io.replicator.meta;
 
+import io.replicator.SplitBrainPolicy;
 import static io.replicator.meta.SyncDecision.FULL_LOCAL_SOURCE;
 import static io.replicator.meta.SyncDecision.FULL_PEER_SOURCE;
 import static io.replicator.meta.SyncDecision.INCREMENTAL_LOCAL_SOURCE;
@@ -9,7 +10,7 @@ import static io.replicator.meta.SyncDecision.SPLIT_BRAIN;
 import static io.replicator.meta.SyncDecision.UNRELATED;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.replicator.meta.SplitBrainPolicy.Victim;
+import io.replicator.SplitBrainPolicy.Victim;
 import io.replicator.meta.SyncDecision.Side;
 import java.util.List;
 import org.junit.jupiter.api.DisplayNameGeneration;

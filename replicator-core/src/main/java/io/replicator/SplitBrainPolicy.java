@@ -1,9 +1,9 @@
-package io.replicator.meta;
+package io.replicator;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
 /**
- * Internal: how a split brain (both nodes wrote while apart) is resolved without an operator.
+ * How a split brain (both nodes wrote while apart) is resolved without an operator.
  * The default never guesses: it reports and stays disconnected, because any choice throws away
  * writes that were acknowledged to applications.
  */

@@ -1,0 +1,126 @@
+package io.replicator.replica;
+
+import io.replicator.meta.ActivityLog;
+import io.replicator.meta.DirtyBitmapStore;
+import io.replicator.proto.HotExtent;
+import io.replicator.meta.GenerationIds;
+import io.replicator.meta.NodeMetadataStore;
+import io.replicator.proto.Envelope;
+import io.replicator.proto.ManifestEnd;
+import io.replicator.proto.ManifestRequest;
+import io.replicator.proto.NodeMetadata;
+import io.replicator.proto.ResyncStart;
+import io.replicator.proto.SyncState;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The replica's side of resync: its generation ids and consistency, what it reports at connect
+ * (hot extents and dirty bytes left from a time it served as primary), the manifests it sends,
+ * and the durable steps of a resync (started: inconsistent; done: adopt the source's ids).
+ */
+final class ReplicaSyncState {
+  private static final Logger log = LoggerFactory.getLogger(ReplicaSyncState.class);
+  static final String METADATA_DIRECTORY = ".replicator";
+
+  private final Path root;
+  private final NodeMetadataStore metadata;
+  private volatile boolean resyncRunning;
+
+  ReplicaSyncState(Path root, NodeMetadataStore metadata) {
+    this.root = root;
+    this.metadata = metadata;
+  }
+
+  GenerationIds generations() {
+    return GenerationIds.fromProto(metadata.current().getGenerations());
+  }
+
+  boolean inconsistent() {
+    return metadata.current().getInconsistent();
+  }
+
+  boolean resyncRunning() {
+    return resyncRunning;
+  }
+
+  /** Bytes this node changed while it served as primary without its peer (for split-brain policies). */
+  long dirtyBytes() {
+    Path dir = root.resolve(METADATA_DIRECTORY);
+    if (!Files.isDirectory(dir)) {
+      return 0;
+    }
+    try {
+      return DirtyBitmapStore.open(dir).bitmap().dirtyBytes();
+    } catch (IOException e) {
+      log.warn("cannot read this node's dirty bitmap: {}", e.toString());
+      return 0;
+    }
+  }
+
+  SyncState toProto() throws IOException {
+    NodeMetadata m = metadata.current();
+    SyncState.Builder b = SyncState.newBuilder()
+        .setDirtyBytes(dirtyBytes())
+        .setPrimarySinceMillis(m.getPrimarySinceMillis())
+        .setDiscardLocal(m.getDiscardLocal())
+        .setInconsistent(m.getInconsistent());
+    Path dir = root.resolve(METADATA_DIRECTORY);
+    if (Files.exists(dir.resolve(ActivityLog.FILE_NAME))) {
+      try (ActivityLog al = ActivityLog.open(dir)) {
+        b.addAllHotExtents(al.toProto());
+        for (String path : al.hotPaths()) {
+          // extent size 0: the whole path (a namespace change that may not have reached the peer)
+          b.addHotExtents(HotExtent.newBuilder().setPath(path));
+        }
+      }
+    }
+    return b.build();
+  }
+
+  void resyncStarted(ResyncStart start) throws IOException {
+    resyncRunning = true;
+    metadata.write(metadata.current().toBuilder().setInconsistent(true).build());
+    log.info("{} resync started as target: {} bytes to receive", start.getFull() ? "full" : "incremental",
+        start.getBytesTotal());
+  }
+
+  /** Every resync change is applied: take the source's generations; this copy is consistent again. */
+  void resyncDone(GenerationIds source) throws IOException {
+    GenerationIds adopted = generations().adoptFrom(source);
+    metadata.write(metadata.current().toBuilder()
+        .setGenerations(adopted.toProto())
+        .setInconsistent(false)
+        .setDiscardLocal(false)
+        .build());
+    Path dir = root.resolve(METADATA_DIRECTORY);
+    if (Files.exists(dir.resolve(ActivityLog.FILE_NAME))) {
+      try (ActivityLog al = ActivityLog.open(dir)) {
+        al.clear();
+      }
+    }
+    if (Files.exists(dir)) {
+      // whatever this node changed as a primary is now overwritten by the source's data
+      DirtyBitmapStore.open(dir).write(new io.replicator.meta.DirtyBitmap());
+    }
+    resyncRunning = false;
+    log.info("in sync with the primary at generation {}", Long.toHexString(adopted.current()));
+  }
+
+  /** Sends this replica's manifest for the request, then its end marker. */
+  void writeManifest(ManifestRequest request, EnvelopeSender sender) throws IOException {
+    long paths = ReplicaManifest.write(root, request,
+        entry -> sender.send(Envelope.newBuilder().setManifestEntry(entry).build()));
+    sender.send(Envelope.newBuilder()
+        .setManifestEnd(ManifestEnd.newBuilder().setRequestId(request.getRequestId()).setPaths(paths)).build());
+  }
+
+  /** Sends one envelope to the primary, waiting while its buffer is full. */
+  @FunctionalInterface
+  interface EnvelopeSender {
+    void send(Envelope envelope) throws IOException;
+  }
+}

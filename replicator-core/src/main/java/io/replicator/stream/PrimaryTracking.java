@@ -1,0 +1,233 @@
+package io.replicator.stream;
+
+import io.replicator.change.FileChange;
+import io.replicator.meta.ActivityLog;
+import io.replicator.meta.DirtyBitmap;
+import io.replicator.meta.DirtyBitmapStore;
+import io.replicator.meta.GenerationIds;
+import io.replicator.meta.NodeMetadataStore;
+import io.replicator.meta.StoreState;
+import io.replicator.proto.NodeMetadata;
+import io.replicator.proto.SyncState;
+import java.io.Closeable;
+import java.io.IOException;
+import java.nio.file.Path;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * What a primary knows about how its peer differs from it: generation ids, the dirty-block
+ * bitmap of changes the peer missed, the activity log of extents that may differ after a crash,
+ * and whether only a full (checksum) resync can tell.
+ *
+ * <p>Every change first passes {@link #beforeLocalChange}: the activity log makes a new hot extent
+ * durable, and while the peer is away the first change starts a new generation (durably) before
+ * it is made. The bitmap itself lives in memory and is saved periodically and on close; after a
+ * crash the activity log's hot extents cover whatever the saved bitmap missed.
+ */
+final class PrimaryTracking implements Closeable {
+  private static final Logger log = LoggerFactory.getLogger(PrimaryTracking.class);
+
+  private final NodeMetadataStore metadata;
+  private final DirtyBitmapStore bitmapStore;
+  private final DirtyBitmap bitmap;
+  private final ActivityLog activityLog;
+  private volatile GenerationIds generations;
+  private volatile boolean alone;
+  private volatile boolean bitmapChanged;
+
+  private PrimaryTracking(NodeMetadataStore metadata, DirtyBitmapStore bitmapStore, DirtyBitmap bitmap,
+      ActivityLog activityLog) {
+    this.metadata = metadata;
+    this.bitmapStore = bitmapStore;
+    this.bitmap = bitmap;
+    this.activityLog = activityLog;
+    this.generations = GenerationIds.fromProto(metadata.current().getGenerations());
+  }
+
+  /**
+   * Loads the metadata in {@code dir} and marks this node as running as primary. A node found
+   * still marked running crashed: its hot extents join the bitmap. Corrupt or missing records
+   * (with data already in the tree) mean the peer needs a full resync.
+   */
+  static PrimaryTracking open(Path dir, String nodeId, boolean rootHasData) throws IOException {
+    NodeMetadataStore metadata = NodeMetadataStore.open(dir);
+    DirtyBitmapStore bitmapStore = DirtyBitmapStore.open(dir);
+    ActivityLog activityLog = ActivityLog.open(dir);
+    DirtyBitmap bitmap = bitmapStore.bitmap();
+    NodeMetadata m = metadata.current();
+    NodeMetadata.Builder next = m.toBuilder().setFormat(1).setNodeId(nodeId).setRunningAsPrimary(true);
+    if (metadata.found() == NodeMetadataStore.Found.CORRUPT) {
+      next.setPeerNeedsFullResync(true).setPeerOutOfDate(true).setOutOfDateReason("node metadata was lost or corrupt");
+    } else if (metadata.found() == NodeMetadataStore.Found.NONE && rootHasData) {
+      next.setPeerNeedsFullResync(true).setPeerOutOfDate(true)
+          .setOutOfDateReason("the data existed before replication started");
+    }
+    if (bitmapStore.found() == StoreState.CORRUPT || activityLog.found() == StoreState.CORRUPT) {
+      next.setPeerNeedsFullResync(true).setPeerOutOfDate(true)
+          .setOutOfDateReason("the dirty bitmap or activity log was corrupt");
+    }
+    PrimaryTracking t = new PrimaryTracking(metadata, bitmapStore, bitmap, activityLog);
+    if (m.getRunningAsPrimary()) {
+      // crashed as primary: the peer may lack whatever this node wrote in its hot extents
+      activityLog.markInto(bitmap);
+      log.warn("this node crashed as primary; {} hot extent(s) will be resynced", activityLog.hotCount());
+      if (!bitmap.isEmpty()) {
+        GenerationIds g = t.generations;
+        if (g.bitmap() == 0 && g.current() != 0) {
+          next.setGenerations(g.startTracking().newGeneration().toProto());
+        }
+        next.setPeerOutOfDate(true).setOutOfDateReason("this node crashed as primary");
+      }
+      t.bitmapChanged = true;
+    }
+    metadata.write(next.build());
+    t.generations = GenerationIds.fromProto(next.getGenerations());
+    t.alone = t.generations.bitmap() != 0;
+    t.flushBitmap();
+    return t;
+  }
+
+  GenerationIds generations() {
+    return generations;
+  }
+
+  boolean peerNeedsFullResync() {
+    return metadata.current().getPeerNeedsFullResync();
+  }
+
+  /** True when the peer misses something: a bitmap, a pending full resync, or a tracking generation. */
+  boolean peerOutOfDate() {
+    return peerNeedsFullResync() || generations.bitmap() != 0 || !bitmap.isEmpty();
+  }
+
+  String outOfDateReason() {
+    String r = metadata.current().getOutOfDateReason();
+    if (peerNeedsFullResync()) {
+      return r.isEmpty() ? "the peer needs a full resync" : r;
+    }
+    return bitmap.dirtyBytes() + " byte(s) and " + bitmap.snapshot().paths().size() + " path(s) changed without the peer";
+  }
+
+  DirtyBitmap bitmap() {
+    return bitmap;
+  }
+
+  SyncState syncState() {
+    return SyncState.newBuilder()
+        .setDirtyBytes(bitmap.dirtyBytes())
+        .setPrimarySinceMillis(metadata.current().getPrimarySinceMillis())
+        .setBlockSize(bitmap.blockSize())
+        .build();
+  }
+
+  /** Records what must be durable before the local change: a hot extent, a new generation. */
+  void beforeLocalChange(FileChange change, boolean peerConnected) throws IOException {
+    if (change instanceof FileChange.Write w) {
+      activityLog.beforeWrite(w.path(), w.position(), w.length());
+    } else if (change instanceof FileChange.Truncate t) {
+      activityLog.beforeNamespaceChange(t.path());
+    } else if (change.isNamespaceChange() || change instanceof FileChange.CreateFile) {
+      activityLog.beforeNamespaceChange(change.path());
+      if (change instanceof FileChange.Move m) {
+        activityLog.beforeNamespaceChange(m.source());
+      }
+    }
+    if (!peerConnected) {
+      startAlone("changes were made while the peer was disconnected");
+      mark(change);
+    }
+  }
+
+  /** The peer is away: the first change starts a new generation so a returning peer is detected as behind. */
+  void startAlone(String reason) throws IOException {
+    if (alone) {
+      return;
+    }
+    synchronized (this) {
+      if (alone) {
+        return;
+      }
+      GenerationIds g = generations;
+      GenerationIds next = g.current() == 0 ? g.newGeneration().startTracking().newGeneration()
+          : g.startTracking().newGeneration();
+      metadata.write(metadata.current().toBuilder()
+          .setGenerations(next.toProto())
+          .setPeerOutOfDate(true)
+          .setOutOfDateReason(reason)
+          .setOutOfDateSinceMillis(System.currentTimeMillis())
+          .build());
+      generations = next;
+      alone = true;
+      log.warn("peer out of date from now on ({}); new generation {}", reason, Long.toHexString(next.current()));
+    }
+  }
+
+  /** Sets the bits (or dirty path) for a change the peer did not get. */
+  void mark(FileChange change) {
+    bitmapChanged = true;
+    if (change instanceof FileChange.Write w) {
+      bitmap.markWrite(w.path(), w.position(), w.length());
+    } else if (change instanceof FileChange.Truncate t) {
+      bitmap.markTruncate(t.path(), t.size());
+    } else if (change instanceof FileChange.Delete d) {
+      bitmap.markDelete(d.path());
+    } else if (change instanceof FileChange.Move m) {
+      bitmap.markMove(m.source(), m.target());
+    } else if (!(change instanceof FileChange.Force)) {
+      bitmap.markPath(change.path());
+    }
+  }
+
+  /** A written block was acknowledged by the peer during resync. */
+  void blockResynced(String path, long block) {
+    bitmap.clearBlock(path, block);
+    bitmapChanged = true;
+  }
+
+  void pathResynced(String path) {
+    bitmap.clearPath(path);
+    bitmapChanged = true;
+  }
+
+  /** The peer received everything: it shares this node's generation again. */
+  synchronized void resyncCompleted() throws IOException {
+    GenerationIds g = generations;
+    GenerationIds next = g.current() == 0 ? g.newGeneration().clearBitmap() : g.clearBitmap();
+    metadata.write(metadata.current().toBuilder()
+        .setGenerations(next.toProto())
+        .setPeerOutOfDate(false)
+        .setPeerNeedsFullResync(false)
+        .setOutOfDateReason("")
+        .build());
+    generations = next;
+    alone = false;
+    bitmap.clearAll();
+    bitmapChanged = true;
+    flushBitmap();
+  }
+
+  /** The first connection of two fresh nodes: both take a first generation, nothing to send. */
+  synchronized void firstGeneration() throws IOException {
+    if (generations.current() == 0) {
+      resyncCompleted();
+    }
+  }
+
+  /** Saves the bitmap when it changed since the last save. */
+  void flushBitmap() throws IOException {
+    if (bitmapChanged) {
+      bitmapChanged = false;
+      bitmapStore.write(bitmap);
+    }
+  }
+
+  /** Saves the bitmap and marks a clean close, so the next open knows this node did not crash. */
+  @Override
+  public void close() throws IOException {
+    bitmapChanged = true;
+    flushBitmap();
+    metadata.write(metadata.current().toBuilder().setRunningAsPrimary(false).build());
+    activityLog.close();
+  }
+}
