@@ -28,8 +28,8 @@ import java.util.List;
  * cannot read checksums from outside the root.
  */
 final class ReplicaManifest {
-  /** Blocks per entry: 4096 checksums (64 KiB) keep one entry well under the frame limit. */
-  static final int BLOCKS_PER_ENTRY = 4096;
+  /** Blocks per entry: 2048 checksums (32 KiB) keep one entry's header under the 64 KiB header limit. */
+  static final int BLOCKS_PER_ENTRY = 2048;
 
   /** Receives entries; may block (back-pressure). */
   @FunctionalInterface

@@ -167,6 +167,10 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
             peerState.getPrimarySinceMillis()),
         splitBrainPolicy);
     log.info("primary {} connects: local {} / peer {} -> {}", candidate.remoteNodeId(), local, peer, d);
+    if (mine.getDiscardLocal()) {
+      // the operator chose to discard this copy: any primary overwrites it with a full resync
+      return null;
+    }
     return switch (d) {
       case IN_SYNC, INCREMENTAL_PEER_SOURCE, FULL_PEER_SOURCE -> null;
       case INCREMENTAL_LOCAL_SOURCE, FULL_LOCAL_SOURCE ->

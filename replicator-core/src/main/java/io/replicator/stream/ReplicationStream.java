@@ -592,6 +592,8 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
 
   private void logConnectFailure(Throwable e) {
     if (e instanceof PeerRefusedException) {
+      // the peer's reason (split brain, newer data) is what the operator must see in status
+      problem = e.getMessage();
       log.warn("{}", e.getMessage());
     } else {
       log.debug("cannot reach peer {}: {}", settings.peer(), e.getMessage());
@@ -613,6 +615,11 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
         splitBrainPolicy);
     log.info("connected to peer {} at {}: local {} / peer {} -> {}", c.remoteNodeId(), c.remoteAddress(), local,
         remote, d);
+    if (peer.getSyncState().getDiscardLocal() && d != SyncDecision.FULL_LOCAL_SOURCE) {
+      // the operator chose to discard the peer's data: whatever the ids say, overwrite it
+      log.warn("peer {} discards its own data: full resync from this node", c.remoteNodeId());
+      d = SyncDecision.FULL_LOCAL_SOURCE;
+    }
     switch (d) {
       case IN_SYNC -> {
         if (tracking.peerNeedsFullResync()) {
@@ -622,6 +629,7 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
           startResync(c, false);
         } else {
           goLive(c);
+          resetBackoff();
         }
       }
       case INCREMENTAL_LOCAL_SOURCE -> startResync(c, tracking.peerNeedsFullResync());
@@ -653,7 +661,6 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       connection = c;
       liveConnection = c;
       problem = null;
-      reconnectDelayNanos = settings.reconnectMin().toNanos();
       connectedCondition.signalAll();
     } finally {
       lock.unlock();
@@ -697,8 +704,19 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       lock.unlock();
     }
     tracking.resyncCompleted();
+    resetBackoff();
     sendControl(c, Envelope.newBuilder().setResyncDone(ResyncDone.newBuilder()
         .setLastSeq(last).setGenerations(tracking.generations().toProto())).build());
+  }
+
+  /** A connection that reached sync: the next loss starts reconnecting from the shortest delay. */
+  private void resetBackoff() {
+    lock.lock();
+    try {
+      reconnectDelayNanos = settings.reconnectMin().toNanos();
+    } finally {
+      lock.unlock();
+    }
   }
 
   ReplicationMode mode() {

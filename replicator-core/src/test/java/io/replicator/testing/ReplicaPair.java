@@ -83,10 +83,15 @@ public final class ReplicaPair implements Closeable {
 
   /** Starts the replica again on the same port, so the primary's reconnects find it. */
   public void startReplica() throws IOException {
-    replica = Replicator.replica(replicaRoot)
+    startReplica(b -> b);
+  }
+
+  /** Starts the replica with whatever the caller adds (a split-brain choice, say). */
+  public void startReplica(UnaryOperator<Replicator.ReplicaBuilder> extra) throws IOException {
+    replica = extra.apply(Replicator.replica(replicaRoot)
         .listen(new InetSocketAddress("127.0.0.1", replicaPort))
         .nodeId("test-replica")
-        .heartbeat(Duration.ofMillis(100), Duration.ofMillis(1500))
+        .heartbeat(Duration.ofMillis(100), Duration.ofMillis(1500)))
         .start();
     replicaPort = replica.localAddress().getPort();
   }
