@@ -21,4 +21,20 @@ public abstract class ReplicatedFileSystem extends FileSystem {
 
   /** The directory on the delegate file system that this file system's root maps to. */
   public abstract Path delegateRoot();
+
+  /**
+   * Compares the whole tree with the peer's by 128-bit block checksums while the application keeps
+   * writing. Differing blocks and entries are marked dirty and reported; {@link #resync()} repairs
+   * them. A block the application rewrites during the comparison may be reported as differing.
+   *
+   * @throws java.io.IOException when the peer is not connected or a resync is running
+   */
+  public abstract VerifyReport verify() throws java.io.IOException;
+
+  /**
+   * Sends the peer whatever is marked dirty (after a verify, say) and returns when it is in sync.
+   *
+   * @throws java.io.IOException when the peer is not connected or the resync did not complete
+   */
+  public abstract void resync() throws java.io.IOException;
 }

@@ -32,6 +32,16 @@ public interface ChangeSink extends Closeable {
   /** A snapshot of the replication state. */
   ReplicationStatus status();
 
+  /** Compares the tree with the peer's by checksum; see {@link io.replicator.ReplicatedFileSystem#verify()}. */
+  default io.replicator.VerifyReport verify() throws IOException {
+    throw new UnsupportedOperationException("this sink has no peer to verify against");
+  }
+
+  /** Sends the peer what is marked dirty; see {@link io.replicator.ReplicatedFileSystem#resync()}. */
+  default void resync() throws IOException {
+    throw new UnsupportedOperationException("this sink has no peer to resync");
+  }
+
   /** Flushes what is queued and releases the connection; idempotent. */
   @Override
   void close() throws IOException;

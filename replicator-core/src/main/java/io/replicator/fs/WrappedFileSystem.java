@@ -116,6 +116,16 @@ public final class WrappedFileSystem extends ReplicatedFileSystem implements Loc
     return delegateRoot;
   }
 
+  @Override
+  public io.replicator.VerifyReport verify() throws IOException {
+    return sink.verify();
+  }
+
+  @Override
+  public void resync() throws IOException {
+    sink.resync();
+  }
+
   /** The URI this file system is registered under. */
   URI uri() {
     return uri;

@@ -765,13 +765,18 @@ final class ChangeApplier implements Closeable {
       worker.channel(t.path()).truncate(t.size());
     } else if (change instanceof FileChange.CreateFile c) {
       FileChannel cached = worker.channels.get(c.path());
-      if (cached != null) {
-        if (c.truncate()) {
-          cached.truncate(0);
-        }
-        return;
-      }
       Path path = guard.resolveFollowingLinks(c.path());
+      if (cached != null) {
+        if (Files.exists(path)) {
+          if (c.truncate()) {
+            cached.truncate(0);
+          }
+          return;
+        }
+        // the name is gone (removed behind the replica's back): the cached channel writes to an
+        // unlinked file, so drop it and create the file for real
+        worker.channels.evictIf(changePath -> changePath.equals(c.path()));
+      }
       boolean existed = Files.exists(path);
       FileChannel channel =
           c.truncate()
@@ -931,13 +936,25 @@ final class ChangeApplier implements Closeable {
   }
 
   private static boolean join(Thread thread, long deadlineNanos) {
-    long remaining = deadlineNanos - System.nanoTime();
+    // an interrupt of the closing thread must not cut the wait short: threads left running
+    // would apply changes alongside the next session's applier
+    boolean interrupted = false;
     try {
-      if (remaining > 0) {
-        thread.join(TimeUnit.NANOSECONDS.toMillis(remaining) + 1);
+      while (thread.isAlive()) {
+        long remaining = deadlineNanos - System.nanoTime();
+        if (remaining <= 0) {
+          break;
+        }
+        try {
+          thread.join(TimeUnit.NANOSECONDS.toMillis(remaining) + 1);
+        } catch (InterruptedException e) {
+          interrupted = true;
+        }
       }
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
+    } finally {
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
     }
     return !thread.isAlive();
   }

@@ -92,6 +92,8 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
   private volatile String problem;
   /** The resync in progress, or null. */
   private volatile ResyncSource resync;
+  /** Where manifest entries from the peer go (the running resync or verify), or null. */
+  private volatile ManifestChannel manifestChannel;
 
   /** One change (or the last chunk of a split write) waiting for its acknowledgement. */
   private static final class Pending {
@@ -436,8 +438,8 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
         onAck(c, header.getAck());
       } else if (header.getBodyCase() == Envelope.BodyCase.MANIFEST_ENTRY
           || header.getBodyCase() == Envelope.BodyCase.MANIFEST_END) {
-        ResyncSource r = resync;
-        if (r == null || !r.onManifest(c, header)) {
+        ManifestChannel m = manifestChannel;
+        if (m == null || !m.onFrame(c, header)) {
           c.close(Goodbye.Code.PROTOCOL_ERROR, "manifest data that nobody asked for");
         }
       } else {
@@ -523,9 +525,9 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     }
     log.warn("lost peer {} ({}); {} change(s) unacknowledged; {}", c.remoteNodeId(), reason, lost.size(),
         settings.peerLossPolicy() == PeerLossPolicy.CONTINUE ? "going on alone" : "writes wait for it");
-    ResyncSource r = resync;
-    if (r != null) {
-      r.linkLost(reason);
+    ManifestChannel m = manifestChannel;
+    if (m != null) {
+      m.linkLost(reason);
     }
     if (!lost.isEmpty()) {
       // before any of these writers returns, the peer's lack of them must be durable
@@ -671,6 +673,7 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     ResyncSource r = new ResyncSource(this, c, full, c.remoteHello().getSyncState(),
         new ResyncRate(settings.resyncBytesPerSecond(), this::awaitResyncRoom, System::nanoTime));
     resync = r;
+    manifestChannel = r.manifestChannel();
     Thread t = new Thread(() -> {
       try {
         r.run();
@@ -705,6 +708,9 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     }
     tracking.resyncCompleted();
     resetBackoff();
+    // cleared before the resync's waiters wake, so status() reports in sync to them
+    resync = null;
+    manifestChannel = null;
     sendControl(c, Envelope.newBuilder().setResyncDone(ResyncDone.newBuilder()
         .setLastSeq(last).setGenerations(tracking.generations().toProto())).build());
   }
@@ -716,6 +722,64 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       reconnectDelayNanos = settings.reconnectMin().toNanos();
     } finally {
       lock.unlock();
+    }
+  }
+
+  private final Object maintenance = new Object();
+
+  @Override
+  public io.replicator.VerifyReport verify() throws IOException {
+    synchronized (maintenance) {
+      PeerConnection c = liveConnection;
+      if (c == null) {
+        throw new IOException("verify needs the peer, and it is not connected" + (problem != null ? ": " + problem : ""));
+      }
+      if (resync != null) {
+        throw new IOException("a resync is running; verify after it ends");
+      }
+      ManifestChannel mc = new ManifestChannel(this, c);
+      manifestChannel = mc;
+      try {
+        io.replicator.VerifyReport report = new OnlineVerify(mc, awaitTree(), tracking.bitmap()).run();
+        tracking.flushBitmap();
+        log.info("verify against {}: {} path(s), {} byte(s) compared; {} block(s) and {} path(s) differ",
+            c.remoteNodeId(), report.pathsCompared(), report.bytesCompared(), report.blocksDiffering(),
+            report.pathsDiffering());
+        return report;
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new java.io.InterruptedIOException("interrupted while verifying");
+      } finally {
+        if (manifestChannel == mc) {
+          manifestChannel = null;
+        }
+      }
+    }
+  }
+
+  @Override
+  public void resync() throws IOException {
+    synchronized (maintenance) {
+      ResyncSource running = resync;
+      if (running == null) {
+        PeerConnection c = liveConnection;
+        if (c == null) {
+          throw new IOException("resync needs the peer, and it is not connected" + (problem != null ? ": " + problem : ""));
+        }
+        if (!tracking.peerOutOfDate()) {
+          return;
+        }
+        startResync(c, tracking.peerNeedsFullResync());
+        running = resync;
+      }
+      try {
+        running.done().get();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new java.io.InterruptedIOException("interrupted while waiting for the resync");
+      } catch (ExecutionException e) {
+        throw new IOException("resync did not complete: " + e.getCause().getMessage(), e.getCause());
+      }
     }
   }
 

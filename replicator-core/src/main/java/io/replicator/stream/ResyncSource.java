@@ -11,7 +11,6 @@ import io.replicator.proto.Envelope;
 import io.replicator.proto.Goodbye;
 import io.replicator.proto.HotExtent;
 import io.replicator.proto.ManifestEntry;
-import io.replicator.proto.ManifestRequest;
 import io.replicator.proto.ResyncStart;
 import io.replicator.proto.SyncState;
 import io.replicator.transport.PeerConnection;
@@ -39,7 +38,6 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
@@ -73,9 +71,7 @@ final class ResyncSource {
   private static final int RUN_BLOCKS = 256;
   private static final long COMPARE_BATCH_BYTES = 1L << 30;
   private static final int COMPARE_BATCH_FILES = 256;
-  private static final long MANIFEST_IDLE_NANOS = TimeUnit.SECONDS.toNanos(120);
   private static final int MAX_PASSES = 5;
-  private static final Envelope LINK_LOST = Envelope.getDefaultInstance();
 
   private final ReplicationStream stream;
   private final PeerConnection conn;
@@ -83,10 +79,8 @@ final class ResyncSource {
   private final SyncState peerState;
   private final ResyncRate rate;
   private final Set<String> touched = ConcurrentHashMap.newKeySet();
-  private final LinkedBlockingQueue<Envelope> manifest = new LinkedBlockingQueue<>();
-  private volatile boolean readPaused;
-  private volatile String lostReason;
-  private long requestIds;
+  private final ManifestChannel manifest;
+  private final java.util.concurrent.CompletableFuture<Void> done = new java.util.concurrent.CompletableFuture<>();
   private Completion last = Completion.DONE;
   private final long startNanos = System.nanoTime();
   private final AtomicLong bytesTotal = new AtomicLong();
@@ -100,15 +94,7 @@ final class ResyncSource {
     this.full = full;
     this.peerState = peerState;
     this.rate = rate;
-  }
-
-  /** Thrown when the connection this resync runs on is gone. */
-  private static final class LinkLostException extends IOException {
-    private static final long serialVersionUID = 1L;
-
-    LinkLostException(String reason) {
-      super(reason);
-    }
+    this.manifest = new ManifestChannel(stream, conn);
   }
 
   /** What one namespace step found to do next. */
@@ -132,21 +118,13 @@ final class ResyncSource {
     }
   }
 
-  boolean onManifest(PeerConnection c, Envelope e) {
-    if (c != conn) {
-      return false;
-    }
-    manifest.add(e);
-    if (manifest.size() > 256 && !readPaused) {
-      readPaused = true;
-      c.setAutoRead(false);
-    }
-    return true;
+  ManifestChannel manifestChannel() {
+    return manifest;
   }
 
-  void linkLost(String reason) {
-    lostReason = reason;
-    manifest.add(LINK_LOST);
+  /** Completes when the resync ended: normally, or exceptionally with why it stopped. */
+  java.util.concurrent.CompletableFuture<Void> done() {
+    return done;
   }
 
   ReplicationStatus.ResyncProgress progress() {
@@ -205,16 +183,20 @@ final class ResyncSource {
       }
       last.await();
       stream.resyncCompleted(conn);
+      done.complete(null);
       log.info("resync to {} done: {} byte(s) examined, {} sent, in {} ms", conn.remoteNodeId(),
           bytesDone.get(), bytesSent.get(), (System.nanoTime() - startNanos) / 1_000_000);
-    } catch (LinkLostException e) {
+    } catch (ManifestChannel.LinkLostException e) {
+      done.completeExceptionally(e);
       stream.settleFirstAttempt();
       log.warn("resync to {} interrupted ({}); it resumes on the next connection", conn.remoteNodeId(),
           e.getMessage());
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+      done.completeExceptionally(e);
       conn.close(Goodbye.Code.SHUTDOWN, "resync interrupted");
     } catch (IOException | RuntimeException e) {
+      done.completeExceptionally(e);
       stream.settleFirstAttempt();
       log.error("resync to {} failed", conn.remoteNodeId(), e);
       conn.close(Goodbye.Code.APPLY_FAILED, "resync failed on the primary: " + e);
@@ -277,7 +259,7 @@ final class ResyncSource {
     }
     scope.roots.addAll(roots);
     Map<String, ManifestEntry> target = new HashMap<>();
-    requestManifest(roots, false, (entry) -> {
+    manifest.request(roots, false, blockSize, entry -> {
       if (entry.getKind() != ManifestEntry.Kind.MISSING) {
         target.putIfAbsent(entry.getPath(), entry);
       }
@@ -344,7 +326,7 @@ final class ResyncSource {
     }
   }
 
-  private static Path resolve(Path root, String changePath) {
+  static Path resolve(Path root, String changePath) {
     Path p = root;
     if (!changePath.isEmpty()) {
       for (String element : changePath.split("/")) {
@@ -451,7 +433,7 @@ final class ResyncSource {
 
   private void compareBatch(LocalTree tree, List<String> paths) throws IOException {
     Map<String, ByteArrayOutputStream> sums = new HashMap<>();
-    requestManifest(new LinkedHashSet<>(paths), true, entry -> {
+    manifest.request(new LinkedHashSet<>(paths), true, blockSize, entry -> {
       if (entry.getKind() == ManifestEntry.Kind.FILE) {
         sums.computeIfAbsent(entry.getPath(), k -> new ByteArrayOutputStream())
             .writeBytes(entry.getBlockHashes().toByteArray());
@@ -600,56 +582,8 @@ final class ResyncSource {
   private void submit(FileChange change, Runnable onApplied) throws IOException {
     Completion c = stream.submitResync(conn, change, onApplied);
     if (c == null) {
-      throw new LinkLostException(lostReason != null ? lostReason : "link lost");
+      throw new ManifestChannel.LinkLostException(manifest.lostReason());
     }
     last = c;
-  }
-
-  @FunctionalInterface
-  private interface EntryConsumer {
-    void accept(ManifestEntry entry) throws IOException;
-  }
-
-  /** Asks the peer for a manifest (in order with the changes sent so far) and feeds its entries. */
-  private void requestManifest(Set<String> paths, boolean withHashes, EntryConsumer consumer) throws IOException {
-    long id = ++requestIds;
-    ManifestRequest.Builder req = ManifestRequest.newBuilder()
-        .setRequestId(id).setBlockSize(blockSize).setWithoutHashes(!withHashes);
-    if (paths.contains("")) {
-      req.setAll(true);
-    } else {
-      req.addAllPaths(paths);
-    }
-    stream.sendControl(conn, Envelope.newBuilder().setManifestRequest(req).build());
-    while (true) {
-      Envelope e;
-      try {
-        e = manifest.poll(MANIFEST_IDLE_NANOS, TimeUnit.NANOSECONDS);
-      } catch (InterruptedException ie) {
-        Thread.currentThread().interrupt();
-        throw new java.io.InterruptedIOException("interrupted while waiting for the peer's manifest");
-      }
-      if (readPaused && manifest.size() < 64) {
-        readPaused = false;
-        conn.setAutoRead(true);
-      }
-      if (e == null) {
-        throw new IOException("the peer sent no manifest data for " + TimeUnit.NANOSECONDS.toSeconds(MANIFEST_IDLE_NANOS) + " s");
-      }
-      if (e == LINK_LOST) {
-        throw new LinkLostException(lostReason);
-      }
-      if (e.hasManifestEnd()) {
-        if (e.getManifestEnd().getRequestId() != id) {
-          throw new IOException("manifest end for request " + e.getManifestEnd().getRequestId() + ", expected " + id);
-        }
-        return;
-      }
-      ManifestEntry entry = e.getManifestEntry();
-      if (entry.getRequestId() != id) {
-        throw new IOException("manifest entry for request " + entry.getRequestId() + ", expected " + id);
-      }
-      consumer.accept(entry);
-    }
   }
 }
