@@ -222,12 +222,22 @@ final class PrimaryTracking implements Closeable {
     }
   }
 
-  /** Saves the bitmap and marks a clean close, so the next open knows this node did not crash. */
-  @Override
-  public void close() throws IOException {
+  /**
+   * Saves the bitmap and marks a clean close, so the next open knows this node did not crash.
+   * When the peer acknowledged everything, no extent can differ: the activity log is emptied.
+   */
+  void close(boolean peerHasEverything) throws IOException {
     bitmapChanged = true;
     flushBitmap();
+    if (peerHasEverything) {
+      activityLog.clear();
+    }
     metadata.write(metadata.current().toBuilder().setRunningAsPrimary(false).build());
     activityLog.close();
+  }
+
+  @Override
+  public void close() throws IOException {
+    close(false);
   }
 }

@@ -866,7 +866,7 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       }
       failAll(left, new IOException("replicated file system closed before the peer acknowledged"));
     }
-    tracking.close();
+    tracking.close(left.isEmpty() && c != null && resync == null && !tracking.peerOutOfDate());
   }
 
   private void shutdown() {
