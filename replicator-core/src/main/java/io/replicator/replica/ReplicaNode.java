@@ -91,6 +91,10 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
     NodeMetadata current = metadata.current();
     if (metadata.found() != NodeMetadataStore.Found.VALID || discardLocal || current.getRunningAsPrimary()) {
       NodeMetadata.Builder b = current.toBuilder().setFormat(1).setNodeId(settings.nodeId());
+      if (metadata.found() == NodeMetadataStore.Found.NONE && hasData(root)) {
+        // files that no replication put here: nothing says what they hold
+        b.setInconsistent(true);
+      }
       if (metadata.found() == NodeMetadataStore.Found.CORRUPT) {
         // nothing is known about this copy: it can only be a full resync target
         b.setGenerations(io.replicator.proto.GenerationIds.getDefaultInstance()).setInconsistent(true);
@@ -149,6 +153,17 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
       }
       return Decision.accept(s, syncState.generations().toProto(), state);
     }
+  }
+
+  private static boolean hasData(Path root) throws IOException {
+    try (java.nio.file.DirectoryStream<Path> entries = Files.newDirectoryStream(root)) {
+      for (Path p : entries) {
+        if (!p.getFileName().toString().equals(ReplicaSyncState.METADATA_DIRECTORY)) {
+          return true;
+        }
+      }
+    }
+    return false;
   }
 
   /**

@@ -624,11 +624,23 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     }
     switch (d) {
       case IN_SYNC -> {
-        if (tracking.peerNeedsFullResync()) {
+        if (tracking.peerNeedsFullResync() || peer.getSyncState().getInconsistent()) {
           startResync(c, true);
-        } else if (tracking.peerOutOfDate() || local.current() == 0) {
-          // out of date without a new generation, or two fresh nodes taking their first generation
+        } else if (tracking.peerOutOfDate()) {
           startResync(c, false);
+        } else if (local.current() == 0) {
+          // two fresh nodes, both empty: take a first generation together, nothing to send
+          try {
+            tracking.firstGeneration();
+          } catch (IOException e) {
+            log.error("cannot record the first generation: {}", e.toString());
+            c.close(Goodbye.Code.APPLY_FAILED, "primary cannot write its metadata");
+            return;
+          }
+          goLive(c);
+          resetBackoff();
+          sendControl(c, Envelope.newBuilder().setResyncDone(ResyncDone.newBuilder()
+              .setLastSeq(0).setGenerations(tracking.generations().toProto())).build());
         } else {
           goLive(c);
           resetBackoff();
