@@ -190,10 +190,14 @@ final class PrimaryTracking implements Closeable {
     bitmapChanged = true;
   }
 
-  /** The peer received everything: it shares this node's generation again. */
-  synchronized void resyncCompleted() throws IOException {
+  /** The ids both sides hold once a resync completes: this node's, with the bitmap id cleared. */
+  GenerationIds generationsAfterResync() {
     GenerationIds g = generations;
-    GenerationIds next = g.current() == 0 ? g.newGeneration().clearBitmap() : g.clearBitmap();
+    return g.current() == 0 ? g.newGeneration().clearBitmap() : g.clearBitmap();
+  }
+
+  /** The peer received everything and recorded {@code next}: it shares this node's generation again. */
+  synchronized void resyncCompleted(GenerationIds next) throws IOException {
     metadata.write(metadata.current().toBuilder()
         .setGenerations(next.toProto())
         .setPeerOutOfDate(false)
@@ -210,7 +214,7 @@ final class PrimaryTracking implements Closeable {
   /** The first connection of two fresh nodes: both take a first generation, nothing to send. */
   synchronized void firstGeneration() throws IOException {
     if (generations.current() == 0) {
-      resyncCompleted();
+      resyncCompleted(generationsAfterResync());
     }
   }
 

@@ -709,7 +709,12 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     }
   }
 
-  /** The resync reached its end: every change is acknowledged, so the peer is this node's equal. */
+  /**
+   * The resync reached its end: every change is acknowledged. The peer is told its new generation,
+   * and only once a barrier after that message is acknowledged (so the peer recorded it) does this
+   * node clear its bitmap; a link lost in between leaves the bits, and the next resync is a cheap
+   * incremental one instead of a full comparison.
+   */
   void resyncCompleted(PeerConnection c) throws IOException {
     long last;
     lock.lock();
@@ -718,13 +723,19 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     } finally {
       lock.unlock();
     }
-    tracking.resyncCompleted();
+    GenerationIds next = tracking.generationsAfterResync();
+    sendControl(c, Envelope.newBuilder().setResyncDone(ResyncDone.newBuilder()
+        .setLastSeq(last).setGenerations(next.toProto())).build());
+    Completion barrier = submitResync(c, new FileChange.Force("", false), null);
+    if (barrier == null) {
+      throw new ManifestChannel.LinkLostException("link lost before the peer recorded the end of the resync");
+    }
+    barrier.await();
+    tracking.resyncCompleted(next);
     resetBackoff();
     // cleared before the resync's waiters wake, so status() reports in sync to them
     resync = null;
     manifestChannel = null;
-    sendControl(c, Envelope.newBuilder().setResyncDone(ResyncDone.newBuilder()
-        .setLastSeq(last).setGenerations(tracking.generations().toProto())).build());
   }
 
   /** A connection that reached sync: the next loss starts reconnecting from the shortest delay. */
