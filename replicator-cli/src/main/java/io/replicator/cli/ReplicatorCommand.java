@@ -36,6 +36,9 @@ public final class ReplicatorCommand implements Runnable {
     });
     cl.setExecutionExceptionHandler((ex, c, parseResult) -> {
       c.getErr().println("replicator: " + (ex.getMessage() != null ? ex.getMessage() : ex.toString()));
+      if (System.getenv("REPLICATOR_DEBUG") != null) {
+        ex.printStackTrace(c.getErr());
+      }
       return EXIT_FAILURE;
     });
     return cl;

@@ -153,8 +153,7 @@ public final class ActivityLog implements Closeable {
     ActivityLog al = new ActivityLog(dir, size, maxHotExtents, state, replay.droppedTail);
     al.lock.lock();
     try {
-      List<Entry> entries = new ArrayList<>(replay.hot.values());
-      entries.sort(Comparator.comparingLong(e -> e.lastUse));
+      List<Entry> entries = byLastUse(new ArrayList<>(replay.hot.values()));
       for (Entry e : entries) {
         al.insert(e);
       }
@@ -406,8 +405,27 @@ public final class ActivityLog implements Closeable {
     if (excess <= 0) {
       return List.of();
     }
-    candidates.sort(Comparator.comparingLong(e -> e.lastUse));
-    return new ArrayList<>(candidates.subList(0, Math.min(excess, candidates.size())));
+    List<Entry> sorted = byLastUse(candidates);
+    return new ArrayList<>(sorted.subList(0, Math.min(excess, sorted.size())));
+  }
+
+  /**
+   * Orders entries by a snapshot of their last use. Hits update {@code lastUse} without the lock,
+   * so sorting by the live field can see a key change mid-sort, which TimSort rejects with
+   * "Comparison method violates its general contract" (thrown into an application's write).
+   */
+  private static List<Entry> byLastUse(List<Entry> entries) {
+    long[][] keyed = new long[entries.size()][2];
+    for (int i = 0; i < keyed.length; i++) {
+      keyed[i][0] = entries.get(i).lastUse;
+      keyed[i][1] = i;
+    }
+    Arrays.sort(keyed, Comparator.comparingLong((long[] k) -> k[0]).thenComparingLong(k -> k[1]));
+    List<Entry> out = new ArrayList<>(keyed.length);
+    for (long[] k : keyed) {
+      out.add(entries.get((int) k[1]));
+    }
+    return out;
   }
 
   private void insert(Entry e) {
@@ -488,7 +506,7 @@ public final class ActivityLog implements Closeable {
     for (FileHot f : hot.values()) {
       entries.addAll(Arrays.asList(f.entries));
     }
-    entries.sort(Comparator.comparingLong(e -> e.lastUse)); // replay keeps the LRU order
+    entries = byLastUse(entries); // replay keeps the LRU order
     rewrite(entries);
   }
 

@@ -1,0 +1,51 @@
+package io.replicator.meta;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Writers that hit hot extents while others force retirements never see an exception from the log. */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class ActivityLogConcurrencyTest {
+  @TempDir Path dir;
+
+  @Test
+  void hitsDuringRetirementNeverBreakTheWrite() throws Exception {
+    long seed = System.nanoTime();
+    try (ActivityLog log = ActivityLog.open(dir, 4096, 4096)) {
+      ExecutorService pool = Executors.newFixedThreadPool(6);
+      try {
+        List<Future<?>> futures = new ArrayList<>();
+        for (int t = 0; t < 6; t++) {
+          Random rnd = new Random(seed + t);
+          boolean hitter = t < 4;
+          futures.add(pool.submit(() -> {
+            for (int i = 0; i < 40_000; i++) {
+              // hitters touch a small hot set over and over; the others walk new extents, which
+              // retires old ones while the hitters update their last use
+              long extent = hitter ? rnd.nextInt(3500) : 10_000 + rnd.nextInt(1_000_000);
+              log.beforeWrite("f" + (extent % 7), extent * 4096, 10);
+            }
+            return null;
+          }));
+        }
+        for (Future<?> f : futures) {
+          f.get(50, TimeUnit.SECONDS);
+        }
+      } finally {
+        pool.shutdownNow();
+      }
+      assertThat(log.hotCount()).as("seed %d", seed).isLessThanOrEqualTo(4096 + 1);
+    }
+  }
+}
