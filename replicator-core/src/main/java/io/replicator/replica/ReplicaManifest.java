@@ -3,12 +3,12 @@ package io.replicator.replica;
 import com.google.protobuf.ByteString;
 import io.replicator.change.ChangePaths;
 import io.replicator.change.ChangeProtos;
+import io.replicator.change.LocalPaths;
 import io.replicator.meta.BlockChecksums;
 import io.replicator.proto.ManifestEntry;
 import io.replicator.proto.ManifestRequest;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
@@ -16,8 +16,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.PosixFileAttributes;
-import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
 
 /**
@@ -85,19 +83,8 @@ final class ReplicaManifest {
     }
     emit(changePath, p, a);
     if (a.isDirectory()) {
-      List<String> names = new ArrayList<>();
-      try (DirectoryStream<Path> ds = Files.newDirectoryStream(p)) {
-        for (Path child : ds) {
-          String name = child.getFileName().toString();
-          if (changePath.isEmpty() && name.equals(ReplicaSyncState.METADATA_DIRECTORY)) {
-            continue;
-          }
-          names.add(name);
-        }
-      }
-      Collections.sort(names);
-      for (String name : names) {
-        walk(changePath.isEmpty() ? name : changePath + "/" + name);
+      for (String name : LocalPaths.sortedChildren(p, changePath)) {
+        walk(LocalPaths.child(changePath, name));
       }
     }
   }
@@ -124,7 +111,7 @@ final class ReplicaManifest {
     }
     if (a.isSymbolicLink()) {
       sink.accept(b.setKind(ManifestEntry.Kind.SYMBOLIC_LINK)
-          .setLinkTarget(linkTarget(p)).setLast(true).build());
+          .setLinkTarget(LocalPaths.linkTarget(guard.root(), p)).setLast(true).build());
     } else if (a.isDirectory()) {
       sink.accept(b.setKind(ManifestEntry.Kind.DIRECTORY).setLast(true).build());
     } else if (!a.isRegularFile()) {
@@ -142,15 +129,5 @@ final class ReplicaManifest {
         }
       }
     }
-  }
-
-  /** An absolute target inside the root is reported as the application wrote it ("/x"). */
-  private String linkTarget(Path link) throws IOException {
-    Path t = Files.readSymbolicLink(link);
-    Path root = guard.root();
-    if (t.isAbsolute() && t.startsWith(root)) {
-      return "/" + root.relativize(t).toString().replace(root.getFileSystem().getSeparator(), "/");
-    }
-    return t.toString();
   }
 }

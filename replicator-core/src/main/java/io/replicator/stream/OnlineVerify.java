@@ -2,13 +2,13 @@ package io.replicator.stream;
 
 import io.replicator.VerifyReport;
 import io.replicator.change.ChangeProtos;
+import io.replicator.change.LocalPaths;
 import io.replicator.fs.LocalTree;
 import io.replicator.meta.BlockChecksums;
 import io.replicator.meta.DirtyBitmap;
 import io.replicator.proto.ManifestEntry;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
@@ -62,7 +62,7 @@ final class OnlineVerify {
 
   private void compare(ManifestEntry e) throws IOException {
     String p = e.getPath();
-    Path local = ResyncSource.resolve(tree.delegateRoot(), p);
+    Path local = LocalPaths.resolve(tree.delegateRoot(), p);
     boolean first = e.getFirstBlock() == 0;
     if (first) {
       peerPaths.add(p);
@@ -123,10 +123,7 @@ final class OnlineVerify {
       return "size " + a.size() + " here, " + e.getSize() + " on the peer";
     }
     if (kind == ManifestEntry.Kind.SYMBOLIC_LINK) {
-      Path t = Files.readSymbolicLink(local);
-      Path root = tree.delegateRoot();
-      String target = t.isAbsolute() && t.startsWith(root)
-          ? "/" + root.relativize(t).toString().replace(root.getFileSystem().getSeparator(), "/") : t.toString();
+      String target = LocalPaths.linkTarget(tree.delegateRoot(), local);
       return target.equals(e.getLinkTarget()) ? null : "link target '" + target + "' here, '" + e.getLinkTarget() + "' on the peer";
     }
     try {
@@ -143,7 +140,7 @@ final class OnlineVerify {
 
   /** Entries this side has and the peer did not list. */
   private void walkLocal(Path root, String changePath) throws IOException {
-    Path p = ResyncSource.resolve(root, changePath);
+    Path p = LocalPaths.resolve(root, changePath);
     if (!peerPaths.contains(changePath)) {
       if (Files.exists(p, LinkOption.NOFOLLOW_LINKS)) {
         pathsCompared++;
@@ -156,17 +153,8 @@ final class OnlineVerify {
     if (!Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
       return;
     }
-    List<String> names = new ArrayList<>();
-    try (DirectoryStream<Path> ds = Files.newDirectoryStream(p)) {
-      for (Path child : ds) {
-        String name = child.getFileName().toString();
-        if (!(changePath.isEmpty() && name.equals(io.replicator.Replicator.METADATA_DIRECTORY))) {
-          names.add(name);
-        }
-      }
-    }
-    for (String name : names) {
-      walkLocal(root, changePath.isEmpty() ? name : changePath + "/" + name);
+    for (String name : LocalPaths.sortedChildren(p, changePath)) {
+      walkLocal(root, LocalPaths.child(changePath, name));
     }
   }
 }

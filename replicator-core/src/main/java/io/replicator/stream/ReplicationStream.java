@@ -70,6 +70,7 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
   private final SplitBrainPolicy splitBrainPolicy;
   private final ScheduledExecutorService control;
   private final CompletableFuture<LocalTree> tree = new CompletableFuture<>();
+  private final ResyncBudget resyncBudget;
 
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition windowFree = lock.newCondition();
@@ -101,6 +102,7 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     final int bytes;
     final boolean force;
     final CompletableFuture<Void> done = new CompletableFuture<>();
+    final long sentNanos = System.nanoTime();
     /** What to mark in the bitmap should the peer never acknowledge it (a Write without its data). */
     final FileChange lost;
     final long writePosition;
@@ -140,6 +142,7 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       return t;
     });
     this.reconnectDelayNanos = settings.reconnectMin().toNanos();
+    this.resyncBudget = new ResyncBudget(settings.windowBytes());
   }
 
   /**
@@ -292,12 +295,13 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     return submitOne(change, onApplied, expected);
   }
 
-  /** Waits until resync may add {@code bytes}: the in-flight bytes stay under a quarter of the window. */
+  /** Waits until resync may add {@code bytes}: the in-flight bytes stay within the adaptive budget. */
   void awaitResyncRoom(long bytes) throws InterruptedException {
+    resyncBudget.adjust(System.nanoTime());
     lock.lock();
     try {
       while (connection != null && !closed && !inFlight.isEmpty()
-          && inFlightBytes + bytes > settings.windowBytes() / 4) {
+          && inFlightBytes + bytes > resyncBudget.bytes()) {
         windowFree.await();
       }
     } finally {
@@ -479,10 +483,13 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     } finally {
       lock.unlock();
     }
+    long now = System.nanoTime();
     for (Pending p : done) {
       p.done.complete(null);
       if (p.onApplied != null && p.seq <= ack.getAppliedSeq()) {
         p.onApplied.run();
+      } else if (p.onApplied == null) {
+        resyncBudget.applicationLatency(now - p.sentNanos);
       }
     }
   }
@@ -686,10 +693,12 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
         new ResyncRate(settings.resyncBytesPerSecond(), this::awaitResyncRoom, System::nanoTime));
     resync = r;
     manifestChannel = r.manifestChannel();
+    resyncBudget.resyncRunning(true);
     Thread t = new Thread(() -> {
       try {
         r.run();
       } finally {
+        resyncBudget.resyncRunning(false);
         if (resync == r) {
           resync = null;
         }

@@ -6,9 +6,9 @@ import java.util.function.LongSupplier;
 
 /**
  * Paces resync data so the application's writes keep their latency. Adaptive by default: resync
- * may only add to the stream while the bytes in flight are under a quarter of the window, so an
- * application write never queues behind more than that much resync data, whatever the link or the
- * peer's disk does. An optional ceiling (bytes per second, token bucket) caps it further.
+ * may only add to the stream while the bytes in flight are within the {@link ResyncBudget}, which
+ * shrinks when the application's acknowledgements slow down. An optional ceiling (bytes per
+ * second, token bucket) caps it further.
  */
 final class ResyncRate {
   private final long ceilingBytesPerSecond;

@@ -3,6 +3,7 @@ package io.replicator.stream;
 import io.replicator.ReplicationStatus;
 import io.replicator.change.ChangeProtos;
 import io.replicator.change.FileChange;
+import io.replicator.change.LocalPaths;
 import io.replicator.fs.ChangeSink.Completion;
 import io.replicator.fs.LocalTree;
 import io.replicator.meta.BlockChecksums;
@@ -18,7 +19,6 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
@@ -206,7 +206,7 @@ final class ResyncSource {
   /** After the peer crashed as primary, its hot extents may hold data this node never had. */
   private void addPeerHotExtents(Path root, DirtyBitmap bitmap) {
     for (HotExtent h : peerState.getHotExtentsList()) {
-      Path local = resolve(root, h.getPath());
+      Path local = LocalPaths.resolve(root, h.getPath());
       if (h.getExtentSize() > 0 && Files.isRegularFile(local, LinkOption.NOFOLLOW_LINKS)) {
         bitmap.markExtent(h.getPath(), h.getExtent(), h.getExtentSize());
       } else {
@@ -326,18 +326,8 @@ final class ResyncSource {
     }
   }
 
-  static Path resolve(Path root, String changePath) {
-    Path p = root;
-    if (!changePath.isEmpty()) {
-      for (String element : changePath.split("/")) {
-        p = p.resolve(element);
-      }
-    }
-    return p;
-  }
-
   private void walkLocal(Path root, String changePath, Map<String, Local> out) throws IOException {
-    Path p = resolve(root, changePath);
+    Path p = LocalPaths.resolve(root, changePath);
     BasicFileAttributes a;
     try {
       a = Files.readAttributes(p, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
@@ -354,24 +344,12 @@ final class ResyncSource {
       }
     }
     if (a.isSymbolicLink()) {
-      Path t = Files.readSymbolicLink(p);
-      String target = t.isAbsolute() && t.startsWith(root)
-          ? "/" + root.relativize(t).toString().replace(root.getFileSystem().getSeparator(), "/")
-          : t.toString();
-      out.put(changePath, new Local(ManifestEntry.Kind.SYMBOLIC_LINK, 0, target, -1, a.lastModifiedTime()));
+      out.put(changePath, new Local(ManifestEntry.Kind.SYMBOLIC_LINK, 0, LocalPaths.linkTarget(root, p), -1,
+          a.lastModifiedTime()));
     } else if (a.isDirectory()) {
       out.put(changePath, new Local(ManifestEntry.Kind.DIRECTORY, 0, "", mode, a.lastModifiedTime()));
-      List<String> names = new ArrayList<>();
-      try (DirectoryStream<Path> ds = Files.newDirectoryStream(p)) {
-        for (Path child : ds) {
-          String name = child.getFileName().toString();
-          if (!(changePath.isEmpty() && name.equals(io.replicator.Replicator.METADATA_DIRECTORY))) {
-            names.add(name);
-          }
-        }
-      }
-      for (String name : names) {
-        walkLocal(root, changePath.isEmpty() ? name : changePath + "/" + name, out);
+      for (String name : LocalPaths.sortedChildren(p, changePath)) {
+        walkLocal(root, LocalPaths.child(changePath, name), out);
       }
     } else if (a.isRegularFile()) {
       out.put(changePath, new Local(ManifestEntry.Kind.FILE, a.size(), "", mode, a.lastModifiedTime()));
@@ -411,14 +389,14 @@ final class ResyncSource {
 
   private static long sizeOf(LocalTree tree, String p) {
     try {
-      return Files.size(resolve(tree.delegateRoot(), p));
+      return Files.size(LocalPaths.resolve(tree.delegateRoot(), p));
     } catch (IOException e) {
       return 0;
     }
   }
 
   private void copyTime(LocalTree tree, String p) throws IOException {
-    Path local = resolve(tree.delegateRoot(), p);
+    Path local = LocalPaths.resolve(tree.delegateRoot(), p);
     tree.underFileLock(p, () -> {
       try {
         FileTime t = Files.readAttributes(local, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS)
@@ -450,7 +428,7 @@ final class ResyncSource {
    * null, otherwise only the blocks whose checksum differs from the peer's (or that it lacks).
    */
   private void sendFile(LocalTree tree, String p, byte[] peerSums) throws IOException {
-    Path local = resolve(tree.delegateRoot(), p);
+    Path local = LocalPaths.resolve(tree.delegateRoot(), p);
     byte[] chunk = new byte[RUN_BLOCKS * blockSize];
     byte[] sum = new byte[BlockChecksums.SIZE];
     long peerBlocks = peerSums == null ? 0 : peerSums.length / BlockChecksums.SIZE;
@@ -526,7 +504,7 @@ final class ResyncSource {
       if (covered(p, roots)) {
         continue;
       }
-      Path local = resolve(tree.delegateRoot(), p);
+      Path local = LocalPaths.resolve(tree.delegateRoot(), p);
       PrimitiveIterator.OfLong it = snapshot.blocks(p);
       long runFirst = -1;
       long runLast = -1;

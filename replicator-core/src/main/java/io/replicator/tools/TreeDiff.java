@@ -125,11 +125,7 @@ public final class TreeDiff {
 
   /** An absolute target inside the tree is shown relative to its root ("/x"), as the application wrote it. */
   private static String linkTarget(Path root, Path link) throws IOException {
-    Path target = Files.readSymbolicLink(link);
-    if (target.isAbsolute() && target.startsWith(root)) {
-      return "/" + relative(root, target);
-    }
-    return target.toString();
+    return io.replicator.change.LocalPaths.linkTarget(root, link);
   }
 
   private static String kind(BasicFileAttributes a) {
