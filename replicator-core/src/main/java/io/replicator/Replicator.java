@@ -8,6 +8,7 @@ import io.replicator.fs.LocalTree;
 import io.replicator.replica.ReplicaNode;
 import io.replicator.stream.ReplicationStream;
 import io.replicator.stream.StreamSettings;
+import io.replicator.stream.TrackingSettings;
 import io.replicator.transport.TransportSettings;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -174,6 +175,7 @@ public final class Replicator {
     private Duration peerTimeout = Duration.ofSeconds(3);
     private SplitBrainPolicy splitBrainPolicy = SplitBrainPolicy.DISCONNECT;
     private long resyncBytesPerSecond;
+    private TrackingSettings tracking = TrackingSettings.defaults();
 
     private PrimaryBuilder(Path root) {
       this.root = checkNotNull(root, "root");
@@ -255,6 +257,25 @@ public final class Replicator {
       return this;
     }
 
+    /**
+     * Bytes per dirty-bitmap bit; 4 KiB by default. A power of two in 512..1 MiB. A bitmap already
+     * saved with another size keeps its own until it is empty.
+     */
+    public PrimaryBuilder blockSize(int bytes) {
+      this.tracking = new TrackingSettings(bytes, Math.max(bytes, tracking.extentSize() / bytes * bytes),
+          tracking.maxHotExtents());
+      return this;
+    }
+
+    /**
+     * The activity log: extent size (4 MiB by default) and how many extents stay hot (1024): after a
+     * crash of this node as primary, at most that many extents are resynced.
+     */
+    public PrimaryBuilder activityLog(long extentBytes, int maxHotExtents) {
+      this.tracking = new TrackingSettings(tracking.blockSize(), extentBytes, maxHotExtents);
+      return this;
+    }
+
     /** Opens the file system: connects to the peer (waiting up to the connect timeout) and returns. */
     public ReplicatedFileSystem open() throws IOException {
       return open(null);
@@ -274,7 +295,7 @@ public final class Replicator {
       StreamSettings stream = new StreamSettings(peer, mode, peerLossPolicy, blockTimeout, windowBytes,
           windowChanges, connectTimeout, Duration.ofMillis(100), Duration.ofSeconds(5), Duration.ofSeconds(10),
           resyncBytesPerSecond);
-      ReplicationStream sink = ReplicationStream.open(stream, transport, metaDir, hasData, splitBrainPolicy);
+      ReplicationStream sink = ReplicationStream.open(stream, transport, metaDir, hasData, splitBrainPolicy, tracking);
       ReplicatedFileSystem fs;
       try {
         fs = uri == null ? ReplicatedFileSystemProvider.open(root, sink)

@@ -124,4 +124,23 @@ class SplitBrainMatrixTest {
       assertThat(Files.exists(b().resolve("by-B"))).as("the side with fewer changes was discarded").isFalse();
     }
   }
+
+  @Test
+  void splitBrainPolicyDiscardsTheYoungerPrimary() throws Exception {
+    common();
+    alone(a(), "A", true);
+    // B becomes primary later than A did (in a later millisecond): it is the younger primary
+    long aBecamePrimary = System.currentTimeMillis();
+    await().atMost(Duration.ofSeconds(1)).until(() -> System.currentTimeMillis() > aBecamePrimary);
+    alone(b(), "B", true);
+    try (ReplicaServer secondary = Replicator.replica(b()).listen(new InetSocketAddress("127.0.0.1", 0)).nodeId("B")
+            .splitBrainPolicy(SplitBrainPolicy.DISCARD_YOUNGER_PRIMARY).start();
+        ReplicatedFileSystem primary = Replicator.primary(a()).peer(secondary.localAddress()).nodeId("A")
+            .splitBrainPolicy(SplitBrainPolicy.DISCARD_YOUNGER_PRIMARY).open()) {
+      await().atMost(Duration.ofSeconds(20)).until(() -> primary.status().inSync());
+      assertThat(TreeDiff.compare(a(), b())).isEmpty();
+      assertThat(Files.exists(b().resolve("by-B"))).as("the younger primary's writes were discarded").isFalse();
+      assertThat(Files.readString(b().resolve("by-A"))).isEqualTo("A");
+    }
+  }
 }

@@ -95,6 +95,7 @@ final class ReplicaSyncState {
         .setGenerations(adopted.toProto())
         .setInconsistent(false)
         .setDiscardLocal(false)
+        .setPrimarySinceMillis(0) // a secondary in sync: any earlier time as primary is over
         .build());
     Path dir = root.resolve(METADATA_DIRECTORY);
     if (Files.exists(dir.resolve(ActivityLog.FILE_NAME))) {

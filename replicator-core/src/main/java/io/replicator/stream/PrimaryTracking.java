@@ -50,13 +50,19 @@ final class PrimaryTracking implements Closeable {
    * still marked running crashed: its hot extents join the bitmap. Corrupt or missing records
    * (with data already in the tree) mean the peer needs a full resync.
    */
-  static PrimaryTracking open(Path dir, String nodeId, boolean rootHasData) throws IOException {
+  static PrimaryTracking open(Path dir, String nodeId, boolean rootHasData, TrackingSettings settings)
+      throws IOException {
     NodeMetadataStore metadata = NodeMetadataStore.open(dir);
-    DirtyBitmapStore bitmapStore = DirtyBitmapStore.open(dir);
-    ActivityLog activityLog = ActivityLog.open(dir);
+    DirtyBitmapStore bitmapStore = DirtyBitmapStore.open(dir, settings.blockSize());
+    ActivityLog activityLog = ActivityLog.open(dir, settings.extentSize(), settings.maxHotExtents());
     DirtyBitmap bitmap = bitmapStore.bitmap();
     NodeMetadata m = metadata.current();
     NodeMetadata.Builder next = m.toBuilder().setFormat(1).setNodeId(nodeId).setRunningAsPrimary(true);
+    if (m.getPrimarySinceMillis() == 0) {
+      // when this node became primary (a restart as primary is not a new promotion; finishing a
+      // resync as secondary ends the period): the younger primary is the one a policy may discard
+      next.setPrimarySinceMillis(System.currentTimeMillis());
+    }
     if (metadata.found() == NodeMetadataStore.Found.CORRUPT) {
       next.setPeerNeedsFullResync(true).setPeerOutOfDate(true).setOutOfDateReason("node metadata was lost or corrupt");
     } else if (metadata.found() == NodeMetadataStore.Found.NONE && rootHasData) {

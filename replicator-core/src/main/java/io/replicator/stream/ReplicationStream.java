@@ -153,9 +153,10 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
    *     peer cannot be assumed to hold them and is marked out of date
    */
   public static ReplicationStream open(StreamSettings settings, TransportSettings transport,
-      java.nio.file.Path metadataDirectory, boolean rootHasData, SplitBrainPolicy splitBrainPolicy)
-      throws IOException {
-    PrimaryTracking tracking = PrimaryTracking.open(metadataDirectory, transport.nodeId(), rootHasData);
+      java.nio.file.Path metadataDirectory, boolean rootHasData, SplitBrainPolicy splitBrainPolicy,
+      TrackingSettings trackingSettings) throws IOException {
+    PrimaryTracking tracking = PrimaryTracking.open(metadataDirectory, transport.nodeId(), rootHasData,
+        trackingSettings);
     ReplicationStream stream = new ReplicationStream(settings, new TransportClient(transport), tracking,
         splitBrainPolicy);
     try {
