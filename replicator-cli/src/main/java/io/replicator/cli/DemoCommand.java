@@ -70,6 +70,7 @@ final class DemoCommand implements Callable<Integer> {
   private PrintWriter out;
 
   @Override
+  @SuppressWarnings("try") // the file system is closed inside its try block on purpose: flushed before comparing
   public Integer call() throws Exception {
     out = spec.commandLine().getOut();
     if (threads < 1 || threads > 64) {

@@ -188,6 +188,11 @@ public final class DirtyBitmap {
     }
   }
 
+  /** How many paths are dirty (namespace or attribute changes to reconcile). */
+  public synchronized int dirtyPathCount() {
+    return paths.size();
+  }
+
   public synchronized boolean isEmpty() {
     return blocks.isEmpty() && paths.isEmpty();
   }

@@ -112,7 +112,7 @@ final class PrimaryTracking implements Closeable {
     if (peerNeedsFullResync()) {
       return r.isEmpty() ? "the peer needs a full resync" : r;
     }
-    return bitmap.dirtyBytes() + " byte(s) and " + bitmap.snapshot().paths().size() + " path(s) changed without the peer";
+    return bitmap.dirtyBytes() + " byte(s) and " + bitmap.dirtyPathCount() + " path(s) changed without the peer";
   }
 
   DirtyBitmap bitmap() {
