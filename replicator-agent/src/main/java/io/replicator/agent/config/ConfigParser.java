@@ -85,7 +85,8 @@ final class ConfigParser {
     }
     String where = origin != null && origin.filename() != null ? origin.filename() : file.toString();
     int line = origin != null && origin.lineNumber() > 0 ? origin.lineNumber() : 1;
-    String kind = e instanceof ConfigException.Parse ? "syntax error: " : "";
+    String kind = e instanceof ConfigException.UnresolvedSubstitution ? ""
+        : e instanceof ConfigException.Parse ? "syntax error: " : "";
     problems.add(where, line, kind + message);
   }
 
@@ -287,7 +288,8 @@ final class ConfigParser {
       checker.error("type", Section.render(checker.value("type").get()) + " is not one of " + types);
       return null;
     }
-    checker.allowOnly(ConfigKeys.CHECKER.get(type), " for a " + type + " checker");
+    List<String> keys = ConfigKeys.CHECKER.get(type);
+    checker.allowOnly(keys, " for a " + type + " checker (it takes " + String.join(", ", keys) + ")");
     switch (type) {
       case "process" -> {
         Path pidFile = checker.requiredAbsolutePath("pidfile");

@@ -94,7 +94,9 @@ final class Section {
     for (String key : object.keySet()) {
       if (!known.contains(key)) {
         String hint = suggestion(key, known);
-        if (hint.isEmpty()) {
+        // A key at the wrong level ("heartbeat" at the top) is pointed to its section; not for
+        // checkers, whose keys depend on their type and are listed in {@code what} instead.
+        if (hint.isEmpty() && what.isEmpty()) {
           List<String> elsewhere = ConfigKeys.documentedKeys().stream()
               .filter(k -> k.endsWith("." + key))
               .toList();
@@ -194,6 +196,11 @@ final class Section {
   long bytes(String key, long defaultValue) {
     Optional<ConfigValue> value = value(key);
     if (value.isEmpty()) {
+      return defaultValue;
+    }
+    // Typesafe Config refuses negative sizes as unparseable; say what is actually wrong.
+    if (String.valueOf(value.get().unwrapped()).trim().startsWith("-")) {
+      error(key, render(value.get()) + " must not be negative");
       return defaultValue;
     }
     long bytes;
