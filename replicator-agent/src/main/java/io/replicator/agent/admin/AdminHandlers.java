@@ -1,0 +1,109 @@
+package io.replicator.agent.admin;
+
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
+import java.util.regex.Pattern;
+
+/**
+ * What the admin endpoint serves: the status document, the metrics registry, and named operations
+ * for {@code POST /ops/{name}}. Thread-safe, so the agent may register operations after the
+ * server started.
+ */
+public final class AdminHandlers {
+  /** Operation names are one path segment that needs no escaping. */
+  private static final Pattern OPERATION_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
+  static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(30);
+
+  private volatile Supplier<StatusDocument> status;
+  private volatile PrometheusMeterRegistry registry;
+  private volatile Runnable beforeScrape = () -> {};
+  private volatile Duration timeout = DEFAULT_TIMEOUT;
+  private final Map<String, Callable<String>> operations = new ConcurrentHashMap<>();
+
+  /** Serves {@code GET /status} from {@code status}, called once per request off the event loop. */
+  public AdminHandlers status(Supplier<StatusDocument> status) {
+    this.status = Objects.requireNonNull(status, "status");
+    return this;
+  }
+
+  /** Serves {@code GET /metrics} from {@code registry}. */
+  public AdminHandlers metrics(PrometheusMeterRegistry registry) {
+    return metrics(registry, () -> {});
+  }
+
+  /**
+   * Serves {@code GET /metrics} from {@code registry}, running {@code beforeScrape} first (for
+   * example {@link ReplicationMetrics#refresh()}, so one scrape shows one snapshot).
+   */
+  public AdminHandlers metrics(PrometheusMeterRegistry registry, Runnable beforeScrape) {
+    this.beforeScrape = Objects.requireNonNull(beforeScrape, "beforeScrape");
+    this.registry = Objects.requireNonNull(registry, "registry");
+    return this;
+  }
+
+  /**
+   * Registers (or replaces) the operation {@code POST /ops/{name}} runs. Its result is the
+   * response's text; what it throws becomes a 500 with the exception's message. Operations run on
+   * a small pool and may run concurrently: one that must not overlap itself guards itself.
+   */
+  public AdminHandlers operation(String name, Callable<String> operation) {
+    Objects.requireNonNull(operation, "operation");
+    if (name == null || !OPERATION_NAME.matcher(name).matches()) {
+      throw new IllegalArgumentException("Operation name must match " + OPERATION_NAME + ": " + name);
+    }
+    operations.put(name, operation);
+    return this;
+  }
+
+  /** Removes an operation; later requests for it get 404. */
+  public AdminHandlers removeOperation(String name) {
+    operations.remove(name);
+    return this;
+  }
+
+  /**
+   * How long a request waits for its handler (an operation, the status supplier or a scrape)
+   * before it gets 504. The handler is not interrupted: a state change half done by an interrupt
+   * is worse than one that finishes late. Default 30 seconds.
+   */
+  public AdminHandlers timeout(Duration timeout) {
+    if (timeout.isNegative() || timeout.isZero()) {
+      throw new IllegalArgumentException("Timeout must be positive: " + timeout);
+    }
+    this.timeout = timeout;
+    return this;
+  }
+
+  /** The names of the registered operations, sorted. */
+  public Set<String> operationNames() {
+    return new TreeSet<>(operations.keySet());
+  }
+
+  Optional<Supplier<StatusDocument>> status() {
+    return Optional.ofNullable(status);
+  }
+
+  Optional<PrometheusMeterRegistry> registry() {
+    return Optional.ofNullable(registry);
+  }
+
+  Runnable beforeScrape() {
+    return beforeScrape;
+  }
+
+  Optional<Callable<String>> operation(String name) {
+    return Optional.ofNullable(operations.get(name));
+  }
+
+  Duration timeout() {
+    return timeout;
+  }
+}
