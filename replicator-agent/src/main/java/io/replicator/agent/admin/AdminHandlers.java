@@ -26,7 +26,7 @@ public final class AdminHandlers {
   private volatile PrometheusMeterRegistry registry;
   private volatile Runnable beforeScrape = () -> {};
   private volatile Duration timeout = DEFAULT_TIMEOUT;
-  private final Map<String, Callable<String>> operations = new ConcurrentHashMap<>();
+  private final Map<String, AdminOperation> operations = new ConcurrentHashMap<>();
 
   /** Serves {@code GET /status} from {@code status}, called once per request off the event loop. */
   public AdminHandlers status(Supplier<StatusDocument> status) {
@@ -55,6 +55,12 @@ public final class AdminHandlers {
    * a small pool and may run concurrently: one that must not overlap itself guards itself.
    */
   public AdminHandlers operation(String name, Callable<String> operation) {
+    Objects.requireNonNull(operation, "operation");
+    return operation(name, (parameters, body) -> operation.call());
+  }
+
+  /** Registers an operation that reads the request's query parameters and body. */
+  public AdminHandlers operation(String name, AdminOperation operation) {
     Objects.requireNonNull(operation, "operation");
     if (name == null || !OPERATION_NAME.matcher(name).matches()) {
       throw new IllegalArgumentException("Operation name must match " + OPERATION_NAME + ": " + name);
@@ -99,7 +105,7 @@ public final class AdminHandlers {
     return beforeScrape;
   }
 
-  Optional<Callable<String>> operation(String name) {
+  Optional<AdminOperation> operation(String name) {
     return Optional.ofNullable(operations.get(name));
   }
 

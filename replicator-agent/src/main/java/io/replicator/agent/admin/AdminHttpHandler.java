@@ -20,6 +20,8 @@ import io.netty.util.ReferenceCountUtil;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayDeque;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
@@ -159,7 +161,8 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
    * which paths exist, but not which operations.
    */
   private CompletableFuture<Reply> route(FullHttpRequest request) {
-    String path = new QueryStringDecoder(request.uri()).path();
+    QueryStringDecoder target = new QueryStringDecoder(request.uri());
+    String path = target.path();
     HttpMethod method = request.method();
     String authorization = request.headers().get(HttpHeaderNames.AUTHORIZATION);
     if (path.equals("/status") || path.equals("/metrics")) {
@@ -181,13 +184,16 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
         return done(methodNotAllowed("POST"));
       }
       String name = path.substring(OPS_PREFIX.length());
-      Optional<Callable<String>> operation = handlers.operation(name);
+      Optional<AdminOperation> operation = handlers.operation(name);
       if (operation.isEmpty()) {
         return done(Reply.text(HttpResponseStatus.NOT_FOUND, "No operation named " + printable(name)));
       }
+      String body = request.content().toString(StandardCharsets.UTF_8);
       return run("operation " + name, () -> {
         log.info("Admin operation {} requested", name);
-        String result = operation.get().call();
+        Map<String, String> parameters = new LinkedHashMap<>();
+        target.parameters().forEach((k, v) -> parameters.put(k, v.isEmpty() ? "" : v.get(v.size() - 1)));
+        String result = operation.get().run(parameters, body);
         return Reply.text(HttpResponseStatus.OK, result == null ? "" : result);
       });
     }
@@ -238,6 +244,12 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
         log.warn("Admin {} did not finish within {} ms; it keeps running", what, timeout.toMillis());
         return Reply.text(HttpResponseStatus.GATEWAY_TIMEOUT,
             "The " + what + " did not finish within " + timeout.toMillis() + " ms; it may still complete");
+      }
+      if (cause instanceof OperationFailure f) {
+        log.warn("Admin {} refused: {}", what, f.getMessage());
+        return Reply.of(HttpResponseStatus.CONFLICT, JSON, new JsonWriter().beginObject()
+            .name("error").value(f.code().name()).name("message").value(String.valueOf(f.getMessage()))
+            .endObject() + "\n");
       }
       log.warn("Admin {} failed", what, cause);
       String message = cause.getMessage() != null ? cause.getMessage() : cause.getClass().getSimpleName();
