@@ -176,12 +176,32 @@ public final class Replicator {
     private SplitBrainPolicy splitBrainPolicy = SplitBrainPolicy.DISCONNECT;
     private long resyncBytesPerSecond;
     private TrackingSettings tracking = TrackingSettings.defaults();
+    private InetSocketAddress agent;
+    private String agentToken;
 
     private PrimaryBuilder(Path root) {
       this.root = checkNotNull(root, "root");
     }
 
-    /** The replica's address (required). */
+    /**
+     * Registers with the local agent at its admin address, which owns the role decision: open()
+     * fails unless the agent says this node is primary, and the peer, mode, cluster, timers and
+     * policies come from the pair's configuration through the agent (they override this builder's).
+     * While open, the library renews a lease with the agent; the agent may hold writes (no quorum to
+     * write alone, or fenced), and losing the agent for longer than the lease suspends writes.
+     */
+    public PrimaryBuilder agent(InetSocketAddress adminAddress) {
+      this.agent = checkNotNull(adminAddress, "adminAddress");
+      return this;
+    }
+
+    /** The admin token, when the agent's endpoint requires one; never logged. */
+    public PrimaryBuilder agentToken(String token) {
+      this.agentToken = checkNotNull(token, "token");
+      return this;
+    }
+
+    /** The replica's address (required unless an {@linkplain #agent agent} supplies it). */
     public PrimaryBuilder peer(InetSocketAddress peer) {
       this.peer = checkNotNull(peer, "peer");
       return this;
@@ -282,6 +302,77 @@ public final class Replicator {
     }
 
     ReplicatedFileSystem open(URI uri) throws IOException {
+      io.replicator.cluster.AgentLease lease = null;
+      if (agent != null) {
+        lease = io.replicator.cluster.AgentLease.register(agent, java.util.Optional.ofNullable(agentToken),
+            root.toAbsolutePath().toString());
+        try {
+          configureFrom(lease.registration());
+        } catch (IOException | RuntimeException e) {
+          lease.release(false);
+          throw e;
+        }
+      }
+      try {
+        ReplicatedFileSystem fs = openReplicated(uri);
+        if (lease != null) {
+          io.replicator.cluster.AgentLease l = lease;
+          ReplicationStream stream = lastStream;
+          stream.onClose(l::release);
+          l.start(fs, stream::gate);
+        }
+        return fs;
+      } catch (IOException | RuntimeException e) {
+        if (lease != null) {
+          lease.release(false);
+        }
+        throw e;
+      }
+    }
+
+    private ReplicationStream lastStream;
+
+    /** Takes peer, mode, cluster, node, timers and policies from the agent's registration answer. */
+    private void configureFrom(Map<String, String> r) throws IOException {
+      String agentRoot = r.get("root");
+      if (agentRoot != null && Files.isDirectory(root)
+          && !Path.of(agentRoot).toRealPath().equals(root.toRealPath())) {
+        throw new IOException("the local agent replicates " + agentRoot + ", not " + root
+            + "; refusing to open as primary");
+      }
+      if (r.containsKey("peer")) {
+        peer = parseAddress(r.get("peer"));
+      }
+      if (r.containsKey("mode")) {
+        mode = ReplicationMode.valueOf(r.get("mode"));
+      }
+      if (r.containsKey("cluster")) {
+        clusterName = r.get("cluster");
+      }
+      if (r.containsKey("node")) {
+        nodeId = r.get("node");
+      }
+      if (r.containsKey("heartbeat") && r.containsKey("peer-timeout")) {
+        heartbeat(Duration.parse(r.get("heartbeat")), Duration.parse(r.get("peer-timeout")));
+      }
+      if (r.containsKey("connect-timeout")) {
+        connectTimeout = Duration.parse(r.get("connect-timeout"));
+      }
+      if (r.containsKey("split-brain-policy")) {
+        splitBrainPolicy = SplitBrainPolicy.valueOf(r.get("split-brain-policy"));
+      }
+      if (r.containsKey("peer-loss-policy")) {
+        peerLossPolicy = PeerLossPolicy.valueOf(r.get("peer-loss-policy"));
+      }
+      if (r.containsKey("block-timeout")) {
+        blockTimeout = Duration.parse(r.get("block-timeout"));
+      }
+      if (r.containsKey("resync-rate")) {
+        resyncBytesPerSecond = Long.parseLong(r.get("resync-rate"));
+      }
+    }
+
+    private ReplicatedFileSystem openReplicated(URI uri) throws IOException {
       checkArgument(peer != null, "no peer: call peer(address) before open()");
       Files.createDirectories(root);
       if (!Files.isDirectory(root)) {
@@ -296,6 +387,7 @@ public final class Replicator {
           windowChanges, connectTimeout, Duration.ofMillis(100), Duration.ofSeconds(5), Duration.ofSeconds(10),
           resyncBytesPerSecond);
       ReplicationStream sink = ReplicationStream.open(stream, transport, metaDir, hasData, splitBrainPolicy, tracking);
+      lastStream = sink;
       ReplicatedFileSystem fs;
       try {
         fs = uri == null ? ReplicatedFileSystemProvider.open(root, sink)

@@ -75,6 +75,9 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition windowFree = lock.newCondition();
   private final Condition connectedCondition = lock.newCondition();
+  // set by whoever owns the role decision (the local agent); read without the lock on the hot path
+  private volatile boolean aloneAllowed = true;
+  private volatile String suspendedReason;
   // all guarded by lock
   private PeerConnection connection;
   private long lastSeq;
@@ -254,8 +257,8 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
 
   @Override
   public void beforeLocalChange(FileChange change) throws IOException {
-    if (liveConnection == null && settings.peerLossPolicy() == PeerLossPolicy.BLOCK) {
-      awaitConnection();
+    if (suspendedReason != null || (liveConnection == null && blocksOnPeerLoss())) {
+      awaitWritable();
     }
     tracking.beforeLocalChange(change, liveConnection != null);
   }
@@ -354,7 +357,7 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       // the link dropped after beforeLocalChange let this change through
       tracking.startAlone("changes were made while the peer was disconnected");
       tracking.mark(change);
-      if (settings.peerLossPolicy() == PeerLossPolicy.BLOCK) {
+      if (blocksOnPeerLoss()) {
         throw new IOException("peer " + settings.peer() + " was lost; this change is made locally and "
             + "recorded as not replicated");
       }
@@ -392,15 +395,47 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     }
   }
 
-  private void awaitConnection() throws IOException {
+  /**
+   * Lets the agent that owns the role decision gate writes: {@code aloneAllowed} false makes writes
+   * wait for the peer as under {@link PeerLossPolicy#BLOCK} (no quorum to write alone); a
+   * non-null {@code suspendedReason} makes every write wait (fenced), up to the block timeout.
+   */
+  public void gate(boolean aloneAllowed, String suspendedReason) {
+    lock.lock();
+    try {
+      boolean changed = this.aloneAllowed != aloneAllowed
+          || !java.util.Objects.equals(this.suspendedReason, suspendedReason);
+      this.aloneAllowed = aloneAllowed;
+      this.suspendedReason = suspendedReason;
+      connectedCondition.signalAll();
+      if (changed) {
+        log.info("writes {}{}", suspendedReason != null ? "suspended: " + suspendedReason : "allowed",
+            suspendedReason == null && !aloneAllowed ? " while the peer is connected" : "");
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  private boolean blocksOnPeerLoss() {
+    return settings.peerLossPolicy() == PeerLossPolicy.BLOCK || !aloneAllowed;
+  }
+
+  private void awaitWritable() throws IOException {
     long deadline = System.nanoTime() + settings.blockTimeout().toNanos();
     lock.lock();
     try {
-      while (connection == null && !closed) {
+      while (!closed && (suspendedReason != null || (connection == null && blocksOnPeerLoss()))) {
         long left = deadline - System.nanoTime();
         if (left <= 0) {
+          String why = suspendedReason;
+          if (why != null) {
+            throw new IOException("writes are suspended (" + why + ") and were not resumed within "
+                + settings.blockTimeout().toMillis() + " ms; change refused");
+          }
           throw new IOException("peer " + settings.peer() + " has not been connected for "
-              + settings.blockTimeout().toMillis() + " ms; change refused (peer-loss policy BLOCK)");
+              + settings.blockTimeout().toMillis() + " ms; change refused ("
+              + (aloneAllowed ? "peer-loss policy BLOCK" : "no quorum to write alone") + ")");
         }
         try {
           connectedCondition.awaitNanos(left);
@@ -532,7 +567,7 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       return;
     }
     log.warn("lost peer {} ({}); {} change(s) unacknowledged; {}", c.remoteNodeId(), reason, lost.size(),
-        settings.peerLossPolicy() == PeerLossPolicy.CONTINUE ? "going on alone" : "writes wait for it");
+        blocksOnPeerLoss() ? "writes wait for it" : "going on alone");
     ManifestChannel m = manifestChannel;
     if (m != null) {
       m.linkLost(reason);
@@ -551,7 +586,7 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
         lost = List.of();
       }
     }
-    if (settings.peerLossPolicy() == PeerLossPolicy.BLOCK) {
+    if (blocksOnPeerLoss()) {
       failAll(lost, new IOException("peer " + settings.peer() + " was lost before acknowledging ("
           + reason + "); the change is made locally and recorded as not replicated"));
     } else {
@@ -833,12 +868,15 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
         state = NodeState.STOPPED;
       } else if (r != null && connection != null) {
         state = NodeState.SYNC_SOURCE;
+      } else if (suspendedReason != null) {
+        state = NodeState.WAIT;
       } else if (connection == null) {
-        state = settings.peerLossPolicy() == PeerLossPolicy.BLOCK ? NodeState.WAIT : NodeState.ALONE;
+        state = blocksOnPeerLoss() ? NodeState.WAIT : NodeState.ALONE;
       } else {
         state = outOfDate ? NodeState.ALONE : NodeState.PRIMARY;
       }
-      String why = problem != null ? problem : outOfDate ? tracking.outOfDateReason() : null;
+      String why = suspendedReason != null ? "writes suspended: " + suspendedReason
+          : problem != null ? problem : outOfDate ? tracking.outOfDateReason() : null;
       return new ReplicationStatus(state, settings.mode(),
           Optional.of(connection != null ? connection.remoteNodeId() + "@" + connection.remoteAddress()
               : settings.peer().getHostString() + ":" + settings.peer().getPort()),
@@ -899,7 +937,19 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       }
       failAll(left, new IOException("replicated file system closed before the peer acknowledged"));
     }
-    tracking.close(left.isEmpty() && c != null && resync == null && !tracking.peerOutOfDate());
+    boolean peerHasEverything = left.isEmpty() && c != null && resync == null && !tracking.peerOutOfDate();
+    tracking.close(peerHasEverything);
+    java.util.function.Consumer<Boolean> hook = onClose;
+    if (hook != null) {
+      hook.accept(peerHasEverything);
+    }
+  }
+
+  private volatile java.util.function.Consumer<Boolean> onClose;
+
+  /** Runs {@code hook} after close, with whether the peer had everything (a clean hand-over). */
+  public void onClose(java.util.function.Consumer<Boolean> hook) {
+    this.onClose = hook;
   }
 
   private void shutdown() {

@@ -12,7 +12,7 @@ public final class ConfigKeys {
   static final List<String> TOP = List.of("cluster", "mode", "nodes", "witness",
       "preferred-primary", "timers", "failover", "split-brain-policy", "peer-loss-policy",
       "block-timeout", "resync", "application", "secret-file", "admin-token-file");
-  static final List<String> NODE = List.of("address", "root", "admin", "extra-addresses");
+  static final List<String> NODE = List.of("address", "root", "admin", "agent-address", "extra-addresses");
   static final List<String> WITNESS = List.of("address");
   static final List<String> TIMERS = List.of("heartbeat", "peer-timeout", "connect-timeout");
   static final List<String> FAILOVER = List.of("automatic");

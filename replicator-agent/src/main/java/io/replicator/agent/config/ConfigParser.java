@@ -171,6 +171,28 @@ final class ConfigParser {
           Section.quote(Addresses.format(admin)) + " is both the replication and the admin "
               + "address of node " + name);
     }
+    InetSocketAddress agentAddress = node.address("agent-address").orElse(null);
+    if (agentAddress == null && address != null) {
+      if (address.getPort() == 65535) {
+        node.error("address", "port 65535 leaves no room for the default agent-address (port + 1); set agent-address");
+      } else {
+        agentAddress = InetSocketAddress.createUnresolved(address.getHostString(), address.getPort() + 1);
+      }
+    }
+    if (agentAddress != null) {
+      if (address != null && Addresses.same(address, agentAddress)) {
+        node.error("agent-address", Section.quote(Addresses.format(agentAddress))
+            + " is both the replication and the agent address of node " + name);
+      } else if (Addresses.same(agentAddress, admin)) {
+        node.error(node.value("agent-address").isPresent() ? "agent-address" : "admin",
+            Section.quote(Addresses.format(agentAddress)) + " is both the agent and the admin address of node " + name);
+      } else {
+        ConfigOrigin origin = node.value("agent-address").or(() -> node.value("address"))
+            .map(ConfigValue::origin).orElse(node.origin());
+        usedAddresses.add(new UsedAddress(node.fullKey("agent-address") + (node.value("agent-address").isPresent()
+            ? "" : DERIVED), agentAddress, origin, node.line()));
+      }
+    }
     List<InetSocketAddress> extra = new ArrayList<>();
     List<ConfigValue> elements = node.list("extra-addresses");
     for (int i = 0; i < elements.size(); i++) {
@@ -189,10 +211,10 @@ final class ConfigParser {
         node.elementError("extra-addresses", i, element, e.getMessage());
       }
     }
-    if (address == null || root == null) {
+    if (address == null || root == null || agentAddress == null) {
       return null;
     }
-    return new NodeConfig(name, address, root, admin, extra);
+    return new NodeConfig(name, address, root, admin, extra, agentAddress);
   }
 
   private Optional<WitnessConfig> readWitness(Section root) {
@@ -209,6 +231,8 @@ final class ConfigParser {
     return Optional.of(new WitnessConfig(address));
   }
 
+  private static final String DERIVED = " (the default, port of address + 1)";
+
   private void use(Section section, String key, InetSocketAddress address) {
     ConfigOrigin origin = section.value(key).map(ConfigValue::origin).orElse(section.origin());
     usedAddresses.add(new UsedAddress(section.fullKey(key), address, origin, section.line()));
@@ -223,6 +247,9 @@ final class ConfigParser {
       UsedAddress second = usedAddresses.get(later);
       for (int earlier = 0; earlier < later; earlier++) {
         UsedAddress first = usedAddresses.get(earlier);
+        if (first.key().endsWith(DERIVED) && second.key().endsWith(DERIVED)) {
+          continue; // two derived agent addresses collide only when the addresses do: reported already
+        }
         if (Addresses.same(first.address(), second.address())) {
           problems.add(second.origin(), second.line(), second.key(),
               Section.quote(Addresses.format(second.address())) + " is already used by "

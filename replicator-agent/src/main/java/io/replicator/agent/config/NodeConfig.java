@@ -14,14 +14,24 @@ import java.util.List;
  * @param address the replication address (host:port), unresolved
  * @param root the absolute directory that is replicated
  * @param admin the admin HTTP address (status and metrics), unresolved
- * @param extraAddresses further addresses of this node on other networks, for heartbeats
+ * @param extraAddresses further agent-channel addresses of this node on other networks, for heartbeats
+ * @param agentAddress the agent channel (heartbeats, votes, swap hand-over), unresolved
  */
 public record NodeConfig(
     String name,
     InetSocketAddress address,
     Path root,
     InetSocketAddress admin,
-    List<InetSocketAddress> extraAddresses) {
+    List<InetSocketAddress> extraAddresses,
+    InetSocketAddress agentAddress) {
+
+  /** All the agent-channel addresses of this node: the main one first, then the other networks'. */
+  public List<InetSocketAddress> agentAddresses() {
+    List<InetSocketAddress> all = new java.util.ArrayList<>();
+    all.add(agentAddress);
+    all.addAll(extraAddresses);
+    return all;
+  }
 
   public NodeConfig {
     requireNonNull(name, "name");
@@ -29,5 +39,6 @@ public record NodeConfig(
     requireNonNull(root, "root");
     requireNonNull(admin, "admin");
     extraAddresses = List.copyOf(extraAddresses);
+    requireNonNull(agentAddress, "agentAddress");
   }
 }

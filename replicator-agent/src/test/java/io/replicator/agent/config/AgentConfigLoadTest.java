@@ -64,7 +64,8 @@ class AgentConfigLoadTest {
     assertThat(config.mode()).isEqualTo(ReplicationMode.SYNC);
     assertThat(config.nodes().get(1)).isEqualTo(new NodeConfig("beta",
         InetSocketAddress.createUnresolved("10.0.0.2", 7400), Path.of("/srv/data"),
-        InetSocketAddress.createUnresolved("127.0.0.1", 7480), List.of()));
+        InetSocketAddress.createUnresolved("127.0.0.1", 7480), List.of(),
+        InetSocketAddress.createUnresolved("10.0.0.2", 7401)));
     assertThat(config.witness()).isEmpty();
     assertThat(config.preferredPrimary()).isEmpty();
     assertThat(config.timers()).isEqualTo(new Timers(

@@ -73,7 +73,7 @@ class NodeSelectionTest {
         cluster = "test"
         nodes {
           one { address = "localhost:7400", root = "/tmp/one" }
-          two { address = "localhost:7401", root = "/tmp/two" }
+          two { address = "localhost:7410", root = "/tmp/two" }
         }
         """));
 
@@ -92,7 +92,7 @@ class NodeSelectionTest {
     assertThat(beta.name()).isEqualTo("beta");
     assertThat(config.peerOf(beta)).isEqualTo(alpha);
     assertThatThrownBy(() -> config.peerOf(new NodeConfig("gamma", alpha.address(), alpha.root(),
-        alpha.admin(), alpha.extraAddresses())))
+        alpha.admin(), alpha.extraAddresses(), alpha.agentAddress())))
         .isInstanceOf(IllegalArgumentException.class);
   }
 }
