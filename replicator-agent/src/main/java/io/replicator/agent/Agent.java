@@ -1,14 +1,34 @@
 package io.replicator.agent;
 
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.replicator.agent.admin.AdminHandlers;
+import io.replicator.agent.admin.AdminServer;
+import io.replicator.agent.admin.ReplicationMetrics;
+import io.replicator.agent.cluster.DataNodeAgent;
+import io.replicator.agent.cluster.Witness;
+import io.replicator.agent.config.AgentConfig;
 import io.replicator.agent.config.BadConfigurationException;
+import io.replicator.agent.config.NodeConfig;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Entry point of {@code replicator agent}: loads the configuration, picks this server's node (or
- * the witness role) and runs until stopped.
+ * the witness role), starts the agent channel, the admin endpoint and the role loop, and runs
+ * until the process is asked to stop (SIGTERM or SIGINT), when it stops the application cleanly.
  */
 public final class Agent {
+  private static final Logger log = LoggerFactory.getLogger(Agent.class);
+
   private Agent() {}
 
   /**
@@ -21,6 +41,102 @@ public final class Agent {
    * @throws BadConfigurationException when the file is bad; nothing was started
    */
   public static int run(Path configFile, Optional<String> node, boolean witness) throws BadConfigurationException {
-    throw new UnsupportedOperationException("agent not built yet");
+    AgentConfig config = AgentConfig.load(configFile);
+    CountDownLatch stop = new CountDownLatch(1);
+    if (witness) {
+      if (config.witness().isEmpty()) {
+        throw new BadConfigurationException(List.of(configFile + ": --witness given but the file has no witness section"));
+      }
+      Witness w = new Witness(config.cluster(), config.nodes().stream().map(NodeConfig::name).toList(),
+          config.timers().heartbeat(), config.timers().peerTimeout());
+      try {
+        InetSocketAddress a = config.witness().get().address();
+        w.listen(new InetSocketAddress(a.getHostString(), a.getPort()));
+      } catch (IOException e) {
+        log.error("witness cannot start: {}", e.getMessage());
+        w.close();
+        return 1;
+      }
+      Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+        w.close();
+        stop.countDown();
+      }, "replicator-witness-stop"));
+      await(stop);
+      return 0;
+    }
+    NodeConfig self = config.self(node, hostName());
+    Optional<String> token = readToken(config, configFile);
+    DataNodeAgent agent = new DataNodeAgent(config, self);
+    PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    ReplicationMetrics metrics = new ReplicationMetrics(registry, () -> agent.status().replication());
+    AdminHandlers handlers = new AdminHandlers()
+        .status(agent::status)
+        .metrics(registry, metrics::refresh)
+        .timeout(config.application().scriptTimeout().multipliedBy(4))
+        .operation("lease", (p, b) -> agent.lease(p))
+        .operation("release", (p, b) -> agent.release(p))
+        .operation("swap", (p, b) -> agent.swap())
+        .operation("promote", (p, b) -> agent.promote(flag(p, "force")))
+        .operation("demote", (p, b) -> agent.demote(flag(p, "force")))
+        .operation("resync", (p, b) -> agent.resync(flag(p, "full"), flag(p, "discard-local")))
+        .operation("verify", (p, b) -> agent.verify());
+    AdminServer admin;
+    try {
+      InetSocketAddress a = self.admin();
+      admin = AdminServer.start(new InetSocketAddress(a.getHostString(), a.getPort()), token, handlers);
+      agent.start();
+    } catch (IOException | RuntimeException e) {
+      log.error("agent for node {} cannot start: {}", self.name(), e.getMessage());
+      agent.close();
+      return 1;
+    }
+    log.info("agent for node {} of cluster {} running; admin on {}", self.name(), config.cluster(), admin.localAddress());
+    AdminServer started = admin;
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      log.info("agent stopping");
+      agent.close();
+      started.close();
+      stop.countDown();
+    }, "replicator-agent-stop"));
+    await(stop);
+    return 0;
+  }
+
+  private static boolean flag(java.util.Map<String, String> p, String name) {
+    String v = p.get(name);
+    return v != null && (v.isEmpty() || v.equalsIgnoreCase("true"));
+  }
+
+  private static Optional<String> readToken(AgentConfig config, Path configFile) throws BadConfigurationException {
+    if (config.adminTokenFile().isEmpty()) {
+      return Optional.empty();
+    }
+    Path f = config.adminTokenFile().get();
+    try {
+      String t = Files.readString(f).strip();
+      if (t.isEmpty()) {
+        throw new BadConfigurationException(List.of(configFile + ": admin-token-file " + f + " is empty"));
+      }
+      return Optional.of(t);
+    } catch (IOException e) {
+      throw new BadConfigurationException(List.of(configFile + ": admin-token-file " + f + " cannot be read: "
+          + e.getMessage()));
+    }
+  }
+
+  private static String hostName() {
+    try {
+      return InetAddress.getLocalHost().getHostName();
+    } catch (IOException e) {
+      return "localhost";
+    }
+  }
+
+  private static void await(CountDownLatch stop) {
+    try {
+      stop.await();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
   }
 }

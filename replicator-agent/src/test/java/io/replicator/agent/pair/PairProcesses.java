@@ -1,0 +1,365 @@
+package io.replicator.agent.pair;
+
+import io.replicator.agent.sample.LedgerWriter;
+import io.replicator.testing.TcpProxy;
+import java.io.Closeable;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * A pair of agent processes (alpha, beta) and optionally a witness process on loopback, each
+ * data node running the ledger writer as its application through start and stop scripts. Every
+ * link between members goes through a {@link TcpProxy} owned by the side that connects, so tests
+ * can partition any member from any other; {@code kill -9} hits the real processes.
+ */
+public final class PairProcesses implements Closeable {
+  public static final List<String> NODES = List.of("alpha", "beta");
+
+  private final Path base;
+  private final boolean withWitness;
+  private final String heartbeat;
+  private final String peerTimeout;
+  private final Map<String, Node> nodes = new LinkedHashMap<>();
+  private Process witness;
+  private int witnessPort;
+  private final List<TcpProxy> proxies = new ArrayList<>();
+  private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+
+  /** One data node: its ports, its directories, its agent process, the proxies it connects through. */
+  public final class Node {
+    public final String name;
+    public final int replicationPort;
+    public final int agentPort;
+    public final int adminPort;
+    public final Path root;
+    public final Path dir;
+    public final Path ackLog;
+    public final Path pidFile;
+    /** Proxies this node connects through: to the peer's replication and agent ports, and to the witness. */
+    TcpProxy toPeerReplication;
+    TcpProxy toPeerAgent;
+    TcpProxy toWitness;
+    Process agent;
+
+    Node(String name) throws IOException {
+      this.name = name;
+      this.replicationPort = freePort();
+      this.agentPort = freePort();
+      this.adminPort = freePort();
+      this.dir = Files.createDirectories(base.resolve(name));
+      this.root = Files.createDirectories(dir.resolve("data"));
+      this.ackLog = dir.resolve("acks.log");
+      this.pidFile = dir.resolve("app.pid");
+    }
+
+    public InetSocketAddress admin() {
+      return new InetSocketAddress("127.0.0.1", adminPort);
+    }
+  }
+
+  public PairProcesses(Path base, boolean withWitness, String heartbeat, String peerTimeout) throws IOException {
+    this.base = base;
+    this.withWitness = withWitness;
+    this.heartbeat = heartbeat;
+    this.peerTimeout = peerTimeout;
+    for (String n : NODES) {
+      nodes.put(n, new Node(n));
+    }
+    witnessPort = withWitness ? freePort() : 0;
+    for (Node n : nodes.values()) {
+      Node p = peerOf(n);
+      n.toPeerReplication = proxy(p.replicationPort);
+      n.toPeerAgent = proxy(p.agentPort);
+      if (withWitness) {
+        n.toWitness = proxy(witnessPort);
+      }
+    }
+    for (Node n : nodes.values()) {
+      writeScripts(n);
+      Files.writeString(n.dir.resolve("replicator.conf"), config(n));
+    }
+    if (withWitness) {
+      // the witness reads its own address from any node's file
+      Files.writeString(base.resolve("witness.conf"), config(nodes.get("alpha"))
+          .replace("127.0.0.1:" + nodes.get("alpha").toWitness.address().getPort(), "127.0.0.1:" + witnessPort));
+    }
+    Files.writeString(base.resolve("logback.xml"), """
+        <configuration>
+          <appender name="OUT" class="ch.qos.logback.core.ConsoleAppender">
+            <encoder><pattern>%d{HH:mm:ss.SSS} %-5level [%thread] %logger{20} - %msg%n</pattern></encoder>
+          </appender>
+          <logger name="io.replicator" level="INFO"/>
+          <root level="WARN"><appender-ref ref="OUT"/></root>
+        </configuration>
+        """);
+  }
+
+  private TcpProxy proxy(int port) throws IOException {
+    TcpProxy p = new TcpProxy(new InetSocketAddress("127.0.0.1", port));
+    proxies.add(p);
+    return p;
+  }
+
+  public Node node(String name) {
+    return nodes.get(name);
+  }
+
+  public Node peerOf(Node n) {
+    return nodes.get(n.name.equals("alpha") ? "beta" : "alpha");
+  }
+
+  /** The pair's configuration as {@code n} sees it: its own addresses real, the others through its proxies. */
+  private String config(Node n) {
+    Node p = peerOf(n);
+    StringBuilder s = new StringBuilder();
+    s.append("cluster = \"ledger\"\nmode = SYNC\n");
+    s.append("nodes {\n");
+    for (Node x : List.of(nodes.get("alpha"), nodes.get("beta"))) {
+      boolean me = x == n;
+      int repl = me ? x.replicationPort : n.toPeerReplication.address().getPort();
+      int agent = me ? x.agentPort : n.toPeerAgent.address().getPort();
+      s.append("  ").append(x.name).append(" {\n")
+          .append("    address = \"127.0.0.1:").append(repl).append("\"\n")
+          .append("    agent-address = \"127.0.0.1:").append(agent).append("\"\n")
+          .append("    admin = \"127.0.0.1:").append(me ? x.adminPort : x.adminPort).append("\"\n")
+          .append("    root = \"").append(x.root).append("\"\n  }\n");
+    }
+    s.append("}\n");
+    if (withWitness) {
+      s.append("witness { address = \"127.0.0.1:").append(n.toWitness.address().getPort()).append("\" }\n");
+    }
+    s.append("timers { heartbeat = ").append(heartbeat).append(", peer-timeout = ").append(peerTimeout)
+        .append(", connect-timeout = 1s }\n");
+    s.append("application {\n  start = \"").append(n.dir.resolve("start.sh")).append("\"\n  stop = \"")
+        .append(n.dir.resolve("stop.sh")).append("\"\n  script-timeout = 20s\n  check-interval = 500ms\n")
+        .append("  checkers = [ { type = process, pidfile = \"").append(n.pidFile).append("\" } ]\n}\n");
+    return s.toString();
+  }
+
+  private void writeScripts(Node n) throws IOException {
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    String cp = System.getProperty("java.class.path");
+    Path start = n.dir.resolve("start.sh");
+    Files.writeString(start, "#!/bin/bash\n"
+        + "rm -f '" + n.pidFile + "'\n"
+        + "nohup '" + java + "' -Xmx128m -Dlogback.configurationFile='" + base.resolve("logback.xml") + "' -cp '" + cp
+        + "' " + LedgerWriter.class.getName() + " \"$REPLICATOR_ROOT\" \"$REPLICATOR_ADMIN\" '" + n.ackLog + "' '"
+        + n.pidFile + "' 2 >>'" + n.dir.resolve("app.log") + "' 2>&1 &\n"
+        + "for i in $(seq 100); do [ -s '" + n.pidFile + "' ] && exit 0; sleep 0.05; done\nexit 1\n");
+    Path stop = n.dir.resolve("stop.sh");
+    Files.writeString(stop, "#!/bin/bash\n"
+        + "[ -s '" + n.pidFile + "' ] || exit 0\n"
+        + "pid=$(cat '" + n.pidFile + "')\n"
+        + "kill -TERM \"$pid\" 2>/dev/null || exit 0\n"
+        + "for i in $(seq 200); do kill -0 \"$pid\" 2>/dev/null || exit 0; sleep 0.05; done\n"
+        + "kill -KILL \"$pid\"; exit 0\n");
+    for (Path p : List.of(start, stop)) {
+      Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxr-xr-x"));
+    }
+  }
+
+  /** Starts (or restarts) the agent of {@code name}. */
+  public void startAgent(String name) throws IOException {
+    Node n = nodes.get(name);
+    List<String> cmd = javaCommand();
+    cmd.addAll(List.of(io.replicator.agent.AgentMain.class.getName(), "--config",
+        n.dir.resolve("replicator.conf").toString(), "--node", name));
+    n.agent = new ProcessBuilder(cmd).redirectErrorStream(true)
+        .redirectOutput(ProcessBuilder.Redirect.appendTo(n.dir.resolve("agent.log").toFile())).start();
+  }
+
+  public void startWitness() throws IOException {
+    List<String> cmd = javaCommand();
+    cmd.addAll(List.of(io.replicator.agent.AgentMain.class.getName(), "--config",
+        base.resolve("witness.conf").toString(), "--witness"));
+    witness = new ProcessBuilder(cmd).redirectErrorStream(true)
+        .redirectOutput(ProcessBuilder.Redirect.appendTo(base.resolve("witness.log").toFile())).start();
+  }
+
+  private List<String> javaCommand() {
+    List<String> cmd = new ArrayList<>();
+    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    cmd.add("-Xmx192m");
+    cmd.add("-Dlogback.configurationFile=" + base.resolve("logback.xml"));
+    cmd.add("-cp");
+    cmd.add(System.getProperty("java.class.path"));
+    return cmd;
+  }
+
+  /** {@code kill -9} of the node's agent and its application. */
+  public void killNode(String name) throws Exception {
+    Node n = nodes.get(name);
+    if (Files.exists(n.pidFile)) {
+      String pid = Files.readString(n.pidFile).trim();
+      if (!pid.isEmpty()) {
+        new ProcessBuilder("kill", "-9", pid).start().waitFor(10, TimeUnit.SECONDS);
+      }
+    }
+    if (n.agent != null) {
+      new ProcessBuilder("kill", "-9", Long.toString(n.agent.pid())).start().waitFor(10, TimeUnit.SECONDS);
+      n.agent.waitFor(10, TimeUnit.SECONDS);
+      n.agent = null;
+    }
+  }
+
+  /** Cuts (or heals) every link between the two data nodes, both directions, replication and agent. */
+  public void partitionNodes(boolean on) {
+    for (Node n : nodes.values()) {
+      n.toPeerReplication.partition(on);
+      n.toPeerAgent.partition(on);
+      if (on) {
+        n.toPeerReplication.cut();
+        n.toPeerAgent.cut();
+      }
+      n.toPeerReplication.refuse(on);
+      n.toPeerAgent.refuse(on);
+    }
+  }
+
+  /** Cuts (or heals) the links of {@code name} to the witness. */
+  public void partitionFromWitness(String name, boolean on) {
+    TcpProxy p = nodes.get(name).toWitness;
+    p.partition(on);
+    p.refuse(on);
+  }
+
+  // ---------------------------------------------------------------- observations
+
+  public String status(String name) {
+    try {
+      HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+          + nodes.get(name).adminPort + "/status")).timeout(Duration.ofSeconds(3)).GET().build(),
+          HttpResponse.BodyHandlers.ofString());
+      return r.statusCode() == 200 ? r.body() : "";
+    } catch (IOException e) {
+      return "";
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return "";
+    }
+  }
+
+  public HttpResponse<String> op(String name, String op) throws Exception {
+    return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + nodes.get(name).adminPort
+        + "/ops/" + op)).timeout(Duration.ofSeconds(90)).POST(HttpRequest.BodyPublishers.noBody()).build(),
+        HttpResponse.BodyHandlers.ofString());
+  }
+
+  public static String field(String json, String key) {
+    Matcher m = Pattern.compile("\"" + Pattern.quote(key) + "\":(\"[^\"]*\"|[^,}]*)").matcher(json);
+    if (!m.find()) {
+      return "";
+    }
+    String v = m.group(1);
+    return v.startsWith("\"") ? v.substring(1, v.length() - 1) : v;
+  }
+
+  public String agentRole(String name) {
+    return field(status(name), "agentRole");
+  }
+
+  public boolean registered(String name) {
+    return status(name).contains("\"registered\":true");
+  }
+
+  public boolean inSync(String name) {
+    return field(status(name), "inSync").equals("true");
+  }
+
+  /** Record numbers acknowledged to either node's application. */
+  public BitSet acknowledged() throws IOException {
+    BitSet acked = new BitSet();
+    for (Node n : nodes.values()) {
+      if (Files.exists(n.ackLog)) {
+        for (String line : Files.readAllLines(n.ackLog, StandardCharsets.US_ASCII)) {
+          if (!line.isBlank()) {
+            acked.set(Integer.parseInt(line.trim()));
+          }
+        }
+      }
+    }
+    return acked;
+  }
+
+  public long ackCount(String name) throws IOException {
+    Path log = nodes.get(name).ackLog;
+    return Files.exists(log) ? Files.readAllLines(log).size() : 0;
+  }
+
+  /** Acknowledged records missing from {@code name}'s data. */
+  public BitSet missingOn(String name) throws IOException {
+    BitSet missing = acknowledged();
+    missing.andNot(LedgerWriter.recordSet(nodes.get(name).root.resolve("ledger")));
+    return missing;
+  }
+
+  /** Polls {@code condition} until true; on timeout fails with the status of both nodes and their logs. */
+  public void awaitOrDump(String what, Duration timeout, java.util.concurrent.Callable<Boolean> condition) {
+    try {
+      org.awaitility.Awaitility.await().atMost(timeout).pollInterval(Duration.ofMillis(20)).until(condition);
+    } catch (org.awaitility.core.ConditionTimeoutException e) {
+      throw new AssertionError("timed out waiting for " + what + "\nalpha: " + status("alpha") + "\nbeta: "
+          + status("beta") + "\n" + logs(), e);
+    }
+  }
+
+  public String logs() {
+    StringBuilder s = new StringBuilder();
+    for (Node n : nodes.values()) {
+      for (String f : List.of("agent.log", "app.log")) {
+        Path p = n.dir.resolve(f);
+        try {
+          if (Files.exists(p)) {
+            List<String> lines = Files.readAllLines(p);
+            s.append("---- ").append(n.name).append(' ').append(f).append('\n');
+            lines.subList(Math.max(0, lines.size() - 60), lines.size()).forEach(l -> s.append(l).append('\n'));
+          }
+        } catch (IOException e) {
+          s.append(e).append('\n');
+        }
+      }
+    }
+    return s.toString();
+  }
+
+  private static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+      return s.getLocalPort();
+    }
+  }
+
+  @Override
+  public void close() {
+    for (Node n : nodes.values()) {
+      try {
+        killNode(n.name);
+      } catch (Exception e) {
+        // best effort
+      }
+    }
+    if (witness != null) {
+      witness.destroyForcibly();
+    }
+    for (TcpProxy p : proxies) {
+      p.close();
+    }
+  }
+}
