@@ -5,6 +5,7 @@ import java.io.PrintWriter;
 import java.lang.reflect.Method;
 import java.time.Duration;
 import java.util.Optional;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
@@ -55,8 +56,8 @@ final class ProgressWatcher {
     long nextLineNanos = System.nanoTime();
     Progress previous = null;
     long previousNanos = 0;
-    // The agent's own estimate, read by the bar's renderer thread.
-    long[] agentEta = {-1};
+    // The agent's own estimate in seconds (-1 unknown), read by the bar's renderer thread.
+    AtomicLong agentEta = new AtomicLong(-1);
     try {
       while (true) {
         Json status = parse(client.status());
@@ -72,9 +73,7 @@ final class ProgressWatcher {
           if (bar == null) {
             bar = bar(progress.total(), agentEta);
           }
-          synchronized (agentEta) {
-            agentEta[0] = progress.etaSeconds();
-          }
+          agentEta.set(progress.etaSeconds());
           if (progress.total() > 0 && progress.total() != bar.getMax()) {
             bar.maxHint(progress.total());
           }
@@ -114,7 +113,7 @@ final class ProgressWatcher {
         + ", ETA " + Units.seconds(progress.etaSeconds());
   }
 
-  private ProgressBar bar(long total, long[] agentEta) {
+  private ProgressBar bar(long total, AtomicLong agentEta) {
     return new ProgressBarBuilder()
         .setTaskName(task)
         .setInitialMax(total > 0 ? total : -1)
@@ -122,9 +121,8 @@ final class ProgressWatcher {
         .setUnit("MiB", 1L << 20)
         .setUpdateIntervalMillis((int) POLL_INTERVAL.toMillis())
         .setEtaFunction(state -> {
-          synchronized (agentEta) {
-            return agentEta[0] >= 0 ? Optional.of(Duration.ofSeconds(agentEta[0])) : Optional.empty();
-          }
+          long seconds = agentEta.get();
+          return seconds >= 0 ? Optional.of(Duration.ofSeconds(seconds)) : Optional.empty();
         })
         .build();
   }
