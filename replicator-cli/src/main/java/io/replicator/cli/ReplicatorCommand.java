@@ -1,32 +1,58 @@
 package io.replicator.cli;
 
+import io.replicator.agent.config.BadConfigurationException;
 import java.io.PrintWriter;
+import java.util.Map;
+import java.util.Objects;
+import java.util.function.Function;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** The {@code replicator} command: one subcommand per verb, exit codes 0 ok, 1 failure, 2 usage. */
+/**
+ * The {@code replicator} command: one subcommand per verb. Every error is one line on stderr and
+ * an exit code from {@link ExitCodes}; stack traces only with {@code REPLICATOR_DEBUG} set.
+ */
 @Command(name = "replicator", mixinStandardHelpOptions = true, versionProvider = ReplicatorCommand.Version.class,
     description = "Synchronous file-replication mirror for the JVM.",
-    subcommands = {DemoCommand.class, CommandLine.HelpCommand.class})
+    subcommands = {AgentCommand.class, StatusCommand.class, SwapCommand.class, PromoteCommand.class,
+        DemoteCommand.class, ResyncCommand.class, VerifyCommand.class, DemoCommand.class,
+        CommandLine.HelpCommand.class})
 public final class ReplicatorCommand implements Runnable {
   /** Exit code of a command that ran and found a failure (for example a verification). */
-  public static final int EXIT_FAILURE = 1;
-  /** Exit code of bad arguments. */
-  public static final int EXIT_USAGE = 2;
+  public static final int EXIT_FAILURE = ExitCodes.FAILURE;
+  /** Exit code of bad arguments or a bad configuration file. */
+  public static final int EXIT_USAGE = ExitCodes.USAGE;
 
   @CommandLine.Spec
   CommandLine.Model.CommandSpec spec;
+
+  private final Function<String, String> environment;
+
+  ReplicatorCommand(Function<String, String> environment) {
+    this.environment = Objects.requireNonNull(environment, "environment");
+  }
+
+  /** Where the verbs read environment variables (the admin token); tests substitute it. */
+  Function<String, String> environment() {
+    return environment;
+  }
 
   @Override
   public void run() {
     throw new CommandLine.ParameterException(spec.commandLine(), "missing command");
   }
 
-  /** Builds the configured command line: one-line errors, injectable output, usage exit code 2. */
+  /** Builds the configured command line: one-line errors, injectable output, documented exit codes. */
   public static CommandLine commandLine(PrintWriter out, PrintWriter err) {
-    CommandLine cl = new CommandLine(new ReplicatorCommand());
+    return commandLine(out, err, System::getenv);
+  }
+
+  /** As {@link #commandLine(PrintWriter, PrintWriter)}, reading environment variables from {@code environment}. */
+  static CommandLine commandLine(PrintWriter out, PrintWriter err, Function<String, String> environment) {
+    CommandLine cl = new CommandLine(new ReplicatorCommand(environment));
     cl.setOut(out);
     cl.setErr(err);
+    documentExitCodes(cl);
     cl.setExitCodeExceptionMapper(e -> e instanceof CommandLine.ParameterException ? EXIT_USAGE : EXIT_FAILURE);
     cl.setParameterExceptionHandler((ex, args) -> {
       CommandLine c = ex.getCommandLine();
@@ -35,13 +61,43 @@ public final class ReplicatorCommand implements Runnable {
       return EXIT_USAGE;
     });
     cl.setExecutionExceptionHandler((ex, c, parseResult) -> {
-      c.getErr().println("replicator: " + (ex.getMessage() != null ? ex.getMessage() : ex.toString()));
-      if (System.getenv("REPLICATOR_DEBUG") != null) {
+      int code;
+      if (ex instanceof BadConfigurationException bad) {
+        // Each line already names the file, line and key; a prefix would only push them right.
+        bad.errors().forEach(c.getErr()::println);
+        code = EXIT_USAGE;
+      } else if (ex instanceof CommandFailure failure) {
+        c.getErr().println("replicator: " + failure.getMessage());
+        code = failure.exitCode();
+      } else {
+        c.getErr().println("replicator: " + (ex.getMessage() != null ? ex.getMessage() : ex.toString()));
+        code = EXIT_FAILURE;
+      }
+      if (environment.apply("REPLICATOR_DEBUG") != null) {
         ex.printStackTrace(c.getErr());
       }
-      return EXIT_FAILURE;
+      c.getErr().flush();
+      return code;
     });
     return cl;
+  }
+
+  /**
+   * Puts the exit code table in {@code --help} of the top command and of every verb that talks to
+   * an agent; the demo and the agent itself exit only with 0, 1 or 2.
+   */
+  private static void documentExitCodes(CommandLine top) {
+    Map<String, String> exitCodes = ExitCodes.descriptions();
+    Map<String, String> basic = ExitCodes.basicDescriptions();
+    top.getCommandSpec().usageMessage().exitCodeListHeading("%nExit codes:%n").exitCodeList(exitCodes);
+    for (CommandLine sub : top.getSubcommands().values()) {
+      Object command = sub.getCommand();
+      if (command instanceof CommandLine.HelpCommand) {
+        continue;
+      }
+      sub.getCommandSpec().usageMessage().exitCodeListHeading("%nExit codes:%n")
+          .exitCodeList(command instanceof AdminVerb ? exitCodes : basic);
+    }
   }
 
   public static void main(String[] args) {
