@@ -166,7 +166,8 @@ public final class DataNodeAgent implements Closeable {
       Map<String, String> a = appReport;
       m.setConsistent(true);
       if (a != null) {
-        m.setInSync(Boolean.parseBoolean(a.get("inSync"))).setPeerOutdated(Boolean.parseBoolean(a.get("peerOutOfDate")));
+        m.setInSync(Boolean.parseBoolean(a.get("peerConnected")) && !Boolean.parseBoolean(a.get("peerOutOfDate"))
+            && !a.containsKey("resyncTotal")).setPeerOutdated(Boolean.parseBoolean(a.get("peerOutOfDate")));
         m.setGeneration(parseHex(a.get("generation")));
       }
     } else if (r != null) {
@@ -386,7 +387,8 @@ public final class DataNodeAgent implements Closeable {
       problem = null;
     }
     Map<String, String> a = appReport;
-    boolean inSync = a != null && Boolean.parseBoolean(a.get("inSync"));
+    boolean inSync = a != null && Boolean.parseBoolean(a.get("peerConnected"))
+        && !Boolean.parseBoolean(a.get("peerOutOfDate")) && !a.containsKey("resyncTotal");
     if (witness) {
       fenced = !peerAlive && !witnessAlive(now) && now - startedNanos > peerTimeout.toNanos();
       boolean appSeesPeer = a != null && Boolean.parseBoolean(a.get("peerConnected"));
@@ -561,7 +563,9 @@ public final class DataNodeAgent implements Closeable {
           + (pv.getConsistent() ? "" : " with inconsistent data") + ", not a secondary that can take over");
     }
     Map<String, String> a = appReport;
-    if (appRegistered && (a == null || !Boolean.parseBoolean(a.get("inSync")))) {
+    // in flight is fine (the application's close drains it); out of date or resyncing is not
+    if (appRegistered && (a == null || !Boolean.parseBoolean(a.get("peerConnected"))
+        || Boolean.parseBoolean(a.get("peerOutOfDate")) || a.containsKey("resyncTotal"))) {
       throw new OperationFailure(OperationFailure.Code.REFUSED, "the peer is not in sync yet"
           + (a != null && a.containsKey("resyncTotal") ? " (resync running)" : "") + "; retry when status says inSync");
     }

@@ -299,9 +299,13 @@ public final class PairProcesses implements Closeable {
     return acked;
   }
 
-  public long ackCount(String name) throws IOException {
+  public long ackCount(String name) {
     Path log = nodes.get(name).ackLog;
-    return Files.exists(log) ? Files.readAllLines(log).size() : 0;
+    try {
+      return Files.exists(log) ? Files.readAllLines(log).size() : 0;
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
   }
 
   /** Acknowledged records missing from {@code name}'s data. */

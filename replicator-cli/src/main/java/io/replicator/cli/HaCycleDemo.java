@@ -1,0 +1,344 @@
+package io.replicator.cli;
+
+import io.replicator.agent.AgentMain;
+import io.replicator.agent.sample.LedgerWriter;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The HA half of {@code replicator demo}: two agent processes on loopback and the ledger writer
+ * as their application in SYNC mode, taken through normal operation, {@code kill -9} of the
+ * primary's agent and application, failover with a check that every acknowledged record is
+ * there, the old primary's return and incremental resync, a swap back, and a verify.
+ */
+final class HaCycleDemo {
+  private final PrintWriter out;
+  private final Path work;
+  private final String heartbeat;
+  private final String peerTimeout;
+  private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+  private final Map<String, Node> nodes = new LinkedHashMap<>();
+
+  private static final class Node {
+    final String name;
+    final Path dir;
+    final Path root;
+    final Path acks;
+    final Path pid;
+    final int replication;
+    final int agent;
+    final int admin;
+    Process process;
+
+    Node(String name, Path work) throws IOException {
+      this.name = name;
+      this.dir = Files.createDirectories(work.resolve(name));
+      this.root = Files.createDirectories(dir.resolve("data"));
+      this.acks = dir.resolve("acks.log");
+      this.pid = dir.resolve("app.pid");
+      this.replication = freePort();
+      this.agent = freePort();
+      this.admin = freePort();
+    }
+  }
+
+  HaCycleDemo(PrintWriter out, Path work, String heartbeat, String peerTimeout) throws IOException {
+    this.out = out;
+    this.work = work;
+    this.heartbeat = heartbeat;
+    this.peerTimeout = peerTimeout;
+    for (String n : List.of("alpha", "beta")) {
+      nodes.put(n, new Node(n, work));
+    }
+  }
+
+  /** Runs the cycle; true when nothing acknowledged was lost and the final verify found the trees equal. */
+  boolean run() throws Exception {
+    writeFiles();
+    try {
+      out.printf("HA cycle: two agent processes and the ledger writer (SYNC), heartbeat %s, peer timeout %s%n",
+          heartbeat, peerTimeout);
+      out.printf("  configuration  %s%n", work.resolve("replicator.conf"));
+      for (Node n : nodes.values()) {
+        start(n);
+      }
+      String primary = awaitValue(Duration.ofSeconds(60), () -> {
+        for (Node n : nodes.values()) {
+          String s = status(n);
+          if (field(s, "agentRole").equals("PRIMARY") && s.contains("\"registered\":true")
+              && field(s, "inSync").equals("true") && count(n.acks) > 0) {
+            return n.name;
+          }
+        }
+        return null;
+      }, "a primary with its application writing");
+      String secondary = other(primary);
+      flush();
+      // 1. normal operation
+      long a0 = acknowledged().cardinality();
+      long t0 = System.nanoTime();
+      sleepUntil(Duration.ofSeconds(2));
+      long a1 = acknowledged().cardinality();
+      out.printf("1. normal operation: %s primary, %s secondary; %,d records acknowledged (%.0f/s, each write+force "
+          + "on both disks)%n", primary, secondary, a1, (a1 - a0) / seconds(t0));
+      flush();
+      // 2. kill -9 of the primary's agent and application
+      kill(nodes.get(primary));
+      long killed = System.nanoTime();
+      out.printf("2. kill -9 of %s's agent and application%n", primary);
+      flush();
+      // 3. failover
+      Node s = nodes.get(secondary);
+      awaitTrue(Duration.ofSeconds(30), () -> field(status(s), "agentRole").equals("PRIMARY"), "failover");
+      long promoted = System.nanoTime();
+      long acksBefore = count(s.acks);
+      awaitTrue(Duration.ofSeconds(30), () -> count(s.acks) > acksBefore, "writes on the new primary");
+      long writing = System.nanoTime();
+      BitSet acked = acknowledged();
+      BitSet missing = (BitSet) acked.clone();
+      missing.andNot(LedgerWriter.recordSet(s.root.resolve("ledger")));
+      out.printf("3. failover: %s primary after %d ms (detection %s), application writing after %d ms; "
+          + "acknowledged %,d, lost %,d%n", secondary, millis(promoted - killed),
+          field(status(s), "detectionMillis") + " ms", millis(writing - killed), acked.cardinality(),
+          missing.cardinality());
+      flush();
+      // 4. the old primary returns and is resynced incrementally
+      sleepUntil(Duration.ofSeconds(1));
+      String st = status(s);
+      long dirty = Long.parseLong(orZero(field(st, "dirtyBytes")));
+      long dataBytes = treeBytes(s.root.resolve("ledger"));
+      start(nodes.get(primary));
+      long restarted = System.nanoTime();
+      awaitTrue(Duration.ofSeconds(60), () -> field(status(nodes.get(primary)), "agentRole").equals("SECONDARY")
+          && field(status(s), "inSync").equals("true"), "resync of the returning node");
+      out.printf("4. %s restarted: back as secondary and in sync after %d ms; resync sent the %,d dirty bytes "
+          + "tracked while alone, of %,d bytes of data (%.2f%%)%n", primary, millis(System.nanoTime() - restarted),
+          dirty, dataBytes, 100.0 * dirty / Math.max(1, dataBytes));
+      flush();
+      // 5. swap back
+      long swapStart = System.nanoTime();
+      HttpResponse<String> swap = post(s, "swap");
+      Node back = nodes.get(primary);
+      long backAcks = count(back.acks);
+      awaitTrue(Duration.ofSeconds(60), () -> count(back.acks) > backAcks, "writes after the swap");
+      out.printf("5. swap: %s (%d ms until the application wrote on %s); lost %,d%n", swap.body().strip(),
+          millis(System.nanoTime() - swapStart), primary, missingOn(back).cardinality());
+      flush();
+      // 6. verify, with the application still writing
+      awaitTrue(Duration.ofSeconds(30), () -> field(status(back), "inSync").equals("true"), "in sync before verify");
+      post(back, "verify");
+      String result = awaitValue(Duration.ofSeconds(120), () -> {
+        String v = status(back);
+        String r = field(v, "result");
+        return v.contains("\"running\":false") && !r.isEmpty() && !r.equals("null") ? r : null;
+      }, "verify");
+      out.printf("6. verify on %s: %s%n", primary, result);
+      BitSet lost = missingOn(back);
+      boolean ok = lost.isEmpty() && missing.isEmpty() && swap.statusCode() == 200;
+      out.printf("%nHA cycle %s: %,d records acknowledged in all, %,d lost%n", ok ? "PASSED" : "FAILED",
+          acknowledged().cardinality(), lost.cardinality() + missing.cardinality());
+      return ok;
+    } finally {
+      for (Node n : nodes.values()) {
+        stop(n);
+      }
+    }
+  }
+
+  private void writeFiles() throws IOException {
+    StringBuilder c = new StringBuilder("cluster = \"demo\"\nmode = SYNC\nnodes {\n");
+    for (Node n : nodes.values()) {
+      c.append("  ").append(n.name).append(" {\n    address = \"127.0.0.1:").append(n.replication)
+          .append("\"\n    agent-address = \"127.0.0.1:").append(n.agent)
+          .append("\"\n    admin = \"127.0.0.1:").append(n.admin)
+          .append("\"\n    root = \"").append(n.root).append("\"\n  }\n");
+    }
+    c.append("}\ntimers { heartbeat = ").append(heartbeat).append(", peer-timeout = ").append(peerTimeout)
+        .append(", connect-timeout = 1s }\n");
+    c.append("application {\n  start = \"").append(work.resolve("start.sh")).append("\"\n  stop = \"")
+        .append(work.resolve("stop.sh")).append("\"\n  script-timeout = 20s\n}\n");
+    Files.writeString(work.resolve("replicator.conf"), c.toString());
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    String cp = System.getProperty("java.class.path");
+    // the scripts find the node's files from the root the agent passes in the environment
+    Path start = work.resolve("start.sh");
+    Files.writeString(start, "#!/bin/bash\nd=\"$(dirname \"$REPLICATOR_ROOT\")\"\nrm -f \"$d/app.pid\"\n"
+        + "nohup '" + java + "' -Xmx128m -cp '" + cp + "' " + LedgerWriter.class.getName()
+        + " \"$REPLICATOR_ROOT\" \"$REPLICATOR_ADMIN\" \"$d/acks.log\" \"$d/app.pid\" 2 >>\"$d/app.log\" 2>&1 &\n"
+        + "for i in $(seq 100); do [ -s \"$d/app.pid\" ] && exit 0; sleep 0.05; done\nexit 1\n");
+    Path stop = work.resolve("stop.sh");
+    Files.writeString(stop, "#!/bin/bash\nd=\"$(dirname \"$REPLICATOR_ROOT\")\"\n[ -s \"$d/app.pid\" ] || exit 0\n"
+        + "pid=$(cat \"$d/app.pid\")\nkill -TERM \"$pid\" 2>/dev/null || exit 0\n"
+        + "for i in $(seq 200); do kill -0 \"$pid\" 2>/dev/null || exit 0; sleep 0.05; done\nkill -KILL \"$pid\"\n");
+    for (Path p : List.of(start, stop)) {
+      Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxr-xr-x"));
+    }
+  }
+
+  private void start(Node n) throws IOException {
+    List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-Xmx192m", "-cp", System.getProperty("java.class.path"), AgentMain.class.getName(),
+        "--config", work.resolve("replicator.conf").toString(), "--node", n.name));
+    n.process = new ProcessBuilder(cmd).redirectErrorStream(true)
+        .redirectOutput(ProcessBuilder.Redirect.appendTo(n.dir.resolve("agent.log").toFile())).start();
+  }
+
+  private void kill(Node n) throws Exception {
+    if (Files.exists(n.pid)) {
+      new ProcessBuilder("kill", "-9", Files.readString(n.pid).trim()).start().waitFor(10, TimeUnit.SECONDS);
+    }
+    new ProcessBuilder("kill", "-9", Long.toString(n.process.pid())).start().waitFor(10, TimeUnit.SECONDS);
+    n.process.waitFor(10, TimeUnit.SECONDS);
+  }
+
+  private void stop(Node n) {
+    Process p = n.process;
+    if (p != null && p.isAlive()) {
+      p.destroy(); // SIGTERM: the agent stops the application cleanly
+      try {
+        if (!p.waitFor(30, TimeUnit.SECONDS)) {
+          p.destroyForcibly();
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        p.destroyForcibly();
+      }
+    }
+    try {
+      if (Files.exists(n.pid)) {
+        String pid = Files.readString(n.pid).trim();
+        ProcessHandle.of(Long.parseLong(pid)).ifPresent(ProcessHandle::destroyForcibly);
+      }
+    } catch (IOException | NumberFormatException e) {
+      // nothing left to stop
+    }
+  }
+
+  private String status(Node n) {
+    try {
+      HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + n.admin + "/status"))
+          .timeout(Duration.ofSeconds(3)).GET().build(), HttpResponse.BodyHandlers.ofString());
+      return r.statusCode() == 200 ? r.body() : "";
+    } catch (IOException e) {
+      return "";
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return "";
+    }
+  }
+
+  private HttpResponse<String> post(Node n, String op) throws Exception {
+    return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + n.admin + "/ops/" + op))
+        .timeout(Duration.ofSeconds(120)).POST(HttpRequest.BodyPublishers.noBody()).build(),
+        HttpResponse.BodyHandlers.ofString());
+  }
+
+  private static String field(String json, String key) {
+    Matcher m = Pattern.compile("\"" + Pattern.quote(key) + "\":(\"(?:[^\"\\\\]|\\\\.)*\"|[^,}]*)").matcher(json);
+    if (!m.find()) {
+      return "";
+    }
+    String v = m.group(1);
+    return v.startsWith("\"") ? v.substring(1, v.length() - 1) : v;
+  }
+
+  private static String orZero(String s) {
+    return s.isEmpty() || s.equals("null") ? "0" : s;
+  }
+
+  private BitSet acknowledged() throws IOException {
+    BitSet acked = new BitSet();
+    for (Node n : nodes.values()) {
+      if (Files.exists(n.acks)) {
+        for (String line : Files.readAllLines(n.acks, StandardCharsets.US_ASCII)) {
+          if (!line.isBlank()) {
+            acked.set(Integer.parseInt(line.trim()));
+          }
+        }
+      }
+    }
+    return acked;
+  }
+
+  private BitSet missingOn(Node n) throws IOException {
+    BitSet missing = acknowledged();
+    missing.andNot(LedgerWriter.recordSet(n.root.resolve("ledger")));
+    return missing;
+  }
+
+  private static long count(Path acks) {
+    try {
+      return Files.exists(acks) ? Files.readAllLines(acks).size() : 0;
+    } catch (IOException e) {
+      return 0;
+    }
+  }
+
+  private static long treeBytes(Path dir) throws IOException {
+    try (var s = Files.walk(dir)) {
+      return s.filter(Files::isRegularFile).mapToLong(p -> p.toFile().length()).sum();
+    }
+  }
+
+  private String other(String n) {
+    return n.equals("alpha") ? "beta" : "alpha";
+  }
+
+  private void awaitTrue(Duration timeout, BooleanSupplier condition, String what) throws Exception {
+    awaitValue(timeout, () -> condition.getAsBoolean() ? "yes" : null, what);
+  }
+
+  private <T> T awaitValue(Duration timeout, java.util.concurrent.Callable<T> probe, String what) throws Exception {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (System.nanoTime() < deadline) {
+      T v = probe.call();
+      if (v != null) {
+        return v;
+      }
+      Thread.sleep(20); // polling the agents' status with a deadline
+    }
+    throw new IOException("timed out after " + timeout.toSeconds() + " s waiting for " + what
+        + "; agent logs are in " + work);
+  }
+
+  private static void sleepUntil(Duration d) throws InterruptedException {
+    Thread.sleep(d.toMillis()); // lets the application write for a while: this is the demo's pacing, not a wait for a condition
+  }
+
+  private static double seconds(long since) {
+    return (System.nanoTime() - since) / 1e9;
+  }
+
+  private static long millis(long nanos) {
+    return TimeUnit.NANOSECONDS.toMillis(nanos);
+  }
+
+  private void flush() {
+    out.flush();
+  }
+
+  private static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+      return s.getLocalPort();
+    }
+  }
+}
