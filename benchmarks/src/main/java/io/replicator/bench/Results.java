@@ -86,6 +86,7 @@ final class Results {
   void target(String name, String goal, Optional<Double> measured, String measuredFormat, boolean atMost,
       double bound) {
     if (measured.isEmpty()) {
+      // the case did not run (left out with --cases or --modes), or could not be compared (no rsync)
       targets.add(new Target(name, goal, "not measured", Optional.empty()));
       return;
     }
