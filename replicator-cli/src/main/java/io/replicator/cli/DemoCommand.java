@@ -67,6 +67,17 @@ final class DemoCommand implements Callable<Integer> {
   @Option(names = "--keep", description = "Keep the temp directory for inspection.")
   boolean keep;
 
+  @Option(names = "--no-cycle", description = "Skip the HA cycle (agents, kill -9, failover, resync, swap, verify).")
+  boolean noCycle;
+
+  @Option(names = "--heartbeat", description = "Heartbeat interval of the HA cycle's agents (default: ${DEFAULT-VALUE}).",
+      defaultValue = "200ms")
+  String heartbeat;
+
+  @Option(names = "--peer-timeout", description = "Peer timeout of the HA cycle's agents (default: ${DEFAULT-VALUE}).",
+      defaultValue = "1s")
+  String peerTimeout;
+
   private PrintWriter out;
 
   @Override
@@ -79,6 +90,12 @@ final class DemoCommand implements Callable<Integer> {
     if (opsPerThread < 1 || latencySamples < 10 || throughputMib < 1) {
       throw new picocli.CommandLine.ParameterException(spec.commandLine(),
           "--ops must be >= 1, --latency-samples >= 10, --throughput-mib >= 1");
+    }
+    for (String t : new String[] {heartbeat, peerTimeout}) {
+      if (!t.matches("[1-9][0-9]*(ms|s)")) {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+            "--heartbeat and --peer-timeout take a duration like 200ms or 1s, not '" + t + "'");
+      }
     }
     Path work = Files.createTempDirectory("replicator-demo-");
     Path primaryRoot = work.resolve("primary");
@@ -137,6 +154,11 @@ final class DemoCommand implements Callable<Integer> {
         diff.forEach(d -> out.println("    " + d));
       }
       ok = diff.isEmpty() && w.checkedPresent() == w.checked() && w.errors().isEmpty();
+      if (!noCycle) {
+        out.println();
+        out.flush();
+        ok &= new HaCycleDemo(out, Files.createDirectories(work.resolve("ha-cycle")), heartbeat, peerTimeout).run();
+      }
       out.println();
       out.println(ok ? "Result: PASS" : "Result: FAIL");
     } finally {

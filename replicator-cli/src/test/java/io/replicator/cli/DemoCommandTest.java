@@ -25,6 +25,7 @@ class DemoCommandTest {
     assertThat(out.toString())
         .contains("replica tree equals primary tree byte for byte")
         .containsPattern("acknowledged writes found on the replica when they returned: ([\\d,]+) of \\1")
+        .contains("HA cycle PASSED")
         .contains("Result: PASS");
   }
 
