@@ -26,16 +26,27 @@ final class FrameCodec {
 
   /** Splits the byte stream into frames and parses their headers. */
   static final class Decoder extends LengthFieldBasedFrameDecoder {
+    /** First byte of a frame length that no accepted frame has, but a TLS record does. */
+    private static final int TLS_RECORD_MIN = 0x14;
     private final int maxHeaderLength;
+    private final boolean recognisesTls;
 
     Decoder(int maxFrameLength, int maxHeaderLength) {
       // length field at 0, 4 bytes, counts what follows it; strip it
       super(maxFrameLength, 0, 4, 0, 4, true);
       this.maxHeaderLength = maxHeaderLength;
+      this.recognisesTls = maxFrameLength < TLS_RECORD_MIN << 24;
     }
 
     @Override
     protected Object decode(ChannelHandlerContext ctx, ByteBuf in) throws Exception {
+      if (recognisesTls && in.readableBytes() >= 2
+          && in.getByte(in.readerIndex()) >= TLS_RECORD_MIN && in.getByte(in.readerIndex()) <= 0x17
+          && in.getByte(in.readerIndex() + 1) == 0x03) {
+        // a TLS record header (handshake, alert...): as a length it would be oversize anyway, so
+        // this costs nothing and tells the operator what is really wrong
+        throw new CorruptedFrameException("the peer speaks TLS and this node does not (configure TLS on both nodes)");
+      }
       ByteBuf frame = (ByteBuf) super.decode(ctx, in);
       if (frame == null) {
         return null;
