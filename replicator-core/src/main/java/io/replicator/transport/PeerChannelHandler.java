@@ -93,7 +93,8 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
   @Override
   public void channelRead(ChannelHandlerContext ctx, Object msg) {
     Frame frame = (Frame) msg;
-    if (failed) {
+    if (failed || (connection != null && connection.closing())) {
+      // the reason was given once already; what follows a refusal is not worth another line
       frame.release();
       return;
     }
@@ -298,6 +299,10 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
   private void established(PeerConnection c, PeerListener l) {
     connection = c;
     listener = l;
+    FrameCodec.Decoder decoder = c.channel().pipeline().get(FrameCodec.Decoder.class);
+    if (decoder != null) {
+      decoder.handshakeDone();
+    }
     if (handshakeTimer != null) {
       handshakeTimer.cancel(false);
     }
@@ -351,7 +356,8 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
 
   @Override
   public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-    if (failed) {
+    if (failed || (connection != null && connection.closing())) {
+      log.debug("connection {} closing; ignoring {}", describe(ctx), cause.toString());
       return;
     }
     if (cause instanceof IOException && !(cause instanceof DecoderException)) {
