@@ -3,8 +3,10 @@ package io.replicator.testing;
 import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.read.ListAppender;
+import ch.qos.logback.core.AppenderBase;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Collectors;
 import org.slf4j.LoggerFactory;
 
@@ -16,34 +18,61 @@ public final class LogCapture implements AutoCloseable {
   private final Logger logger;
   private final Level previousLevel;
   private final boolean previousAdditive;
-  private final ListAppender<ILoggingEvent> appender = new ListAppender<>();
+  /** Lines kept for reading; beyond this only counted, so a long fuzz run cannot fill the heap. */
+  private static final int KEEP = 10_000;
+  private final List<ILoggingEvent> events = new ArrayList<>();
+  private final AtomicLong warnings = new AtomicLong();
+  private final AppenderBase<ILoggingEvent> appender = new AppenderBase<>() {
+    @Override
+    protected void append(ILoggingEvent e) {
+      if (e.getLevel().isGreaterOrEqual(Level.WARN)) {
+        warnings.incrementAndGet();
+      }
+      // AppenderBase calls this under its own lock
+      if (events.size() < KEEP) {
+        e.prepareForDeferredProcessing();
+        events.add(e);
+      }
+    }
+  };
 
-  private LogCapture(String name) {
+  private LogCapture(String name, Level level) {
     logger = (Logger) LoggerFactory.getLogger(name);
     previousLevel = logger.getLevel();
     previousAdditive = logger.isAdditive();
+    appender.setContext(logger.getLoggerContext());
     appender.start();
     logger.addAppender(appender);
-    logger.setLevel(Level.DEBUG);
+    logger.setLevel(level);
     logger.setAdditive(false);
   }
 
   /** Captures the loggers under {@code io.replicator}. */
   public static LogCapture start() {
-    return new LogCapture("io.replicator");
+    return new LogCapture("io.replicator", Level.DEBUG);
+  }
+
+  /** Captures the loggers under {@code io.replicator} at WARN and above only (cheap, for long runs). */
+  public static LogCapture warningsOnly() {
+    return new LogCapture("io.replicator", Level.WARN);
   }
 
   /** Every line so far: level, logger, formatted message and any exception's messages. */
   public List<String> lines() {
     synchronized (appender) {
-      return appender.list.stream().map(LogCapture::format).collect(Collectors.toList());
+      return events.stream().map(LogCapture::format).collect(Collectors.toList());
     }
+  }
+
+  /** How many lines at WARN or above were logged so far (all of them, kept or not). */
+  public long warningCount() {
+    return warnings.get();
   }
 
   /** Lines at WARN or above. */
   public List<String> warnings() {
     synchronized (appender) {
-      return appender.list.stream().filter(e -> e.getLevel().isGreaterOrEqual(Level.WARN))
+      return events.stream().filter(e -> e.getLevel().isGreaterOrEqual(Level.WARN))
           .map(LogCapture::format).collect(Collectors.toList());
     }
   }
