@@ -91,6 +91,8 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
   private volatile boolean firstAttemptSettled;
   /** Why the last connection was refused (split brain, peer newer, unrelated), or null. */
   private volatile String problem;
+  /** Why the last live connection was lost (the peer's goodbye: a full disk, say), or null. */
+  private volatile String lossReason;
   /** The resync in progress, or null. */
   private volatile ResyncSource resync;
   /** Where manifest entries from the peer go (the running resync or verify), or null. */
@@ -531,6 +533,7 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       failAll(lost, new IOException("replicated file system closed before peer acknowledged"));
       return;
     }
+    lossReason = reason;
     log.warn("lost peer {} ({}); {} change(s) unacknowledged; {}", c.remoteNodeId(), reason, lost.size(),
         settings.peerLossPolicy() == PeerLossPolicy.CONTINUE ? "going on alone" : "writes wait for it");
     ManifestChannel m = manifestChannel;
@@ -838,7 +841,13 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       } else {
         state = outOfDate ? NodeState.ALONE : NodeState.PRIMARY;
       }
-      String why = problem != null ? problem : outOfDate ? tracking.outOfDateReason() : null;
+      String lost = lossReason;
+      // while disconnected, why the link went down (the peer could not apply a change, its disk is
+      // full) is what the operator needs next to what is left to resync
+      String why = problem != null ? problem
+          : !outOfDate ? null
+          : connection == null && lost != null ? tracking.outOfDateReason() + "; peer lost: " + lost
+          : tracking.outOfDateReason();
       return new ReplicationStatus(state, settings.mode(),
           Optional.of(connection != null ? connection.remoteNodeId() + "@" + connection.remoteAddress()
               : settings.peer().getHostString() + ":" + settings.peer().getPort()),
