@@ -178,6 +178,7 @@ public final class Replicator {
     private TrackingSettings tracking = TrackingSettings.defaults();
     private InetSocketAddress agent;
     private String agentToken;
+    private LinkSecurity security = LinkSecurity.none();
 
     private PrimaryBuilder(Path root) {
       this.root = checkNotNull(root, "root");
@@ -296,6 +297,12 @@ public final class Replicator {
       return this;
     }
 
+    /** Shared secret and/or mutual TLS of the link; the replica must be configured alike. None by default. */
+    public PrimaryBuilder security(LinkSecurity security) {
+      this.security = checkNotNull(security, "security");
+      return this;
+    }
+
     /** Opens the file system: connects to the peer (waiting up to the connect timeout) and returns. */
     public ReplicatedFileSystem open() throws IOException {
       return open(null);
@@ -367,6 +374,9 @@ public final class Replicator {
       if (r.containsKey("block-timeout")) {
         blockTimeout = Duration.parse(r.get("block-timeout"));
       }
+      if (r.containsKey("secret-file")) {
+        security = LinkSecurity.secretFile(Path.of(r.get("secret-file")));
+      }
       if (r.containsKey("resync-rate")) {
         resyncBytesPerSecond = Long.parseLong(r.get("resync-rate"));
       }
@@ -382,7 +392,8 @@ public final class Replicator {
       boolean hasData = hasData(root);
       TransportSettings transport = TransportSettings
           .defaults(clusterName, nodeId != null ? nodeId : defaultNodeId("primary"))
-          .withTimers(heartbeatInterval, peerTimeout);
+          .withTimers(heartbeatInterval, peerTimeout)
+          .withSecurity(security);
       StreamSettings stream = new StreamSettings(peer, mode, peerLossPolicy, blockTimeout, windowBytes,
           windowChanges, connectTimeout, Duration.ofMillis(100), Duration.ofSeconds(5), Duration.ofSeconds(10),
           resyncBytesPerSecond);
@@ -424,6 +435,7 @@ public final class Replicator {
     private Duration peerTimeout = Duration.ofSeconds(3);
     private SplitBrainPolicy splitBrainPolicy = SplitBrainPolicy.DISCONNECT;
     private boolean discardLocalChanges;
+    private LinkSecurity security = LinkSecurity.none();
 
     private ReplicaBuilder(Path root) {
       this.root = checkNotNull(root, "root");
@@ -478,11 +490,21 @@ public final class Replicator {
       return this;
     }
 
+    /**
+     * Shared secret and/or mutual TLS of the link: a primary that does not prove the secret or
+     * present a trusted certificate is refused before any change. None by default.
+     */
+    public ReplicaBuilder security(LinkSecurity security) {
+      this.security = checkNotNull(security, "security");
+      return this;
+    }
+
     /** Binds and starts serving. */
     public ReplicaServer start() throws IOException {
       TransportSettings transport = TransportSettings
           .defaults(clusterName, nodeId != null ? nodeId : defaultNodeId("replica"))
-          .withTimers(heartbeatInterval, peerTimeout);
+          .withTimers(heartbeatInterval, peerTimeout)
+          .withSecurity(security);
       return ReplicaNode.start(root, listen, transport, applyThreads, splitBrainPolicy, discardLocalChanges);
     }
   }

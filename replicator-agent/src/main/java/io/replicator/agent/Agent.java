@@ -43,12 +43,21 @@ public final class Agent {
   public static int run(Path configFile, Optional<String> node, boolean witness) throws BadConfigurationException {
     AgentConfig config = AgentConfig.load(configFile);
     CountDownLatch stop = new CountDownLatch(1);
+    io.replicator.LinkSecurity security = io.replicator.LinkSecurity.none();
+    if (config.secretFile().isPresent()) {
+      try {
+        security = io.replicator.LinkSecurity.secretFile(config.secretFile().get());
+      } catch (IOException | RuntimeException e) {
+        throw new BadConfigurationException(List.of(configFile + ": secret-file " + config.secretFile().get()
+            + " cannot be used: " + e.getMessage()));
+      }
+    }
     if (witness) {
       if (config.witness().isEmpty()) {
         throw new BadConfigurationException(List.of(configFile + ": --witness given but the file has no witness section"));
       }
       Witness w = new Witness(config.cluster(), config.nodes().stream().map(NodeConfig::name).toList(),
-          config.timers().heartbeat(), config.timers().peerTimeout());
+          config.timers().heartbeat(), config.timers().peerTimeout(), security);
       try {
         InetSocketAddress a = config.witness().get().address();
         w.listen(new InetSocketAddress(a.getHostString(), a.getPort()));
@@ -66,7 +75,7 @@ public final class Agent {
     }
     NodeConfig self = config.self(node, hostName());
     Optional<String> token = readToken(config, configFile);
-    DataNodeAgent agent = new DataNodeAgent(config, self);
+    DataNodeAgent agent = new DataNodeAgent(config, self, security);
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     ReplicationMetrics metrics = new ReplicationMetrics(registry, () -> agent.status().replication());
     AdminHandlers handlers = new AdminHandlers()

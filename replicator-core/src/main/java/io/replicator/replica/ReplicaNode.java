@@ -67,6 +67,19 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
   private final ReplicaSyncState syncState;
   /** Why the last primary was refused (split brain, newer data here, unrelated data), or null. */
   private volatile String refusal;
+  /** Injected disk faults (tests only); read on every apply, so a change reaches a live session. */
+  private volatile ApplyFaults faults = ApplyFaults.NONE;
+  private final ApplyFaults currentFaults = new ApplyFaults() {
+    @Override
+    public void beforeApply(long seq, FileChange change) throws IOException {
+      faults.beforeApply(seq, change);
+    }
+
+    @Override
+    public void beforeSync(Path path) throws IOException {
+      faults.beforeSync(path);
+    }
+  };
 
   private ReplicaNode(Path root, ChangeApplier.Options applierOptions, InetSocketAddress listen,
       TransportSettings settings, NodeMetadataStore metadata, SplitBrainPolicy splitBrainPolicy)
@@ -201,6 +214,11 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
     };
   }
 
+  /** Makes every apply from now on pass through {@code faults}: a full or failing disk, in tests. */
+  void injectFaults(ApplyFaults faults) {
+    this.faults = faults == null ? ApplyFaults.NONE : faults;
+  }
+
   @Override
   public InetSocketAddress localAddress() {
     return server.localAddress();
@@ -270,7 +288,7 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
     Session(PeerConnection connection, CompletableFuture<Void> previous) throws IOException {
       this.connection = connection;
       this.previous = previous;
-      this.applier = new ChangeApplier(root, this, applierOptions);
+      this.applier = new ChangeApplier(root, this, applierOptions, currentFaults);
       this.receiver = new Thread(this::receive, "replica-receive-" + connection.remoteNodeId());
       this.receiver.setDaemon(true);
     }

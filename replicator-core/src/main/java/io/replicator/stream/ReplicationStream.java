@@ -94,6 +94,8 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
   private volatile boolean firstAttemptSettled;
   /** Why the last connection was refused (split brain, peer newer, unrelated), or null. */
   private volatile String problem;
+  /** Why the last live connection was lost (the peer's goodbye: a full disk, say), or null. */
+  private volatile String lossReason;
   /** The resync in progress, or null. */
   private volatile ResyncSource resync;
   /** Where manifest entries from the peer go (the running resync or verify), or null. */
@@ -566,6 +568,7 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       failAll(lost, new IOException("replicated file system closed before peer acknowledged"));
       return;
     }
+    lossReason = reason;
     log.warn("lost peer {} ({}); {} change(s) unacknowledged; {}", c.remoteNodeId(), reason, lost.size(),
         blocksOnPeerLoss() ? "writes wait for it" : "going on alone");
     ManifestChannel m = manifestChannel;
@@ -875,8 +878,14 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       } else {
         state = outOfDate ? NodeState.ALONE : NodeState.PRIMARY;
       }
+      String lost = lossReason;
+      // while disconnected, why the link went down (the peer could not apply a change, its disk is
+      // full) is what the operator needs next to what is left to resync
       String why = suspendedReason != null ? "writes suspended: " + suspendedReason
-          : problem != null ? problem : outOfDate ? tracking.outOfDateReason() : null;
+          : problem != null ? problem
+          : !outOfDate ? null
+          : connection == null && lost != null ? tracking.outOfDateReason() + "; peer lost: " + lost
+          : tracking.outOfDateReason();
       return new ReplicationStatus(state, settings.mode(),
           Optional.of(connection != null ? connection.remoteNodeId() + "@" + connection.remoteAddress()
               : settings.peer().getHostString() + ":" + settings.peer().getPort()),

@@ -8,6 +8,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.CorruptedFrameException;
 import io.netty.handler.codec.LengthFieldBasedFrameDecoder;
 import io.netty.handler.codec.MessageToMessageEncoder;
+import io.netty.handler.codec.TooLongFrameException;
 import io.replicator.proto.Envelope;
 import java.io.IOException;
 import java.util.List;
@@ -26,16 +27,41 @@ final class FrameCodec {
 
   /** Splits the byte stream into frames and parses their headers. */
   static final class Decoder extends LengthFieldBasedFrameDecoder {
+    /** First byte of a frame length that no accepted frame has, but a TLS record does. */
+    private static final int TLS_RECORD_MIN = 0x14;
     private final int maxHeaderLength;
+    private final boolean recognisesTls;
+    /**
+     * Until the handshake completes only handshake messages may come, and they have no payload:
+     * an unauthenticated peer can make us buffer one header's worth, not a whole frame's.
+     */
+    private boolean handshaking = true;
 
     Decoder(int maxFrameLength, int maxHeaderLength) {
       // length field at 0, 4 bytes, counts what follows it; strip it
       super(maxFrameLength, 0, 4, 0, 4, true);
       this.maxHeaderLength = maxHeaderLength;
+      this.recognisesTls = maxFrameLength < TLS_RECORD_MIN << 24;
+    }
+
+    /** Lifts the handshake's frame limit: the peer is now trusted with full frames. */
+    void handshakeDone() {
+      handshaking = false;
     }
 
     @Override
     protected Object decode(ChannelHandlerContext ctx, ByteBuf in) throws Exception {
+      if (recognisesTls && in.readableBytes() >= 2
+          && in.getByte(in.readerIndex()) >= TLS_RECORD_MIN && in.getByte(in.readerIndex()) <= 0x17
+          && in.getByte(in.readerIndex() + 1) == 0x03) {
+        // a TLS record header (handshake, alert...): as a length it would be oversize anyway, so
+        // this costs nothing and tells the operator what is really wrong
+        throw new CorruptedFrameException("the peer speaks TLS and this node does not (configure TLS on both nodes)");
+      }
+      if (handshaking && in.readableBytes() >= 4 && in.getUnsignedInt(in.readerIndex()) > 4L + maxHeaderLength) {
+        throw new TooLongFrameException("frame of " + in.getUnsignedInt(in.readerIndex())
+            + " bytes before the handshake completed (limit " + (4L + maxHeaderLength) + ")");
+      }
       ByteBuf frame = (ByteBuf) super.decode(ctx, in);
       if (frame == null) {
         return null;

@@ -5,9 +5,13 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.DecoderException;
 import io.netty.handler.codec.TooLongFrameException;
+import io.netty.handler.ssl.NotSslRecordException;
+import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.netty.handler.timeout.IdleState;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.concurrent.ScheduledFuture;
+import io.replicator.proto.AuthChallenge;
+import io.replicator.proto.AuthResponse;
 import io.replicator.proto.Envelope;
 import io.replicator.proto.Goodbye;
 import io.replicator.proto.Hello;
@@ -18,12 +22,15 @@ import java.io.IOException;
 import java.net.SocketAddress;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Runs one connection: the handshake (the connecting side speaks first), heartbeats, goodbyes
- * and error handling, then hands every other frame to the {@link PeerListener}. Anything
+ * Runs one connection: the handshake (the connecting side speaks first; with a shared secret,
+ * a mutual challenge–response, see {@link PeerAuth}), heartbeats, goodbyes and error handling,
+ * then hands every other frame to the {@link PeerListener}. Until the handshake is complete no
+ * frame reaches a listener, and the acceptor is asked only about an authenticated peer. Anything
  * unexpected closes the connection with one log line that says why.
  */
 final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
@@ -36,7 +43,13 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
   /** Client side: the listener given to connect and the future that the handshake completes. */
   private final PeerListener clientListener;
   private final CompletableFuture<PeerConnection> connected;
+  /** Null when the link has no shared secret. */
+  private final PeerAuth auth;
 
+  /** Server side: the Hello of a peer that has yet to prove the secret. */
+  private Hello pendingHello;
+  /** The accepting side's nonce: made by the server, received by the client. */
+  private ByteString acceptingNonce;
   private PeerConnection connection;
   private PeerListener listener;
   private ScheduledFuture<?> handshakeTimer;
@@ -45,7 +58,11 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
   private PeerChannelHandler(TransportSettings settings, Hello ownHello, PeerAcceptor acceptor,
       PeerListener clientListener, CompletableFuture<PeerConnection> connected) {
     this.settings = settings;
-    this.ownHello = ownHello;
+    this.auth = settings.security().sharedSecret().map(PeerAuth::new).orElse(null);
+    // a fresh challenge on every connection, so no recorded answer can be replayed
+    this.ownHello = acceptor == null && auth != null
+        ? ownHello.toBuilder().setAuthNonce(PeerAuth.nonce()).build()
+        : ownHello;
     this.acceptor = acceptor;
     this.clientListener = clientListener;
     this.connected = connected;
@@ -76,7 +93,8 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
   @Override
   public void channelRead(ChannelHandlerContext ctx, Object msg) {
     Frame frame = (Frame) msg;
-    if (failed) {
+    if (failed || (connection != null && connection.closing())) {
+      // the reason was given once already; what follows a refusal is not worth another line
       frame.release();
       return;
     }
@@ -87,7 +105,13 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
         // the peer gave up on the handshake (shutting down, timed out): its reason is the one to report
         goodbyeDuringHandshake(ctx, header.getGoodbye());
       } else if (acceptor != null) {
-        onHello(ctx, header);
+        if (pendingHello == null) {
+          onHello(ctx, header);
+        } else {
+          onAuthResponse(ctx, header);
+        }
+      } else if (header.getBodyCase() == Envelope.BodyCase.AUTH_CHALLENGE) {
+        onAuthChallenge(ctx, header.getAuthChallenge());
       } else {
         onHelloReply(ctx, header);
       }
@@ -107,7 +131,7 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
         failed = true;
         ctx.close();
       }
-      case HELLO, HELLO_REPLY -> {
+      case HELLO, HELLO_REPLY, AUTH_CHALLENGE, AUTH_RESPONSE -> {
         frame.release();
         fail(ctx, Goodbye.Code.PROTOCOL_ERROR, "second handshake message " + header.getBodyCase());
       }
@@ -130,6 +154,42 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
     }
     Hello hello = header.getHello();
     String problem = checkPeer(hello.getProtocolVersion(), hello.getClusterName(), hello.getNodeId());
+    if (problem == null && auth != null) {
+      if (hello.getAuthNonce().size() != PeerAuth.NONCE_BYTES) {
+        problem = "authentication required: the peer did not offer the shared-secret handshake "
+            + "(configure the same shared secret on both nodes)";
+      } else {
+        pendingHello = hello;
+        acceptingNonce = PeerAuth.nonce();
+        ctx.writeAndFlush(Frame.of(Envelope.newBuilder()
+            .setAuthChallenge(AuthChallenge.newBuilder().setNonce(acceptingNonce)).build()));
+        return;
+      }
+    }
+    admit(ctx, hello, problem, null);
+  }
+
+  /** Server side: checks the connecting peer's proof, and admits it only when it holds the secret. */
+  private void onAuthResponse(ChannelHandlerContext ctx, Envelope header) {
+    if (header.getBodyCase() != Envelope.BodyCase.AUTH_RESPONSE) {
+      fail(ctx, Goodbye.Code.PROTOCOL_ERROR, "expected AuthResponse, got " + header.getBodyCase());
+      return;
+    }
+    Hello hello = pendingHello;
+    boolean proven = auth.verify(header.getAuthResponse().getProof(), PeerAuth.Role.CONNECTING,
+        settings.clusterName(), hello.getAuthNonce(), acceptingNonce);
+    if (!proven) {
+      admit(ctx, hello, "authentication failed: peer '" + printable(hello.getNodeId())
+          + "' does not hold this cluster's shared secret", null);
+      return;
+    }
+    admit(ctx, hello, null, auth.proof(PeerAuth.Role.ACCEPTING, settings.clusterName(), hello.getAuthNonce(),
+        acceptingNonce));
+  }
+
+  /** Server side: asks the acceptor about a peer that passed every check, and answers the Hello. */
+  private void admit(ChannelHandlerContext ctx, Hello hello, String refusal, ByteString proof) {
+    String problem = refusal;
     PeerConnection candidate = new PeerConnection(ctx.channel(), hello);
     PeerAcceptor.Decision decision = null;
     if (problem == null) {
@@ -159,8 +219,28 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
     if (decision.syncState() != null) {
       reply.setSyncState(decision.syncState());
     }
+    if (proof != null) {
+      reply.setAuthProof(proof);
+    }
     ctx.writeAndFlush(Frame.of(Envelope.newBuilder().setHelloReply(reply.setAccepted(true)).build()));
     established(candidate, decision.listener());
+  }
+
+  /** Client side: answers the server's challenge with this node's proof. */
+  private void onAuthChallenge(ChannelHandlerContext ctx, AuthChallenge challenge) {
+    if (auth == null) {
+      fail(ctx, Goodbye.Code.REFUSED, "peer requires a shared secret and none is configured on this node");
+      return;
+    }
+    if (acceptingNonce != null || challenge.getNonce().size() != PeerAuth.NONCE_BYTES) {
+      fail(ctx, Goodbye.Code.PROTOCOL_ERROR, acceptingNonce != null ? "second AuthChallenge"
+          : "AuthChallenge with a nonce of " + challenge.getNonce().size() + " bytes");
+      return;
+    }
+    acceptingNonce = challenge.getNonce();
+    ctx.writeAndFlush(Frame.of(Envelope.newBuilder().setAuthResponse(AuthResponse.newBuilder()
+        .setProof(auth.proof(PeerAuth.Role.CONNECTING, settings.clusterName(), ownHello.getAuthNonce(),
+            acceptingNonce))).build()));
   }
 
   private void onHelloReply(ChannelHandlerContext ctx, Envelope header) {
@@ -177,6 +257,17 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
       return;
     }
     String problem = checkPeer(reply.getProtocolVersion(), reply.getClusterName(), reply.getNodeId());
+    if (problem == null && auth != null) {
+      // mutual: a server that cannot prove the secret is not trusted with our changes
+      if (acceptingNonce == null) {
+        problem = "authentication failed: peer '" + printable(reply.getNodeId())
+            + "' accepted without the shared-secret handshake (no shared secret configured there?)";
+      } else if (!auth.verify(reply.getAuthProof(), PeerAuth.Role.ACCEPTING, settings.clusterName(),
+          ownHello.getAuthNonce(), acceptingNonce)) {
+        problem = "authentication failed: peer '" + printable(reply.getNodeId())
+            + "' does not hold this cluster's shared secret";
+      }
+    }
     if (problem != null) {
       fail(ctx, Goodbye.Code.REFUSED, problem);
       return;
@@ -208,6 +299,10 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
   private void established(PeerConnection c, PeerListener l) {
     connection = c;
     listener = l;
+    FrameCodec.Decoder decoder = c.channel().pipeline().get(FrameCodec.Decoder.class);
+    if (decoder != null) {
+      decoder.handshakeDone();
+    }
     if (handshakeTimer != null) {
       handshakeTimer.cancel(false);
     }
@@ -232,6 +327,12 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
 
   @Override
   public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
+    if (evt instanceof SslHandshakeCompletionEvent tls) {
+      if (!tls.isSuccess()) {
+        fail(ctx, Goodbye.Code.REFUSED, tlsFailure(tls.cause()));
+      }
+      return;
+    }
     if (evt instanceof IdleStateEvent idle) {
       if (idle.state() == IdleState.WRITER_IDLE && connection != null) {
         ctx.writeAndFlush(Frame.of(Envelope.newBuilder()
@@ -255,7 +356,8 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
 
   @Override
   public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-    if (failed) {
+    if (failed || (connection != null && connection.closing())) {
+      log.debug("connection {} closing; ignoring {}", describe(ctx), cause.toString());
       return;
     }
     if (cause instanceof IOException && !(cause instanceof DecoderException)) {
@@ -269,6 +371,10 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
       return;
     }
     Throwable reason = cause instanceof DecoderException && cause.getCause() != null ? cause.getCause() : cause;
+    if (reason instanceof SSLException) {
+      fail(ctx, Goodbye.Code.REFUSED, tlsFailure(reason));
+      return;
+    }
     String what = reason instanceof TooLongFrameException
         ? "oversize frame (" + reason.getMessage() + ")"
         : reason.getMessage() == null ? reason.toString() : reason.getMessage();
@@ -321,6 +427,18 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
       connected.completeExceptionally(new IOException(
           "connection to " + ctx.channel().remoteAddress() + " failed: " + reason));
     }
+  }
+
+  private static String tlsFailure(Throwable cause) {
+    if (cause instanceof NotSslRecordException) {
+      // its own message dumps the received bytes: say what they mean instead
+      return "TLS handshake failed: the peer does not speak TLS (configure TLS on both nodes)";
+    }
+    Throwable root = cause;
+    while (root.getCause() != null && root.getCause() != root) {
+      root = root.getCause();
+    }
+    return "TLS handshake failed: " + (root.getMessage() != null ? root.getMessage() : root.toString());
   }
 
   private String describe(ChannelHandlerContext ctx) {

@@ -138,6 +138,8 @@ public final class PeerConnection {
     if (!closeReason.compareAndSet(null, "closed by us: " + reason)) {
       return;
     }
+    // nothing the peer sends from now on is wanted: do not buffer it, and do not report it again
+    channel.config().setAutoRead(false);
     Envelope bye = Envelope.newBuilder()
         .setGoodbye(Goodbye.newBuilder().setCode(code).setMessage(reason))
         .build();
@@ -181,6 +183,11 @@ public final class PeerConnection {
     } catch (RejectedExecutionException e) {
       channel.close();
     }
+  }
+
+  /** True once the connection is being closed (by either side): later input is ignored. */
+  boolean closing() {
+    return closeReason.get() != null;
   }
 
   /** Records why the connection is closing if no reason was recorded yet. */

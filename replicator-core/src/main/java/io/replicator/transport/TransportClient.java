@@ -7,22 +7,37 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.socket.SocketChannel;
+import io.netty.handler.ssl.SslContext;
 import io.replicator.proto.GenerationIds;
 import io.replicator.proto.Hello;
 import io.replicator.proto.SyncState;
 import java.io.Closeable;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
-/** Opens handshaken connections to a peer; owns the I/O thread they run on. */
+/**
+ * Opens handshaken connections to a peer (with TLS and the shared-secret proof when the settings'
+ * {@link io.replicator.LinkSecurity} asks for them); owns the I/O thread they run on.
+ */
 public final class TransportClient implements Closeable {
   private final TransportSettings settings;
+  private final SslContext tls;
   private final EventLoopGroup group;
 
+  /**
+   * @throws UncheckedIOException when the TLS files cannot be read or do not hold a usable
+   *     certificate and key
+   */
   public TransportClient(TransportSettings settings) {
     this.settings = settings;
+    try {
+      this.tls = TlsContexts.client(settings.security());
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
     this.group = EventLoops.newGroup(1, "replicator-peer-io");
   }
 
@@ -58,7 +73,7 @@ public final class TransportClient implements Closeable {
         .handler(new ChannelInitializer<SocketChannel>() {
           @Override
           protected void initChannel(SocketChannel ch) {
-            Pipelines.install(ch.pipeline(), settings, PeerChannelHandler.client(settings, ownHello, listener, result));
+            Pipelines.install(ch.pipeline(), settings, tls, PeerChannelHandler.client(settings, ownHello, listener, result));
           }
         });
     EventLoops.socketOptions(b, false);

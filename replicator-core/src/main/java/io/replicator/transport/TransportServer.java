@@ -8,6 +8,7 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.channel.socket.SocketChannel;
+import io.netty.handler.ssl.SslContext;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import io.replicator.proto.Hello;
 import java.io.Closeable;
@@ -16,7 +17,11 @@ import java.net.InetSocketAddress;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
-/** Listens for peers, runs the handshake on each, and hands accepted ones to the acceptor's listener. */
+/**
+ * Listens for peers, runs the handshake on each (TLS and the shared-secret proof when the settings'
+ * {@link io.replicator.LinkSecurity} asks for them), and hands accepted ones to the acceptor's
+ * listener. Any link (replication, heartbeat, witness) can use it.
+ */
 public final class TransportServer implements Closeable {
   private final EventLoopGroup group;
   private final Channel serverChannel;
@@ -32,6 +37,8 @@ public final class TransportServer implements Closeable {
   /** Binds and starts accepting. */
   public static TransportServer start(InetSocketAddress address, TransportSettings settings,
       PeerAcceptor acceptor, int threads) throws IOException {
+    // before the threads start: a bad PEM file fails here, with nothing to clean up
+    SslContext tls = TlsContexts.server(settings.security());
     EventLoopGroup group = EventLoops.newGroup(threads, "replica-io");
     Hello ownHello = Hello.newBuilder()
         .setProtocolVersion(TransportSettings.PROTOCOL_VERSION)
@@ -48,7 +55,7 @@ public final class TransportServer implements Closeable {
           @Override
           protected void initChannel(SocketChannel ch) {
             children.add(ch);
-            Pipelines.install(ch.pipeline(), settings, PeerChannelHandler.server(settings, ownHello, acceptor));
+            Pipelines.install(ch.pipeline(), settings, tls, PeerChannelHandler.server(settings, ownHello, acceptor));
           }
         });
     EventLoops.socketOptions(b, true);

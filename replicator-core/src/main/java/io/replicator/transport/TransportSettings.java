@@ -3,6 +3,7 @@ package io.replicator.transport;
 import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkNotNull;
 
+import io.replicator.LinkSecurity;
 import java.security.SecureRandom;
 import java.time.Duration;
 
@@ -17,6 +18,7 @@ import java.time.Duration;
  * @param heartbeatInterval a ping is sent when nothing was written for this long
  * @param peerTimeout the connection is closed when nothing was read for this long
  * @param handshakeTimeout the connection is closed when the handshake has not finished by then
+ * @param security shared secret and TLS of the link; both sides must agree
  */
 public record TransportSettings(
     String clusterName,
@@ -26,7 +28,8 @@ public record TransportSettings(
     int maxHeaderLength,
     Duration heartbeatInterval,
     Duration peerTimeout,
-    Duration handshakeTimeout) {
+    Duration handshakeTimeout,
+    LinkSecurity security) {
 
   /** Protocol version spoken by this build. */
   public static final int PROTOCOL_VERSION = 1;
@@ -44,7 +47,15 @@ public record TransportSettings(
     checkArgument(!heartbeatInterval.isNegative() && !heartbeatInterval.isZero(), "heartbeat interval must be positive");
     checkArgument(peerTimeout.compareTo(heartbeatInterval) > 0, "peer timeout %s must exceed the heartbeat interval %s", peerTimeout, heartbeatInterval);
     checkArgument(!handshakeTimeout.isNegative() && !handshakeTimeout.isZero(), "handshake timeout must be positive");
+    checkNotNull(security, "security");
     incarnation = incarnation.clone();
+  }
+
+  /** Settings of an unprotected link. */
+  public TransportSettings(String clusterName, String nodeId, byte[] incarnation, int maxFrameLength,
+      int maxHeaderLength, Duration heartbeatInterval, Duration peerTimeout, Duration handshakeTimeout) {
+    this(clusterName, nodeId, incarnation, maxFrameLength, maxHeaderLength, heartbeatInterval, peerTimeout,
+        handshakeTimeout, LinkSecurity.none());
   }
 
   /** Defaults: 2 MiB frames, 64 KiB headers, ping every 500 ms, peer dead after 3 s of silence. */
@@ -57,11 +68,29 @@ public record TransportSettings(
 
   public TransportSettings withTimers(Duration heartbeat, Duration timeout) {
     return new TransportSettings(clusterName, nodeId, incarnation, maxFrameLength, maxHeaderLength,
-        heartbeat, timeout, handshakeTimeout);
+        heartbeat, timeout, handshakeTimeout, security);
+  }
+
+  public TransportSettings withSecurity(LinkSecurity security) {
+    return new TransportSettings(clusterName, nodeId, incarnation, maxFrameLength, maxHeaderLength,
+        heartbeatInterval, peerTimeout, handshakeTimeout, security);
+  }
+
+  public TransportSettings withHandshakeTimeout(Duration timeout) {
+    return new TransportSettings(clusterName, nodeId, incarnation, maxFrameLength, maxHeaderLength,
+        heartbeatInterval, peerTimeout, timeout, security);
   }
 
   @Override
   public byte[] incarnation() {
     return incarnation.clone();
+  }
+
+  @Override
+  public String toString() {
+    // the record default would print the incarnation array's identity; security prints no secret
+    return "TransportSettings[cluster=" + clusterName + ", node=" + nodeId + ", maxFrame=" + maxFrameLength
+        + ", heartbeat=" + heartbeatInterval + ", peerTimeout=" + peerTimeout + ", handshakeTimeout="
+        + handshakeTimeout + ", " + security + "]";
   }
 }

@@ -94,7 +94,10 @@ public final class DataNodeAgent implements Closeable {
   private volatile long lastSwapNanos;
   private volatile boolean discardOnNextReplica;
 
-  public DataNodeAgent(AgentConfig config, NodeConfig self) {
+  private final io.replicator.LinkSecurity security;
+
+  public DataNodeAgent(AgentConfig config, NodeConfig self, io.replicator.LinkSecurity security) {
+    this.security = security;
     this.config = config;
     this.self = self;
     this.peer = config.peerOf(self);
@@ -104,7 +107,7 @@ public final class DataNodeAgent implements Closeable {
     Set<String> members = new java.util.HashSet<>(Set.of(peer.name()));
     config.witness().ifPresent(w -> members.add(Witness.NAME));
     TransportSettings settings = TransportSettings.defaults(config.cluster(), self.name())
-        .withTimers(heartbeat, peerTimeout);
+        .withTimers(heartbeat, peerTimeout).withSecurity(security);
     this.links = new AgentLinks(settings, members, this::onMessage);
     Map<String, String> env = new LinkedHashMap<>();
     env.put("REPLICATOR_NODE", self.name());
@@ -529,7 +532,8 @@ public final class DataNodeAgent implements Closeable {
           .clusterName(config.cluster())
           .nodeId(self.name())
           .heartbeat(heartbeat, peerTimeout)
-          .splitBrainPolicy(config.splitBrainPolicy());
+          .splitBrainPolicy(config.splitBrainPolicy())
+          .security(security);
       if (discardOnNextReplica) {
         b.discardLocalChanges();
       }
@@ -636,6 +640,7 @@ public final class DataNodeAgent implements Closeable {
       out.append("peer-loss-policy=").append(config.peerLossPolicy().name()).append('\n');
       out.append("block-timeout=").append(config.blockTimeout()).append('\n');
       out.append("resync-rate=").append(config.resyncRate()).append('\n');
+      config.secretFile().ifPresent(f -> out.append("secret-file=").append(f).append('\n'));
       out.append("lease-interval=").append(heartbeat.dividedBy(2)).append('\n');
       out.append("lease-timeout=").append(leaseTimeout).append('\n');
     } else {

@@ -36,10 +36,12 @@ public final class Witness implements Closeable {
   private long epoch;
   private InetSocketAddress bound;
 
-  public Witness(String cluster, List<String> nodes, Duration heartbeat, Duration peerTimeout) {
+  public Witness(String cluster, List<String> nodes, Duration heartbeat, Duration peerTimeout,
+      io.replicator.LinkSecurity security) {
     this.peerTimeout = peerTimeout;
     this.nodes = Set.copyOf(nodes);
-    TransportSettings settings = TransportSettings.defaults(cluster, NAME).withTimers(heartbeat, peerTimeout);
+    TransportSettings settings = TransportSettings.defaults(cluster, NAME).withTimers(heartbeat, peerTimeout)
+        .withSecurity(security);
     this.links = new AgentLinks(settings, this.nodes, this::onMessage);
   }
 

@@ -92,6 +92,9 @@ public final class PairProcesses implements Closeable {
         n.toWitness = proxy(witnessPort);
       }
     }
+    // every link of the pair (replication, agent channel, witness) authenticates with this secret
+    Files.writeString(base.resolve("secret"), Long.toHexString(new java.security.SecureRandom().nextLong())
+        + Long.toHexString(new java.security.SecureRandom().nextLong()) + "\n");
     for (Node n : nodes.values()) {
       writeScripts(n);
       Files.writeString(n.dir.resolve("replicator.conf"), config(n));
@@ -146,6 +149,7 @@ public final class PairProcesses implements Closeable {
     if (withWitness) {
       s.append("witness { address = \"127.0.0.1:").append(n.toWitness.address().getPort()).append("\" }\n");
     }
+    s.append("secret-file = \"").append(base.resolve("secret")).append("\"\n");
     s.append("timers { heartbeat = ").append(heartbeat).append(", peer-timeout = ").append(peerTimeout)
         .append(", connect-timeout = 1s }\n");
     s.append("application {\n  start = \"").append(n.dir.resolve("start.sh")).append("\"\n  stop = \"")
