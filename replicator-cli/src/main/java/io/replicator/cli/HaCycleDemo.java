@@ -152,6 +152,12 @@ final class HaCycleDemo {
         return v.contains("\"running\":false") && !r.isEmpty() && !r.equals("null") ? r : null;
       }, "verify");
       out.printf("6. verify on %s: %s%n", primary, result);
+      out.printf("%n`replicator status` on %s (admin 127.0.0.1:%d):%n", primary, back.admin);
+      try {
+        out.println(StatusView.render(Json.parse(status(back))).stripTrailing().indent(2).stripTrailing());
+      } catch (RuntimeException e) {
+        out.println("  (status could not be rendered: " + e.getMessage() + ")");
+      }
       BitSet lost = missingOn(back);
       boolean ok = lost.isEmpty() && missing.isEmpty() && swap.statusCode() == 200;
       out.printf("%nHA cycle %s: %,d records acknowledged in all, %,d lost%n", ok ? "PASSED" : "FAILED",

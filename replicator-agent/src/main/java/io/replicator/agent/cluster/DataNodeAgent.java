@@ -235,6 +235,10 @@ public final class DataNodeAgent implements Closeable {
     return when != 0 && now - when < peerTimeout.toNanos();
   }
 
+  private static boolean heardWithin(long when, long now, Duration d) {
+    return when != 0 && now - when < d.toNanos();
+  }
+
   private boolean peerAgentAlive(long now) {
     return heard(peerHeard, now);
   }
@@ -398,7 +402,10 @@ public final class DataNodeAgent implements Closeable {
       if (inSync) {
         aloneGranted = false;
         witnessRequest = "";
-      } else if (!appSeesPeer || !peerAlive) {
+      } else if (!peerAlive || !appSeesPeer && !heardWithin(peerHeard, now, heartbeat.multipliedBy(2))) {
+        // ask for leave to write alone only once the peer's agent is silent too: when the whole
+        // node is being cut off, the witness link is usually gone by then, and a leave granted
+        // but never used would leave the secondary outdated with nobody to serve
         if (granted("stay-alone")) {
           aloneGranted = true;
         }
