@@ -157,7 +157,15 @@ final class DemoCommand implements Callable<Integer> {
       if (!noCycle) {
         out.println();
         out.flush();
-        ok &= new HaCycleDemo(out, Files.createDirectories(work.resolve("ha-cycle")), heartbeat, peerTimeout).run();
+        boolean cycle;
+        try {
+          cycle = new HaCycleDemo(out, Files.createDirectories(work.resolve("ha-cycle")), heartbeat, peerTimeout).run();
+        } catch (IOException e) {
+          out.println("HA cycle FAILED: " + e.getMessage());
+          cycle = false;
+        }
+        keep |= !cycle; // the agents' and the application's logs are what an operator reads next
+        ok &= cycle;
       }
       out.println();
       out.println(ok ? "Result: PASS" : "Result: FAIL");
