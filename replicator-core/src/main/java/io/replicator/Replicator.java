@@ -321,14 +321,7 @@ public final class Replicator {
         }
       }
       try {
-        ReplicatedFileSystem fs = openReplicated(uri);
-        if (lease != null) {
-          io.replicator.cluster.AgentLease l = lease;
-          ReplicationStream stream = lastStream;
-          stream.onClose(l::release);
-          l.start(fs, stream::gate);
-        }
-        return fs;
+        return openReplicated(uri, lease);
       } catch (IOException | RuntimeException e) {
         if (lease != null) {
           lease.release(false);
@@ -336,8 +329,6 @@ public final class Replicator {
         throw e;
       }
     }
-
-    private ReplicationStream lastStream;
 
     /** Takes peer, mode, cluster, node, timers and policies from the agent's registration answer. */
     private void configureFrom(Map<String, String> r) throws IOException {
@@ -382,7 +373,7 @@ public final class Replicator {
       }
     }
 
-    private ReplicatedFileSystem openReplicated(URI uri) throws IOException {
+    private ReplicatedFileSystem openReplicated(URI uri, io.replicator.cluster.AgentLease lease) throws IOException {
       checkArgument(peer != null, "no peer: call peer(address) before open()");
       Files.createDirectories(root);
       if (!Files.isDirectory(root)) {
@@ -398,7 +389,6 @@ public final class Replicator {
           windowChanges, connectTimeout, Duration.ofMillis(100), Duration.ofSeconds(5), Duration.ofSeconds(10),
           resyncBytesPerSecond);
       ReplicationStream sink = ReplicationStream.open(stream, transport, metaDir, hasData, splitBrainPolicy, tracking);
-      lastStream = sink;
       ReplicatedFileSystem fs;
       try {
         fs = uri == null ? ReplicatedFileSystemProvider.open(root, sink)
@@ -408,6 +398,10 @@ public final class Replicator {
         throw e;
       }
       sink.attach((LocalTree) fs);
+      if (lease != null) {
+        sink.onClose(lease::release);
+        lease.start(fs, sink::gate);
+      }
       sink.awaitLive(connectTimeout.plusSeconds(5));
       return fs;
     }

@@ -146,12 +146,6 @@ public final class AgentLinks implements Closeable {
     return sent;
   }
 
-  /** Whether some link to {@code member} is up. */
-  public boolean connected(String member) {
-    List<PeerConnection> list = byMember.get(member);
-    return list != null && list.stream().anyMatch(PeerConnection::isActive);
-  }
-
   /** Closes every link and stops listening. */
   @Override
   public void close() {

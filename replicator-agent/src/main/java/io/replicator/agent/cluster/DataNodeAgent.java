@@ -93,6 +93,8 @@ public final class DataNodeAgent implements Closeable {
   private volatile long lastCheckNanos;
   private volatile long lastSwapNanos;
   private volatile boolean discardOnNextReplica;
+  /** The metadata on disk while neither the replica server nor the application holds it: read when they let go. */
+  private volatile LocalData localData = new LocalData(false, false, 0, 0, false);
 
   private final io.replicator.LinkSecurity security;
 
@@ -131,7 +133,8 @@ public final class DataNodeAgent implements Closeable {
     for (InetSocketAddress a : self.agentAddresses()) {
       links.listen(bindable(a));
     }
-    LocalData data = LocalData.read(self.root());
+    refreshLocalData();
+    LocalData data = localData;
     log.info("node {} starting in WAIT: data {} at generation {}{}", self.name(),
         data.consistent() ? "consistent" : "INCONSISTENT (unfinished resync)", Long.toHexString(data.generation()),
         data.peerOutOfDate() ? ", with changes the peer lacks" : "");
@@ -177,12 +180,8 @@ public final class DataNodeAgent implements Closeable {
       ReplicationStatus s = r.status();
       m.setConsistent(s.state() != NodeState.SYNC_TARGET).setGeneration(s.generation());
     } else {
-      try {
-        LocalData d = LocalData.read(self.root());
-        m.setConsistent(d.consistent()).setPeerOutdated(d.peerOutOfDate()).setGeneration(d.generation());
-      } catch (IOException e) {
-        m.setConsistent(false);
-      }
+      LocalData d = localData;
+      m.setConsistent(d.consistent()).setPeerOutdated(d.peerOutOfDate()).setGeneration(d.generation());
     }
     return m;
   }
@@ -530,6 +529,17 @@ public final class DataNodeAgent implements Closeable {
     }
     appRegistered = false;
     appReport = null;
+    refreshLocalData();
+  }
+
+  /** Reads the metadata again; unreadable metadata counts as inconsistent, so the node is not promoted. */
+  private void refreshLocalData() {
+    try {
+      localData = LocalData.read(self.root());
+    } catch (IOException e) {
+      log.error("cannot read this node's metadata: {}", e.getMessage());
+      localData = new LocalData(false, false, 0, 0, false);
+    }
   }
 
   private void startReplica() {
@@ -551,6 +561,7 @@ public final class DataNodeAgent implements Closeable {
       problem = "cannot start the replica server: " + e.getMessage();
       log.error("cannot start the replica server", e);
       role = NodeState.WAIT;
+      refreshLocalData();
     }
   }
 
@@ -559,6 +570,7 @@ public final class DataNodeAgent implements Closeable {
     replica = null;
     if (r != null) {
       r.close();
+      refreshLocalData();
     }
   }
 
@@ -908,13 +920,8 @@ public final class DataNodeAgent implements Closeable {
       why = app.hasStartScript() ? "primary; the application has not registered (or stopped renewing its lease)"
           : "primary; no application has the file system open";
     }
-    long generation = 0;
-    try {
-      generation = LocalData.read(self.root()).generation();
-    } catch (IOException e) {
-      // reported as 0
-    }
-    return new ReplicationStatus(r, config.mode(), peerAddress, false, false, Optional.ofNullable(why), generation,
+    return new ReplicationStatus(r, config.mode(), peerAddress, false, false, Optional.ofNullable(why),
+        localData.generation(),
         0, 0, 0, 0, 0, Optional.empty());
   }
 

@@ -34,7 +34,6 @@ public final class Witness implements Closeable {
   private final Set<String> nodes;
   private String primary = "";
   private long epoch;
-  private InetSocketAddress bound;
 
   public Witness(String cluster, List<String> nodes, Duration heartbeat, Duration peerTimeout,
       io.replicator.LinkSecurity security) {
@@ -46,7 +45,7 @@ public final class Witness implements Closeable {
   }
 
   public InetSocketAddress listen(InetSocketAddress address) throws IOException {
-    bound = links.listen(address);
+    InetSocketAddress bound = links.listen(address);
     log.info("witness listening on {} for nodes {}", bound, nodes);
     return bound;
   }
@@ -113,19 +112,6 @@ public final class Witness implements Closeable {
 
   private String other(String node) {
     return nodes.stream().filter(n -> !n.equals(node)).findFirst().orElse("");
-  }
-
-  /** A summary for status: the recognised primary, epoch and outdated nodes. */
-  public synchronized Map<String, Object> view() {
-    Map<String, Object> v = new java.util.LinkedHashMap<>();
-    v.put("primary", primary.isEmpty() ? null : primary);
-    v.put("epoch", epoch);
-    v.put("outdated", List.copyOf(outdated));
-    long now = System.nanoTime();
-    for (String n : nodes) {
-      v.put(n, heardWithin(n, now) ? "reachable" : "silent");
-    }
-    return v;
   }
 
   @Override

@@ -84,6 +84,28 @@ public final class LedgerWriter {
     return max;
   }
 
+  /** Record numbers noted in the acknowledgement logs (missing logs count as empty). */
+  public static java.util.BitSet acknowledged(java.util.List<Path> ackLogs) throws IOException {
+    java.util.BitSet acked = new java.util.BitSet();
+    for (Path log : ackLogs) {
+      if (Files.exists(log)) {
+        for (String line : Files.readAllLines(log, StandardCharsets.US_ASCII)) {
+          if (!line.isBlank()) {
+            acked.set(Integer.parseInt(line.trim()));
+          }
+        }
+      }
+    }
+    return acked;
+  }
+
+  /** Acknowledged record numbers that are not in the ledger directory. */
+  public static java.util.BitSet missing(Path ledger, java.util.List<Path> ackLogs) throws IOException {
+    java.util.BitSet missing = acknowledged(ackLogs);
+    missing.andNot(recordSet(ledger));
+    return missing;
+  }
+
   /** Every record number present in the ledger directory (any file system). */
   public static java.util.BitSet recordSet(Path ledger) throws IOException {
     java.util.BitSet set = new java.util.BitSet();

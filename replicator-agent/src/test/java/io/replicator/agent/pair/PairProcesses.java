@@ -10,7 +10,6 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -290,17 +289,7 @@ public final class PairProcesses implements Closeable {
 
   /** Record numbers acknowledged to either node's application. */
   public BitSet acknowledged() throws IOException {
-    BitSet acked = new BitSet();
-    for (Node n : nodes.values()) {
-      if (Files.exists(n.ackLog)) {
-        for (String line : Files.readAllLines(n.ackLog, StandardCharsets.US_ASCII)) {
-          if (!line.isBlank()) {
-            acked.set(Integer.parseInt(line.trim()));
-          }
-        }
-      }
-    }
-    return acked;
+    return LedgerWriter.acknowledged(nodes.values().stream().map(n -> n.ackLog).toList());
   }
 
   public long ackCount(String name) {
@@ -314,9 +303,8 @@ public final class PairProcesses implements Closeable {
 
   /** Acknowledged records missing from {@code name}'s data. */
   public BitSet missingOn(String name) throws IOException {
-    BitSet missing = acknowledged();
-    missing.andNot(LedgerWriter.recordSet(nodes.get(name).root.resolve("ledger")));
-    return missing;
+    return LedgerWriter.missing(nodes.get(name).root.resolve("ledger"),
+        nodes.values().stream().map(n -> n.ackLog).toList());
   }
 
   /** Polls {@code condition} until true; on timeout fails with the status of both nodes and their logs. */
