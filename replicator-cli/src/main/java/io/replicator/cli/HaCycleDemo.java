@@ -9,7 +9,6 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -114,8 +113,7 @@ final class HaCycleDemo {
       awaitTrue(Duration.ofSeconds(30), () -> count(s.acks) > acksBefore, "writes on the new primary");
       long writing = System.nanoTime();
       BitSet acked = acknowledged();
-      BitSet missing = (BitSet) acked.clone();
-      missing.andNot(LedgerWriter.recordSet(s.root.resolve("ledger")));
+      BitSet missing = missingOn(s);
       out.printf("3. failover: %s primary after %d ms (detection %s), application writing after %d ms; "
           + "acknowledged %,d, lost %,d%n", secondary, millis(promoted - killed),
           field(status(s), "detectionMillis") + " ms", millis(writing - killed), acked.cardinality(),
@@ -137,6 +135,16 @@ final class HaCycleDemo {
       // 5. swap back
       long swapStart = System.nanoTime();
       HttpResponse<String> swap = post(s, "swap");
+      // the application reports the peer up to date on its next lease renewal: a swap asked a
+      // moment too early is refused with REFUSED and asked again
+      long swapDeadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+      while (swap.statusCode() == 409 && swap.body().contains("REFUSED") && System.nanoTime() < swapDeadline) {
+        Thread.sleep(200);
+        swap = post(s, "swap");
+      }
+      if (swap.statusCode() != 200) {
+        throw new IOException("swap refused: " + swap.body().strip() + "; agent logs are in " + work);
+      }
       Node back = nodes.get(primary);
       long backAcks = count(back.acks);
       awaitTrue(Duration.ofSeconds(60), () -> count(back.acks) > backAcks, "writes after the swap");
@@ -272,23 +280,11 @@ final class HaCycleDemo {
   }
 
   private BitSet acknowledged() throws IOException {
-    BitSet acked = new BitSet();
-    for (Node n : nodes.values()) {
-      if (Files.exists(n.acks)) {
-        for (String line : Files.readAllLines(n.acks, StandardCharsets.US_ASCII)) {
-          if (!line.isBlank()) {
-            acked.set(Integer.parseInt(line.trim()));
-          }
-        }
-      }
-    }
-    return acked;
+    return LedgerWriter.acknowledged(nodes.values().stream().map(n -> n.acks).toList());
   }
 
   private BitSet missingOn(Node n) throws IOException {
-    BitSet missing = acknowledged();
-    missing.andNot(LedgerWriter.recordSet(n.root.resolve("ledger")));
-    return missing;
+    return LedgerWriter.missing(n.root.resolve("ledger"), nodes.values().stream().map(x -> x.acks).toList());
   }
 
   private static long count(Path acks) {
