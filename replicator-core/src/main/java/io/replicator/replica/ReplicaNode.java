@@ -31,6 +31,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -59,6 +60,13 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
   private final Object sessionLock = new Object();
   private Session session; // guarded by sessionLock
   private CompletableFuture<Void> previousStopped = CompletableFuture.completedFuture(null);
+  /**
+   * Sessions started and not yet stopped. A session waits for the one before it to stop, so a peer
+   * that reconnects faster than sessions wind down would otherwise pile up threads and buffers.
+   */
+  private final AtomicInteger unfinishedSessions = new AtomicInteger();
+  /** One session stopping and one serving; a third connection is refused until the first is done. */
+  private static final int MAX_UNFINISHED_SESSIONS = 2;
   private volatile boolean closed;
   private volatile long lastSeenSeq;
   private volatile long lastAppliedSeq;
@@ -130,6 +138,9 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
       if (closed) {
         return Decision.refuse("replica is shutting down");
       }
+      if (unfinishedSessions.get() >= MAX_UNFINISHED_SESSIONS) {
+        return Decision.refuse("earlier connections are still being wound down; retry shortly");
+      }
       if (session != null && session.connection.isActive()) {
         if (!session.connection.remoteNodeId().equals(candidate.remoteNodeId())) {
           return Decision.refuse("another primary ('" + session.connection.remoteNodeId()
@@ -154,6 +165,7 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
       }
       session = s;
       previousStopped = s.stopped;
+      unfinishedSessions.incrementAndGet();
       s.start();
       log.info("primary {} connected from {}", candidate.remoteNodeId(), candidate.remoteAddress());
       io.replicator.proto.SyncState state;
@@ -212,6 +224,11 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
           + ") and primary '" + candidate.remoteNodeId() + "' (generation " + Long.toHexString(peer.current())
           + ") share no history";
     };
+  }
+
+  /** Sessions started and not yet stopped (at most {@value #MAX_UNFINISHED_SESSIONS}). */
+  int unfinishedSessions() {
+    return unfinishedSessions.get();
   }
 
   /** Makes every apply from now on pass through {@code faults}: a full or failing disk, in tests. */
@@ -530,6 +547,7 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
         }
         lastSeenSeq = received.get();
         lastAppliedSeq = applier.appliedSeq();
+        unfinishedSessions.decrementAndGet();
         stopped.complete(null);
       }
     }

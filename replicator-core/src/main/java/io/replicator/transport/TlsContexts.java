@@ -20,8 +20,9 @@ final class TlsContexts {
 
   private TlsContexts() {}
 
+  /** BoringSSL when it loads and {@code -Dreplicator.tls.jdk=true} does not ask for the JDK's TLS. */
   static SslProvider provider() {
-    return OpenSsl.isAvailable() ? SslProvider.OPENSSL : SslProvider.JDK;
+    return OpenSsl.isAvailable() && !Boolean.getBoolean("replicator.tls.jdk") ? SslProvider.OPENSSL : SslProvider.JDK;
   }
 
   /** The accepting side's context, or null when the link has no TLS. */

@@ -22,11 +22,13 @@ public final class LogCapture implements AutoCloseable {
   private static final int KEEP = 10_000;
   private final List<ILoggingEvent> events = new ArrayList<>();
   private final AtomicLong warnings = new AtomicLong();
+  private final java.util.Map<String, AtomicLong> warningsByThread = new java.util.concurrent.ConcurrentHashMap<>();
   private final AppenderBase<ILoggingEvent> appender = new AppenderBase<>() {
     @Override
     protected void append(ILoggingEvent e) {
       if (e.getLevel().isGreaterOrEqual(Level.WARN)) {
         warnings.incrementAndGet();
+        warningsByThread.computeIfAbsent(e.getThreadName(), t -> new AtomicLong()).incrementAndGet();
       }
       // AppenderBase calls this under its own lock
       if (events.size() < KEEP) {
@@ -67,6 +69,12 @@ public final class LogCapture implements AutoCloseable {
   /** How many lines at WARN or above were logged so far (all of them, kept or not). */
   public long warningCount() {
     return warnings.get();
+  }
+
+  /** Lines at WARN or above logged by the calling thread (what an in-process pipeline logged). */
+  public long warningCountOfThisThread() {
+    AtomicLong n = warningsByThread.get(Thread.currentThread().getName());
+    return n == null ? 0 : n.get();
   }
 
   /** Lines at WARN or above. */

@@ -197,6 +197,23 @@ class PeerAuthenticationTest extends TransportFixture {
   }
 
   @Test
+  void theJdkTlsFallbackConnectsAndRefusesLikeBoringSsl() throws Exception {
+    System.setProperty("replicator.tls.jdk", "true");
+    try {
+      assertThat(TlsContexts.provider()).isEqualTo(io.netty.handler.ssl.SslProvider.JDK);
+      TransportServer server = server(secured("server", serverTls));
+      PeerConnection c = connect(server, secured("client", clientTls));
+      assertThat(c.isActive()).isTrue();
+      assertThatThrownBy(() -> connect(server, secured("stranger", LinkSecurity.tls(
+          strangerTls.tls().orElseThrow().certificateChain(), strangerTls.tls().orElseThrow().privateKey(),
+          serverTls.tls().orElseThrow().trustedCertificates())))).isInstanceOf(IOException.class);
+      assertThat(accepted).hasSize(1);
+    } finally {
+      System.clearProperty("replicator.tls.jdk");
+    }
+  }
+
+  @Test
   void tlsAndSharedSecretTogetherConnect() throws Exception {
     TransportServer server = server(secured("server", serverTls.withSharedSecret(SECRET)));
     PeerConnection c = connect(server, secured("client", clientTls.withSharedSecret(SECRET)));
