@@ -452,9 +452,15 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
         switch (header.getBodyCase()) {
           case RESYNC_START -> syncState.resyncStarted(header.getResyncStart());
           case RESYNC_DONE -> {
-            if (applier.appliedSeq() < header.getResyncDone().getLastSeq()) {
+            // The primary numbers changes across connections: what it numbered before this one
+            // (its last_seq may be far ahead) is covered by the resync itself. What must hold is
+            // that every change that came on this connection before the message is applied (the
+            // applier has been handed exactly those: this thread hands changes over in order).
+            long expected = Math.min(header.getResyncDone().getLastSeq(), applier.receivedSeq());
+            if (applier.appliedSeq() < expected) {
               connection.close(Goodbye.Code.PROTOCOL_ERROR, "resync done at change "
-                  + header.getResyncDone().getLastSeq() + " but only " + applier.appliedSeq() + " applied");
+                  + header.getResyncDone().getLastSeq() + " but only " + applier.appliedSeq() + " of "
+                  + expected + " received applied");
               return false;
             }
             syncState.resyncDone(GenerationIds.fromProto(header.getResyncDone().getGenerations()));
