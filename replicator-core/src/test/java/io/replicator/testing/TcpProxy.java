@@ -10,13 +10,28 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * A TCP proxy on loopback that tests steer to inject network faults: {@link #cut()} drops every
- * connection, {@link #partition(boolean)} accepts but forwards nothing (a half-open link), and
- * {@link #delay(long)} holds every chunk for a while. It also counts the bytes that crossed it in
- * each direction, so tests can measure the wire rather than trust the code under test.
+ * A TCP proxy on loopback that tests steer to inject network faults, each switchable at any time
+ * from the test thread:
+ *
+ * <ul>
+ *   <li>{@link #delay(long)} and {@link #jitter(long)}: each chunk is held for the delay plus a
+ *       random part of the jitter (order is kept, as TCP would);
+ *   <li>{@link #bandwidth(long)}: each direction of each connection is capped to a byte rate;
+ *   <li>{@link #partition(boolean)}: bytes are dropped in both directions while connections stay
+ *       open (a silent link, as with an iptables DROP rule);
+ *   <li>{@link #dropUpstream(boolean)} / {@link #dropDownstream(boolean)}: a one-way partition;
+ *   <li>{@link #halfOpen(boolean)}: new connections are accepted and then never answered;
+ *   <li>{@link #cut()}: every connection is closed now; {@link #refuse(boolean)}: new connections
+ *       are closed at once (the peer looks down).
+ * </ul>
+ *
+ * <p>It also counts the bytes that crossed it in each direction, so tests can measure the wire
+ * rather than trust the code under test.
  */
 public final class TcpProxy implements Closeable {
   private final ServerSocket server;
@@ -25,9 +40,13 @@ public final class TcpProxy implements Closeable {
   private final Thread acceptor;
   private final AtomicLong upstreamBytes = new AtomicLong();
   private final AtomicLong downstreamBytes = new AtomicLong();
-  private volatile boolean partitioned;
+  private volatile boolean dropUpstream;
+  private volatile boolean dropDownstream;
   private volatile boolean refusing;
+  private volatile boolean halfOpen;
   private volatile long delayMillis;
+  private volatile long jitterMillis;
+  private volatile long bytesPerSecond;
   private volatile boolean closed;
 
   public TcpProxy(InetSocketAddress target) throws IOException {
@@ -42,7 +61,7 @@ public final class TcpProxy implements Closeable {
     return new InetSocketAddress(InetAddress.getLoopbackAddress(), server.getLocalPort());
   }
 
-  /** Closes every proxied connection now; new ones are still accepted unless refusing. */
+  /** Closes every proxied (and every held half-open) connection now; new ones are still accepted unless refusing. */
   public void cut() {
     for (Socket s : sockets) {
       closeQuietly(s);
@@ -60,12 +79,49 @@ public final class TcpProxy implements Closeable {
 
   /** While on, bytes are swallowed in both directions: connections stay open but silent. */
   public void partition(boolean on) {
-    partitioned = on;
+    dropUpstream = on;
+    dropDownstream = on;
+  }
+
+  /** While on, bytes from the connecting side to the target are swallowed; the other way still flows. */
+  public void dropUpstream(boolean on) {
+    dropUpstream = on;
+  }
+
+  /** While on, bytes from the target back to the connecting side are swallowed; the other way still flows. */
+  public void dropDownstream(boolean on) {
+    dropDownstream = on;
+  }
+
+  /** While on, new connections are accepted but never connected onwards nor answered. */
+  public void halfOpen(boolean on) {
+    halfOpen = on;
   }
 
   /** Holds each chunk for this long before forwarding it. */
   public void delay(long millis) {
     delayMillis = millis;
+  }
+
+  /** Adds a random part of up to this long to each chunk's delay. */
+  public void jitter(long millis) {
+    jitterMillis = millis;
+  }
+
+  /** Caps each direction of each connection to this many bytes per second; 0 lifts the cap. */
+  public void bandwidth(long bytesPerSecond) {
+    this.bytesPerSecond = bytesPerSecond;
+  }
+
+  /** Lifts every fault: no delay, jitter, cap, drop, half-open or refusal (connections cut stay cut). */
+  public void heal() {
+    delayMillis = 0;
+    jitterMillis = 0;
+    bytesPerSecond = 0;
+    dropUpstream = false;
+    dropDownstream = false;
+    halfOpen = false;
+    refusing = false;
   }
 
   /** Bytes sent from the client side to the target (the primary's stream). */
@@ -93,6 +149,11 @@ public final class TcpProxy implements Closeable {
         closeQuietly(client);
         continue;
       }
+      if (halfOpen) {
+        sockets.add(client);
+        swallow(client);
+        continue;
+      }
       Socket upstream = new Socket();
       try {
         // without it, Nagle and delayed acks add ~40 ms to every small acknowledgement
@@ -106,27 +167,59 @@ public final class TcpProxy implements Closeable {
       }
       sockets.add(client);
       sockets.add(upstream);
-      pump(client, upstream, upstreamBytes, "up");
-      pump(upstream, client, downstreamBytes, "down");
+      pump(client, upstream, upstreamBytes, true);
+      pump(upstream, client, downstreamBytes, false);
     }
   }
 
-  private void pump(Socket from, Socket to, AtomicLong counter, String name) {
+  /** Reads and discards what a held half-open connection sends, until it or {@link #cut()} closes it. */
+  private void swallow(Socket s) {
+    Thread t = new Thread(() -> {
+      byte[] buf = new byte[16 * 1024];
+      try (InputStream in = s.getInputStream()) {
+        while (in.read(buf) >= 0) {
+          // never answered
+        }
+      } catch (IOException e) {
+        // closed
+      } finally {
+        closeQuietly(s);
+        sockets.remove(s);
+      }
+    }, "tcp-proxy-held-" + server.getLocalPort());
+    t.setDaemon(true);
+    t.start();
+  }
+
+  private void pump(Socket from, Socket to, AtomicLong counter, boolean up) {
     Thread t = new Thread(() -> {
       byte[] buf = new byte[64 * 1024];
       try (InputStream in = from.getInputStream(); OutputStream out = to.getOutputStream()) {
-        int n;
-        while ((n = in.read(buf)) >= 0) {
-          long d = delayMillis;
-          if (d > 0) {
-            Thread.sleep(d); // the injected fault itself, not a wait for a condition
+        while (true) {
+          long cap = bytesPerSecond;
+          // small chunks under a cap, so the rate is smooth rather than bursts of 64 KiB
+          int max = cap > 0 ? (int) Math.max(512, Math.min(buf.length, cap / 20)) : buf.length;
+          int n = in.read(buf, 0, max);
+          if (n < 0) {
+            break;
           }
-          if (partitioned) {
+          // the sleeps below are the injected faults themselves, not waits for a condition
+          long d = delayMillis;
+          long j = jitterMillis;
+          long hold = d + (j > 0 ? ThreadLocalRandom.current().nextLong(j + 1) : 0);
+          if (hold > 0) {
+            Thread.sleep(hold);
+          }
+          if (up ? dropUpstream : dropDownstream) {
             continue;
           }
           out.write(buf, 0, n);
           out.flush();
           counter.addAndGet(n);
+          cap = bytesPerSecond;
+          if (cap > 0) {
+            TimeUnit.NANOSECONDS.sleep(n * 1_000_000_000L / cap);
+          }
         }
       } catch (IOException | InterruptedException e) {
         // the other side or cut() closed the link
@@ -136,7 +229,7 @@ public final class TcpProxy implements Closeable {
         sockets.remove(from);
         sockets.remove(to);
       }
-    }, "tcp-proxy-" + name + "-" + server.getLocalPort());
+    }, "tcp-proxy-" + (up ? "up" : "down") + "-" + server.getLocalPort());
     t.setDaemon(true);
     t.start();
   }
