@@ -36,6 +36,8 @@ public final class PairProcesses implements Closeable {
   private final boolean withWitness;
   private final String heartbeat;
   private final String peerTimeout;
+  /** Seed of the {@link RandomWorkload} the nodes run, or null for the ledger writer. */
+  private final Long workloadSeed;
   private final Map<String, Node> nodes = new LinkedHashMap<>();
   private Process witness;
   private int witnessPort;
@@ -52,6 +54,8 @@ public final class PairProcesses implements Closeable {
     public final Path dir;
     public final Path ackLog;
     public final Path pidFile;
+    /** Where the random workload takes its pause requests. */
+    public final Path control;
     /** Proxies this node connects through: to the peer's replication and agent ports, and to the witness. */
     TcpProxy toPeerReplication;
     TcpProxy toPeerAgent;
@@ -67,6 +71,7 @@ public final class PairProcesses implements Closeable {
       this.root = Files.createDirectories(dir.resolve("data"));
       this.ackLog = dir.resolve("acks.log");
       this.pidFile = dir.resolve("app.pid");
+      this.control = dir.resolve("control");
     }
 
     public InetSocketAddress admin() {
@@ -75,7 +80,14 @@ public final class PairProcesses implements Closeable {
   }
 
   public PairProcesses(Path base, boolean withWitness, String heartbeat, String peerTimeout) throws IOException {
+    this(base, withWitness, heartbeat, peerTimeout, null);
+  }
+
+  /** A pair whose application is the {@link RandomWorkload} with this seed (the ledger writer when null). */
+  public PairProcesses(Path base, boolean withWitness, String heartbeat, String peerTimeout, Long workloadSeed)
+      throws IOException {
     this.base = base;
+    this.workloadSeed = workloadSeed;
     this.withWitness = withWitness;
     this.heartbeat = heartbeat;
     this.peerTimeout = peerTimeout;
@@ -164,8 +176,7 @@ public final class PairProcesses implements Closeable {
     Files.writeString(start, "#!/bin/bash\n"
         + "rm -f '" + n.pidFile + "'\n"
         + "nohup '" + java + "' -Xmx128m -Dlogback.configurationFile='" + base.resolve("logback.xml") + "' -cp '" + cp
-        + "' " + LedgerWriter.class.getName() + " \"$REPLICATOR_ROOT\" \"$REPLICATOR_ADMIN\" '" + n.ackLog + "' '"
-        + n.pidFile + "' 2 >>'" + n.dir.resolve("app.log") + "' 2>&1 &\n"
+        + "' " + applicationArguments(n) + " >>'" + n.dir.resolve("app.log") + "' 2>&1 &\n"
         + "for i in $(seq 100); do [ -s '" + n.pidFile + "' ] && exit 0; sleep 0.05; done\nexit 1\n");
     Path stop = n.dir.resolve("stop.sh");
     Files.writeString(stop, "#!/bin/bash\n"
@@ -177,6 +188,20 @@ public final class PairProcesses implements Closeable {
     for (Path p : List.of(start, stop)) {
       Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxr-xr-x"));
     }
+  }
+
+  private String applicationArguments(Node n) {
+    if (workloadSeed == null) {
+      return LedgerWriter.class.getName() + " \"$REPLICATOR_ROOT\" \"$REPLICATOR_ADMIN\" '" + n.ackLog + "' '"
+          + n.pidFile + "' 2";
+    }
+    StringBuilder s = new StringBuilder(RandomWorkload.class.getName()).append(" \"$REPLICATOR_ROOT\" \"$REPLICATOR_ADMIN\" ")
+        .append(workloadSeed).append(" '").append(n.ackLog).append("' '").append(n.pidFile).append("' '")
+        .append(n.control).append("'");
+    for (Node x : nodes.values()) {
+      s.append(" '").append(x.ackLog).append("'");
+    }
+    return s.toString();
   }
 
   /** Starts (or restarts) the agent of {@code name}. */
