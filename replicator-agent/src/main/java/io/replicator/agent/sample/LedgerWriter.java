@@ -33,22 +33,7 @@ public final class LedgerWriter {
     Path ackLog = Path.of(args[2]);
     Path pidFile = Path.of(args[3]);
     long pause = args.length > 4 ? Long.parseLong(args[4]) : 2;
-    Files.writeString(pidFile, Long.toString(ProcessHandle.current().pid()));
-    ReplicatedFileSystem fs;
-    try {
-      fs = Replicator.primary(root).agent(admin).open();
-    } catch (IOException e) {
-      System.err.println("ledger writer: " + e.getMessage());
-      System.exit(1);
-      return;
-    }
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      try {
-        fs.close();
-      } catch (IOException e) {
-        System.err.println("ledger writer: close failed: " + e.getMessage());
-      }
-    }, "ledger-close"));
+    ReplicatedFileSystem fs = openThroughAgent(root, admin, pidFile, "ledger writer");
     long next = highestRecord(fs.getPath("/ledger")) + 1;
     Files.createDirectories(fs.getPath("/ledger"));
     try (OutputStream acks = Files.newOutputStream(ackLog, StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
@@ -73,6 +58,32 @@ public final class LedgerWriter {
         }
       }
     }
+  }
+
+  /**
+   * What a sample application does first: notes its pid for the agent's process checker, opens
+   * the replicated file system through the local agent (exiting with status 1 and the reason when
+   * the agent refuses), and closes it on the way out so the agent sees a clean release.
+   */
+  public static ReplicatedFileSystem openThroughAgent(Path root, java.net.InetSocketAddress admin, Path pidFile,
+      String name) throws IOException {
+    Files.writeString(pidFile, Long.toString(ProcessHandle.current().pid()));
+    ReplicatedFileSystem fs;
+    try {
+      fs = Replicator.primary(root).agent(admin).open();
+    } catch (IOException e) {
+      System.err.println(name + ": " + e.getMessage());
+      System.exit(1);
+      throw e;
+    }
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      try {
+        fs.close();
+      } catch (IOException e) {
+        System.err.println(name + ": close failed: " + e.getMessage());
+      }
+    }, "application-close"));
+    return fs;
   }
 
   /** The highest record number found in the ledger directory, -1 when none. */

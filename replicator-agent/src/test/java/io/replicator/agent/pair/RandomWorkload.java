@@ -250,22 +250,7 @@ public final class RandomWorkload {
     Path pidFile = Path.of(args[4]);
     Path control = Files.createDirectories(Path.of(args[5]));
     List<Path> ackLogs = Stream.of(args).skip(6).map(Path::of).toList();
-    Files.writeString(pidFile, Long.toString(ProcessHandle.current().pid()));
-    ReplicatedFileSystem fs;
-    try {
-      fs = Replicator.primary(root).agent(admin).open();
-    } catch (IOException e) {
-      System.err.println("workload: " + e.getMessage());
-      System.exit(1);
-      return;
-    }
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      try {
-        fs.close();
-      } catch (IOException e) {
-        System.err.println("workload: close failed: " + e.getMessage());
-      }
-    }, "workload-close"));
+    ReplicatedFileSystem fs = io.replicator.agent.sample.LedgerWriter.openThroughAgent(root, admin, pidFile, "workload");
     Path top = fs.getPath("/");
     long seq = highestAcknowledged(ackLogs) + 1;
     System.err.println("workload: starting at operation " + seq);
