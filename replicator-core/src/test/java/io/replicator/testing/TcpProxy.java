@@ -22,9 +22,10 @@ import java.util.concurrent.atomic.AtomicLong;
  *   <li>{@link #delay(long)} and {@link #jitter(long)}: each chunk is held for the delay plus a
  *       random part of the jitter (order is kept, as TCP would);
  *   <li>{@link #bandwidth(long)}: each direction of each connection is capped to a byte rate;
- *   <li>{@link #partition(boolean)}: bytes are dropped in both directions while connections stay
- *       open (a silent link, as with an iptables DROP rule);
- *   <li>{@link #dropUpstream(boolean)} / {@link #dropDownstream(boolean)}: a one-way partition;
+ *   <li>{@link #partition(boolean)}: nothing gets through in either direction while connections
+ *       stay open (a silent link, as with an iptables DROP rule: bytes are held, not lost, and
+ *       arrive if the link heals before an end gives up);
+ *   <li>{@link #dropUpstream(boolean)} / {@link #dropDownstream(boolean)}: the same in one direction;
  *   <li>{@link #halfOpen(boolean)}: new connections are accepted and then never answered;
  *   <li>{@link #cut()}: every connection is closed now; {@link #refuse(boolean)}: new connections
  *       are closed at once (the peer looks down).
@@ -77,18 +78,18 @@ public final class TcpProxy implements Closeable {
     }
   }
 
-  /** While on, bytes are swallowed in both directions: connections stay open but silent. */
+  /** While on, nothing gets through in either direction: connections stay open but silent. */
   public void partition(boolean on) {
     dropUpstream = on;
     dropDownstream = on;
   }
 
-  /** While on, bytes from the connecting side to the target are swallowed; the other way still flows. */
+  /** While on, nothing gets from the connecting side to the target; the other way still flows. */
   public void dropUpstream(boolean on) {
     dropUpstream = on;
   }
 
-  /** While on, bytes from the target back to the connecting side are swallowed; the other way still flows. */
+  /** While on, nothing gets from the target back to the connecting side; the other way still flows. */
   public void dropDownstream(boolean on) {
     dropDownstream = on;
   }
@@ -210,8 +211,12 @@ public final class TcpProxy implements Closeable {
           if (hold > 0) {
             Thread.sleep(hold);
           }
-          if (up ? dropUpstream : dropDownstream) {
-            continue;
+          // A silent direction holds the bytes and stops reading, as a link that drops packets
+          // does to TCP: the sender's buffers fill, and what was held arrives in order once the
+          // link heals (unless an end gives up first). Swallowing them instead would cut frames
+          // and acknowledgements out of a stream TCP never loses bytes from.
+          while ((up ? dropUpstream : dropDownstream) && !closed) {
+            Thread.sleep(5);
           }
           out.write(buf, 0, n);
           out.flush();

@@ -114,6 +114,9 @@ class TcpProxyTest {
       proxy.partition(true);
       assertThatThrownBy(() -> roundTrip(s, 10)).isInstanceOf(SocketTimeoutException.class);
       assertThat(s.isClosed()).isFalse();
+      // held, not lost: once healed the bytes arrive, as TCP would deliver them
+      proxy.partition(false);
+      assertThat(s.getInputStream().readNBytes(10)).hasSize(10);
     }
   }
 
