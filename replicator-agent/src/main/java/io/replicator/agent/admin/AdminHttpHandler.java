@@ -1,9 +1,11 @@
 package io.replicator.agent.admin;
 
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandler;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.FullHttpRequest;
@@ -12,9 +14,11 @@ import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpResponseStatus;
-import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.QueryStringDecoder;
+import io.netty.handler.codec.http.TooLongHttpContentException;
+import io.netty.handler.codec.http.TooLongHttpHeaderException;
+import io.netty.handler.codec.http.TooLongHttpLineException;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
 import java.nio.charset.StandardCharsets;
@@ -29,6 +33,7 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Supplier;
@@ -38,6 +43,11 @@ import org.slf4j.LoggerFactory;
 /**
  * One connection's request handling: routes each aggregated request, runs its handler on the pool,
  * and writes responses strictly in request order (HTTP/1.1 pipelining), one request at a time.
+ *
+ * <p>Every refusal (a 4xx or 5xx answer, or a connection dropped for its client's behaviour) is
+ * logged once, as one line without a stack trace: WARN for a wrong or missing token and a busy
+ * pool, INFO for the rest. The line names the method and the path, cut short and without control
+ * characters; never the query, the headers or the body, where a token could be.
  */
 final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
   private static final Logger log = LoggerFactory.getLogger(AdminHttpHandler.class);
@@ -51,14 +61,50 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
   private final AccessPolicy policy;
   private final AdminHandlers handlers;
   private final Executor pool;
-  /** Requests read and not yet answered; touched only on the event loop. */
+  private final Duration requestTimeout;
+  /** Requests read and not yet answered; this and the fields below are touched only on the event loop. */
   private final ArrayDeque<FullHttpRequest> pending = new ArrayDeque<>();
   private boolean busy;
+  /** Set once the connection is being closed: nothing more is served or logged on it. */
+  private boolean closing;
+  /** Too many requests pipelined: those queued are answered, later ones ignored, then it closes. */
+  private boolean draining;
+  /** Runs from the first byte of a request until the request is complete; null between requests. */
+  private ScheduledFuture<?> requestClock;
+  /** The clock ran out while an earlier request was being answered: close once that answer is out. */
+  private boolean overdue;
+  private ChannelHandlerContext context;
 
-  AdminHttpHandler(AccessPolicy policy, AdminHandlers handlers, Executor pool) {
+  AdminHttpHandler(AccessPolicy policy, AdminHandlers handlers, Executor pool, Duration requestTimeout) {
     this.policy = policy;
     this.handlers = handlers;
     this.pool = pool;
+    this.requestTimeout = requestTimeout;
+  }
+
+  /**
+   * The handler to put in front of the HTTP decoder: it starts the request clock when the first
+   * byte of a request arrives. The idle timer alone is reset by every byte, so a client that
+   * trickles a request a byte at a time would hold the connection forever. (The start of a request
+   * that came in the same read as the end of the one before is not seen here; if nothing more
+   * arrives, the idle limit closes the connection; if more does, the clock starts then.)
+   */
+  ChannelInboundHandler requestClock() {
+    return new ChannelInboundHandlerAdapter() {
+      @Override
+      public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (requestClock == null && !overdue && !closing && msg instanceof ByteBuf bytes && bytes.isReadable()) {
+          requestClock = ctx.executor().schedule(AdminHttpHandler.this::requestOverdue,
+              requestTimeout.toNanos(), TimeUnit.NANOSECONDS);
+        }
+        ctx.fireChannelRead(msg);
+      }
+    };
+  }
+
+  @Override
+  public void handlerAdded(ChannelHandlerContext ctx) {
+    context = ctx;
   }
 
   /** A response before it becomes Netty objects, so handler threads never touch buffers. */
@@ -78,9 +124,19 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
       ReferenceCountUtil.release(msg);
       return;
     }
+    stopRequestClock();
+    if (closing || draining) {
+      // The decoder may hand over more requests from bytes it already had; none is served now.
+      request.release();
+      return;
+    }
     if (pending.size() >= MAX_PENDING) {
       request.release();
-      ctx.close();
+      // Not closed at once: the request being handled may be an operation that already ran, and
+      // its client must learn how it ended. Those queued are answered, the last with Connection: close.
+      draining = true;
+      log.info("Admin connection from {} closed: more than {} requests pipelined (those queued are answered first)",
+          ctx.channel().remoteAddress(), MAX_PENDING);
       return;
     }
     pending.add(request);
@@ -93,29 +149,79 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
     FullHttpRequest request = pending.poll();
     if (request == null) {
       busy = false;
+      if (overdue) {
+        refuseOverdue(ctx);
+      }
       return;
     }
     busy = true;
-    boolean keepAlive;
-    HttpVersion version = request.protocolVersion();
+    HttpVersion version;
+    boolean close;
     CompletableFuture<Reply> reply;
     try {
       if (!request.decoderResult().isSuccess()) {
+        if (!ctx.channel().isActive()) {
+          // The client closed mid-request; the decoder reports what it had. No one to answer.
+          log.debug("Admin connection {} closed mid-request", ctx.channel().remoteAddress());
+          busy = false;
+          return;
+        }
         // The decoder gave up on this connection's framing; nothing after it can be trusted.
-        keepAlive = false;
-        reply = CompletableFuture.completedFuture(Reply.text(HttpResponseStatus.BAD_REQUEST, "Malformed request"));
+        version = HttpVersion.HTTP_1_1;
+        close = true;
+        reply = done(malformed(ctx, request.decoderResult().cause()));
+      } else if (!isHttp1(request.protocolVersion())) {
+        // Netty accepts any NAME/major.minor; answering in it ("HTTP/0.9 200 OK") would be no HTTP/1.x at all.
+        version = HttpVersion.HTTP_1_1;
+        close = true;
+        reply = done(refuse(ctx, request.method(), rawPath(request.uri()),
+            Reply.text(HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED, "Use HTTP/1.1"), "not HTTP/1.x"));
       } else {
-        keepAlive = HttpUtil.isKeepAlive(request);
-        reply = routeOrRefuse(request);
+        // HTTP/1.2 and up are answered as 1.1, which they must understand (RFC 9110, section 6.2).
+        version = request.protocolVersion().minorVersion() == 0 ? HttpVersion.HTTP_1_0 : HttpVersion.HTTP_1_1;
+        close = !keepAlive(request, version) || (draining && pending.isEmpty());
+        reply = routeOrRefuse(ctx, request);
       }
     } finally {
       request.release();
     }
-    boolean close = !keepAlive;
     reply.whenComplete((r, e) -> ctx.executor().execute(() -> {
       Reply answer = r != null ? r : Reply.text(HttpResponseStatus.INTERNAL_SERVER_ERROR, "Internal error");
       write(ctx, answer, version, close);
     }));
+  }
+
+  private static boolean isHttp1(HttpVersion version) {
+    return version.protocolName().equals("HTTP") && version.majorVersion() == 1;
+  }
+
+  private static boolean keepAlive(FullHttpRequest request, HttpVersion version) {
+    if (request.headers().containsValue(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE, true)) {
+      return false;
+    }
+    return version.equals(HttpVersion.HTTP_1_1)
+        || request.headers().containsValue(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE, true);
+  }
+
+  /** The answer to a request the decoder could not make sense of, logged; never the decoder's message, which quotes the input. */
+  private Reply malformed(ChannelHandlerContext ctx, Throwable cause) {
+    HttpResponseStatus status;
+    String why;
+    if (cause instanceof TooLongHttpLineException) {
+      status = HttpResponseStatus.REQUEST_URI_TOO_LONG;
+      why = "request line too long";
+    } else if (cause instanceof TooLongHttpHeaderException) {
+      status = HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE;
+      why = "headers too large";
+    } else if (cause instanceof TooLongHttpContentException) {
+      status = HttpResponseStatus.REQUEST_ENTITY_TOO_LARGE;
+      why = "body over " + AdminServer.MAX_BODY_BYTES + " bytes";
+    } else {
+      status = HttpResponseStatus.BAD_REQUEST;
+      why = "malformed (" + cause.getClass().getSimpleName() + ")";
+    }
+    log.info("Admin request from {} refused with {}: {}", ctx.channel().remoteAddress(), status.code(), why);
+    return Reply.text(status, status.reasonPhrase());
   }
 
   private void write(ChannelHandlerContext ctx, Reply reply, HttpVersion version, boolean close) {
@@ -133,26 +239,57 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
       response.headers().set(reply.headerName(), reply.headerValue());
     }
     if (close) {
+      closing = true;
       response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
     } else if (version.equals(HttpVersion.HTTP_1_0)) {
       // HTTP/1.0 closes by default; say we keep it open since the client asked to.
       response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
     }
     ctx.writeAndFlush(response).addListener((ChannelFutureListener) future -> {
-      if (close || !future.isSuccess()) {
+      if (!future.isSuccess()) {
         future.channel().close();
+      } else if (close) {
+        lingerThenClose(future.channel());
       } else {
         serveNext(ctx);
       }
     });
   }
 
-  private CompletableFuture<Reply> routeOrRefuse(FullHttpRequest request) {
+  /**
+   * Closes once the client has had the answer. A client still sending a body that was refused
+   * (413) would get a reset from an immediate close, and a reset can make it drop the answer
+   * unread; so the output is shut, whatever still arrives is dropped, and the connection closes at
+   * the client's end of stream or after two seconds.
+   */
+  private static void lingerThenClose(io.netty.channel.Channel ch) {
+    if (!(ch instanceof io.netty.channel.socket.DuplexChannel duplex) || !ch.isActive()) {
+      ch.close();
+      return;
+    }
+    ch.pipeline().addFirst("linger-discard", new io.netty.channel.ChannelInboundHandlerAdapter() {
+      @Override
+      public void channelRead(ChannelHandlerContext c, Object msg) {
+        io.netty.util.ReferenceCountUtil.release(msg);
+      }
+    });
+    ch.config().setAutoRead(true);
+    duplex.shutdownOutput().addListener(f -> {
+      if (!f.isSuccess()) {
+        ch.close();
+      } else {
+        ch.eventLoop().schedule(() -> ch.close(), 2, java.util.concurrent.TimeUnit.SECONDS);
+      }
+    });
+  }
+
+  private CompletableFuture<Reply> routeOrRefuse(ChannelHandlerContext ctx, FullHttpRequest request) {
     try {
-      return route(request);
+      return route(ctx, request);
     } catch (IllegalArgumentException e) {
       // QueryStringDecoder rejects bad percent-encoding; that is the client's mistake, not ours.
-      return done(Reply.text(HttpResponseStatus.BAD_REQUEST, "Malformed request target"));
+      return done(refuse(ctx, request.method(), rawPath(request.uri()),
+          Reply.text(HttpResponseStatus.BAD_REQUEST, "Malformed request target"), "bad percent-encoding"));
     }
   }
 
@@ -160,68 +297,81 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
    * Picks the handler. The order (path, token, method, operation) tells a caller without the token
    * which paths exist, but not which operations.
    */
-  private CompletableFuture<Reply> route(FullHttpRequest request) {
+  private CompletableFuture<Reply> route(ChannelHandlerContext ctx, FullHttpRequest request) {
     QueryStringDecoder target = new QueryStringDecoder(request.uri());
     String path = target.path();
     HttpMethod method = request.method();
     String authorization = request.headers().get(HttpHeaderNames.AUTHORIZATION);
     if (path.equals("/status") || path.equals("/metrics")) {
-      Reply refused = authorize(policy.readsNeedToken(), authorization);
+      Reply refused = authorize(ctx, method, path, policy.readsNeedToken(), authorization);
       if (refused != null) {
         return done(refused);
       }
       if (!HttpMethod.GET.equals(method)) {
-        return done(methodNotAllowed("GET"));
+        return done(refuse(ctx, method, path, methodNotAllowed("GET"), "wrong method"));
       }
-      return path.equals("/status") ? status() : metrics();
+      return path.equals("/status") ? status(ctx, method, path) : metrics(ctx, method, path);
     }
     if (path.startsWith(OPS_PREFIX)) {
-      Reply refused = authorize(policy.operationsNeedToken(), authorization);
+      Reply refused = authorize(ctx, method, path, policy.operationsNeedToken(), authorization);
       if (refused != null) {
         return done(refused);
       }
       if (!HttpMethod.POST.equals(method)) {
-        return done(methodNotAllowed("POST"));
+        return done(refuse(ctx, method, path, methodNotAllowed("POST"), "wrong method"));
       }
       String name = path.substring(OPS_PREFIX.length());
       Optional<AdminOperation> operation = handlers.operation(name);
       if (operation.isEmpty()) {
-        return done(Reply.text(HttpResponseStatus.NOT_FOUND, "No operation named " + printable(name)));
+        return done(refuse(ctx, method, path,
+            Reply.text(HttpResponseStatus.NOT_FOUND, "No operation named " + printable(name)), "no such operation"));
       }
+      // Decoded here, on the event loop: a bad escape in the query is the client's 400, where decoding
+      // it lazily inside the operation made it a 500 with a stack trace.
+      Map<String, String> parameters = new LinkedHashMap<>();
+      target.parameters().forEach((k, v) -> parameters.put(k, v.isEmpty() ? "" : v.get(v.size() - 1)));
       String body = request.content().toString(StandardCharsets.UTF_8);
-      return run("operation " + name, () -> {
-        log.info("Admin operation {} requested", name);
-        Map<String, String> parameters = new LinkedHashMap<>();
-        target.parameters().forEach((k, v) -> parameters.put(k, v.isEmpty() ? "" : v.get(v.size() - 1)));
+      return run(ctx, method, path, "operation " + name, () -> {
+        if (name.equals("lease")) {
+          // the embedded library renews its lease every half heartbeat: at INFO it would drown the log
+          log.debug("Admin operation {} requested", name);
+        } else {
+          log.info("Admin operation {} requested", name);
+        }
         String result = operation.get().run(parameters, body);
         return Reply.text(HttpResponseStatus.OK, result == null ? "" : result);
       });
     }
-    return done(Reply.text(HttpResponseStatus.NOT_FOUND, "Not found; try /status, /metrics or POST /ops/{name}"));
+    return done(refuse(ctx, method, path,
+        Reply.text(HttpResponseStatus.NOT_FOUND, "Not found; try /status, /metrics or POST /ops/{name}"), "no such path"));
   }
 
-  private CompletableFuture<Reply> status() {
+  private CompletableFuture<Reply> status(ChannelHandlerContext ctx, HttpMethod method, String path) {
     Optional<Supplier<StatusDocument>> status = handlers.status();
     if (status.isEmpty()) {
-      return done(Reply.text(HttpResponseStatus.NOT_FOUND, "No status configured"));
+      return done(refuse(ctx, method, path, Reply.text(HttpResponseStatus.NOT_FOUND, "No status configured"),
+          "no status configured"));
     }
-    return run("status", () -> Reply.of(HttpResponseStatus.OK, JSON, status.get().get().toJson() + "\n"));
+    return run(ctx, method, path, "status",
+        () -> Reply.of(HttpResponseStatus.OK, JSON, status.get().get().toJson() + "\n"));
   }
 
-  private CompletableFuture<Reply> metrics() {
+  private CompletableFuture<Reply> metrics(ChannelHandlerContext ctx, HttpMethod method, String path) {
     Optional<PrometheusMeterRegistry> registry = handlers.registry();
     if (registry.isEmpty()) {
-      return done(Reply.text(HttpResponseStatus.NOT_FOUND, "No metrics configured"));
+      return done(refuse(ctx, method, path, Reply.text(HttpResponseStatus.NOT_FOUND, "No metrics configured"),
+          "no metrics configured"));
     }
     Runnable beforeScrape = handlers.beforeScrape();
-    return run("metrics", () -> {
+    return run(ctx, method, path, "metrics", () -> {
       beforeScrape.run();
       return Reply.of(HttpResponseStatus.OK, PROMETHEUS_TEXT, registry.get().scrape());
     });
   }
 
   /** Runs {@code work} on the pool with the configured timeout; failures become 500, lateness 504. */
-  private CompletableFuture<Reply> run(String what, Callable<Reply> work) {
+  private CompletableFuture<Reply> run(ChannelHandlerContext ctx, HttpMethod method, String path, String what,
+      Callable<Reply> work) {
     Duration timeout = handlers.timeout();
     CompletableFuture<Reply> result = new CompletableFuture<>();
     try {
@@ -233,7 +383,8 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
         }
       });
     } catch (RejectedExecutionException e) {
-      return done(Reply.text(HttpResponseStatus.SERVICE_UNAVAILABLE, "Admin endpoint busy; retry later"));
+      return done(refuse(ctx, method, path,
+          Reply.text(HttpResponseStatus.SERVICE_UNAVAILABLE, "Admin endpoint busy; retry later"), "handlers busy"));
     }
     return result.orTimeout(timeout.toNanos(), TimeUnit.NANOSECONDS).handle((reply, error) -> {
       if (error == null) {
@@ -257,7 +408,8 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
     });
   }
 
-  private Reply authorize(boolean needed, String authorization) {
+  private Reply authorize(ChannelHandlerContext ctx, HttpMethod method, String path, boolean needed,
+      String authorization) {
     if (!needed) {
       return null;
     }
@@ -269,8 +421,57 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
     String challenge = verdict == AccessPolicy.Verdict.MISSING
         ? "Bearer realm=\"replicator\""
         : "Bearer realm=\"replicator\", error=\"invalid_token\"";
-    return new Reply(HttpResponseStatus.UNAUTHORIZED, TEXT, "Unauthorized\n",
-        HttpHeaderNames.WWW_AUTHENTICATE.toString(), challenge);
+    return refuse(ctx, method, path, new Reply(HttpResponseStatus.UNAUTHORIZED, TEXT, "Unauthorized\n",
+        HttpHeaderNames.WWW_AUTHENTICATE.toString(), challenge),
+        verdict == AccessPolicy.Verdict.MISSING ? "no token" : "wrong token");
+  }
+
+  /** Logs the one line a refused request gets, and returns the answer. */
+  private static Reply refuse(ChannelHandlerContext ctx, HttpMethod method, String path, Reply reply, String why) {
+    boolean warn = reply.status().equals(HttpResponseStatus.UNAUTHORIZED)
+        || reply.status().equals(HttpResponseStatus.SERVICE_UNAVAILABLE);
+    String format = "Admin request {} {} from {} refused with {}: {}";
+    Object[] args = {printable(method.name()), printable(path), ctx.channel().remoteAddress(), reply.status().code(), why};
+    if (warn) {
+      log.warn(format, args);
+    } else {
+      log.info(format, args);
+    }
+    return reply;
+  }
+
+  private void requestOverdue() {
+    requestClock = null;
+    overdue = true;
+    if (!busy) {
+      refuseOverdue(context);
+    }
+  }
+
+  /** A request took too long to arrive: 408, one log line, and the connection closes. */
+  private void refuseOverdue(ChannelHandlerContext ctx) {
+    if (closing) {
+      return;
+    }
+    busy = true;
+    log.info("Admin connection from {} closed: no complete request within {} ms", ctx.channel().remoteAddress(),
+        requestTimeout.toMillis());
+    write(ctx, Reply.text(HttpResponseStatus.REQUEST_TIMEOUT, "Request not received in time"),
+        HttpVersion.HTTP_1_1, true);
+  }
+
+  private void stopRequestClock() {
+    if (requestClock != null) {
+      requestClock.cancel(false);
+      requestClock = null;
+    }
+    overdue = false;
+  }
+
+  /** The path part of a request target as sent, for a log line when it does not decode. */
+  private static String rawPath(String uri) {
+    int query = uri.indexOf('?');
+    return query < 0 ? uri : uri.substring(0, query);
   }
 
   private static Reply methodNotAllowed(String allowed) {
@@ -290,18 +491,34 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
     return t;
   }
 
-  /** A name from the request line, cut short and without control characters, for an error message. */
-  private static String printable(String name) {
+  /**
+   * A name from the request line, cut short and without control characters (C0, DEL, C1 and the
+   * Unicode line separators), so a client cannot forge log lines.
+   */
+  static String printable(String name) {
     String cut = name.length() > 64 ? name.substring(0, 64) + "..." : name;
-    return cut.replaceAll("\\p{Cntrl}", "?");
+    StringBuilder out = new StringBuilder(cut.length());
+    for (int i = 0; i < cut.length(); i++) {
+      char c = cut.charAt(i);
+      out.append(Character.isISOControl(c) || c == '\u2028' || c == '\u2029' ? '?' : c);
+    }
+    return out.toString();
   }
 
   @Override
   public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
     if (evt instanceof IdleStateEvent) {
       // A request still being handled is not idleness on the client's part.
-      if (!busy) {
-        ctx.close();
+      if (!busy && !closing) {
+        if (requestClock != null) {
+          // Only when the idle limit is the shorter one: a request was under way.
+          stopRequestClock();
+          refuseOverdue(ctx);
+        } else {
+          log.debug("Admin connection {} idle; closed", ctx.channel().remoteAddress());
+          closing = true;
+          ctx.close();
+        }
       }
       return;
     }
@@ -310,18 +527,25 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
 
   @Override
   public void channelInactive(ChannelHandlerContext ctx) throws Exception {
+    stopRequestClock();
     releasePending();
     super.channelInactive(ctx);
   }
 
   @Override
   public void handlerRemoved(ChannelHandlerContext ctx) {
+    stopRequestClock();
     releasePending();
   }
 
   @Override
   public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
     log.debug("Admin connection {} failed", ctx.channel().remoteAddress(), cause);
+    if (draining && ctx.channel().isActive()) {
+      // Past 128 requests the codec throws and then discards all input; the requests queued
+      // before still get their answers, and the last of them closes the connection.
+      return;
+    }
     ctx.close();
   }
 

@@ -4,6 +4,7 @@ import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.ChannelPipeline;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.group.ChannelGroup;
@@ -11,7 +12,6 @@ import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
-import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.timeout.IdleStateHandler;
 import io.netty.util.concurrent.DefaultThreadFactory;
@@ -19,9 +19,11 @@ import io.netty.util.concurrent.GlobalEventExecutor;
 import java.io.Closeable;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.time.Duration;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -39,8 +41,23 @@ public final class AdminServer implements Closeable {
   private static final Logger log = LoggerFactory.getLogger(AdminServer.class);
   /** Operations take no real input; 64 KiB is room for a small JSON argument later. */
   static final int MAX_BODY_BYTES = 64 * 1024;
-  /** A connection with no request in progress is closed after this long quiet. */
-  static final int IDLE_SECONDS = 60;
+  /**
+   * How long a client may take. {@code request}: from the first byte of a request to its last,
+   * so a client that sends half a request and stalls, or trickles it a byte at a time (slow loris),
+   * holds a connection and its buffers no longer than this; it gets 408 and the connection closes.
+   * {@code idle}: how long a connection with no request in progress stays open.
+   */
+  record Timeouts(Duration request, Duration idle) {
+    /** An admin request is a few hundred bytes from a local tool: ten seconds is generous. */
+    static final Timeouts DEFAULT = new Timeouts(Duration.ofSeconds(10), Duration.ofSeconds(60));
+
+    Timeouts {
+      if (request.isNegative() || request.isZero() || idle.isNegative() || idle.isZero()) {
+        throw new IllegalArgumentException("Timeouts must be positive: " + request + ", " + idle);
+      }
+    }
+  }
+
   /** Handler threads: operations may block for their timeout, so more than one, but few. */
   private static final int HANDLER_THREADS = 4;
   /** Requests beyond the busy threads wait here; beyond that they get 503. */
@@ -73,9 +90,16 @@ public final class AdminServer implements Closeable {
    */
   public static AdminServer start(InetSocketAddress bind, Optional<String> token, AdminHandlers handlers)
       throws IOException {
+    return start(bind, token, handlers, Timeouts.DEFAULT);
+  }
+
+  /** As {@link #start(InetSocketAddress, Optional, AdminHandlers)}, with other timeouts (for tests). */
+  static AdminServer start(InetSocketAddress bind, Optional<String> token, AdminHandlers handlers, Timeouts timeouts)
+      throws IOException {
     Objects.requireNonNull(bind, "bind");
     Objects.requireNonNull(token, "token");
     Objects.requireNonNull(handlers, "handlers");
+    Objects.requireNonNull(timeouts, "timeouts");
     AccessPolicy policy = AccessPolicy.forBind(bind, token);
 
     EventLoopGroup group = new MultiThreadIoEventLoopGroup(1,
@@ -95,11 +119,7 @@ public final class AdminServer implements Closeable {
             @Override
             protected void initChannel(SocketChannel ch) {
               channels.add(ch);
-              ch.pipeline()
-                  .addLast("idle", new IdleStateHandler(0, 0, IDLE_SECONDS))
-                  .addLast("http", new HttpServerCodec())
-                  .addLast("aggregate", new HttpObjectAggregator(MAX_BODY_BYTES))
-                  .addLast("admin", new AdminHttpHandler(policy, handlers, handlerPool));
+              configure(ch.pipeline(), policy, handlers, handlerPool, timeouts);
             }
           });
       Channel server = bootstrap.bind(bind).syncUninterruptibly().channel();
@@ -114,6 +134,21 @@ public final class AdminServer implements Closeable {
       // Netty rethrows the bind failure unchecked-ly; callers expect an IOException naming the address.
       throw new IOException("Cannot listen for admin requests on " + bind + ": " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * Sets up one connection's pipeline. Package-private so the fuzz test can drive the very same
+   * pipeline in-process, a million inputs in minutes, as well as over sockets.
+   */
+  static void configure(ChannelPipeline pipeline, AccessPolicy policy, AdminHandlers handlers, Executor pool,
+      Timeouts timeouts) {
+    AdminHttpHandler admin = new AdminHttpHandler(policy, handlers, pool, timeouts.request());
+    pipeline
+        .addLast("request-clock", admin.requestClock())
+        .addLast("idle", new IdleStateHandler(0, 0, timeouts.idle().toNanos(), TimeUnit.NANOSECONDS))
+        .addLast("http", new HttpServerCodec())
+        .addLast("aggregate", new InOrderAggregator(MAX_BODY_BYTES))
+        .addLast("admin", admin);
   }
 
   /** The bound address, with the port the system chose when asked for port 0. */
