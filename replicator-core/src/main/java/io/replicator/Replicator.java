@@ -171,6 +171,7 @@ public final class Replicator {
     private long windowBytes = 64L << 20;
     private int windowChanges = 16_384;
     private Duration connectTimeout = Duration.ofSeconds(5);
+    private Duration ackTimeout = StreamSettings.DEFAULT_ACK_TIMEOUT;
     private Duration heartbeatInterval = Duration.ofMillis(500);
     private Duration peerTimeout = Duration.ofSeconds(3);
     private SplitBrainPolicy splitBrainPolicy = SplitBrainPolicy.DISCONNECT;
@@ -244,6 +245,17 @@ public final class Replicator {
     }
 
     /** How long {@link #open()} waits for the peer before going on alone; 5 s by default. */
+    /**
+     * How long a change may wait for the secondary's acknowledgement while the link is otherwise
+     * alive (default 30 s). Past it the link is dropped, the change is marked dirty and the
+     * peer-loss policy applies, so a secondary whose disk hangs cannot hold writes forever.
+     */
+    public PrimaryBuilder ackTimeout(Duration timeout) {
+      this.ackTimeout = checkNotNull(timeout, "timeout");
+      checkArgument(timeout.compareTo(Duration.ofMillis(100)) >= 0, "acknowledgement timeout %s below 100 ms", timeout);
+      return this;
+    }
+
     public PrimaryBuilder connectTimeout(Duration timeout) {
       this.connectTimeout = checkNotNull(timeout, "timeout");
       checkArgument(!timeout.isNegative(), "negative connect timeout %s", timeout);
@@ -387,7 +399,7 @@ public final class Replicator {
           .withSecurity(security);
       StreamSettings stream = new StreamSettings(peer, mode, peerLossPolicy, blockTimeout, windowBytes,
           windowChanges, connectTimeout, Duration.ofMillis(100), Duration.ofSeconds(5), Duration.ofSeconds(10),
-          resyncBytesPerSecond);
+          resyncBytesPerSecond, ackTimeout);
       ReplicationStream sink = ReplicationStream.open(stream, transport, metaDir, hasData, splitBrainPolicy, tracking);
       ReplicatedFileSystem fs;
       try {

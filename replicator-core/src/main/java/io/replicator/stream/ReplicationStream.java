@@ -166,6 +166,8 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
         splitBrainPolicy);
     try {
       stream.control.scheduleWithFixedDelay(stream::flushBitmap, 1, 1, TimeUnit.SECONDS);
+      long every = Math.max(50, settings.ackTimeout().toMillis() / 10);
+      stream.control.scheduleWithFixedDelay(stream::checkAcknowledgements, every, every, TimeUnit.MILLISECONDS);
       stream.connectFirst();
     } catch (RuntimeException e) {
       stream.shutdown();
@@ -530,6 +532,34 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
         resyncBudget.applicationLatency(now - p.sentNanos);
       }
     }
+  }
+
+  /**
+   * The idea of DRBD's ko-count: heartbeats prove the link is alive, not that the peer is
+   * applying. A peer whose disk hangs (or a middlebox that loses a frame) would otherwise hold
+   * every SYNC write forever; past the acknowledgement timeout the link is dropped, the
+   * unacknowledged changes are marked dirty, and the peer-loss policy decides what writes do.
+   */
+  private void checkAcknowledgements() {
+    PeerConnection overdue;
+    long seq;
+    long ageMillis;
+    lock.lock();
+    try {
+      Pending oldest = inFlight.peekFirst();
+      if (connection == null || oldest == null
+          || System.nanoTime() - oldest.sentNanos < settings.ackTimeout().toNanos()) {
+        return;
+      }
+      overdue = connection;
+      seq = oldest.seq;
+      ageMillis = (System.nanoTime() - oldest.sentNanos) / 1_000_000;
+    } finally {
+      lock.unlock();
+    }
+    log.warn("peer {} has not acknowledged change {} for {} ms although the link is alive; dropping the link",
+        overdue.remoteNodeId(), seq, ageMillis);
+    overdue.close(Goodbye.Code.TIMEOUT, "change " + seq + " unacknowledged for " + ageMillis + " ms");
   }
 
   @Override

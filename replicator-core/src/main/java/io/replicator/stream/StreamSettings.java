@@ -22,6 +22,8 @@ import java.time.Duration;
  * @param reconnectMax longest reconnect delay
  * @param drainTimeout how long closing waits for unacknowledged changes
  * @param resyncBytesPerSecond ceiling of the resync rate, 0 for adaptive only
+ * @param ackTimeout longest a change may wait for its acknowledgement on a link that is otherwise
+ *     alive before the link is dropped (a peer whose disk hangs, a middlebox that loses frames)
  */
 public record StreamSettings(
     InetSocketAddress peer,
@@ -34,7 +36,11 @@ public record StreamSettings(
     Duration reconnectMin,
     Duration reconnectMax,
     Duration drainTimeout,
-    long resyncBytesPerSecond) {
+    long resyncBytesPerSecond,
+    Duration ackTimeout) {
+
+  /** Generous: a change waits behind a full window and the peer's fsyncs, and a false alarm costs a resync. */
+  public static final Duration DEFAULT_ACK_TIMEOUT = Duration.ofSeconds(30);
 
   public StreamSettings {
     checkNotNull(peer, "peer");
@@ -46,12 +52,14 @@ public record StreamSettings(
     checkArgument(!reconnectMin.isNegative() && !reconnectMin.isZero(), "reconnect delay must be positive");
     checkArgument(reconnectMax.compareTo(reconnectMin) >= 0, "reconnect max below min");
     checkArgument(resyncBytesPerSecond >= 0, "negative resync rate %s", resyncBytesPerSecond);
+    checkArgument(ackTimeout.compareTo(Duration.ofMillis(100)) >= 0, "acknowledgement timeout %s below 100 ms",
+        ackTimeout);
   }
 
-  /** SYNC, continue alone on peer loss, 64 MiB / 16k-change window, reconnect 100 ms..5 s. */
+  /** SYNC, continue alone on peer loss, 64 MiB / 16k-change window, reconnect 100 ms..5 s, acks within 30 s. */
   public static StreamSettings defaults(InetSocketAddress peer) {
     return new StreamSettings(peer, ReplicationMode.SYNC, PeerLossPolicy.CONTINUE, Duration.ofSeconds(10),
         64L << 20, 16_384, Duration.ofSeconds(5), Duration.ofMillis(100), Duration.ofSeconds(5),
-        Duration.ofSeconds(10), 0);
+        Duration.ofSeconds(10), 0, DEFAULT_ACK_TIMEOUT);
   }
 }

@@ -125,6 +125,44 @@ class DiskErrorTest {
   }
 
   @Test
+  void aSecondaryWhoseDiskHangsDoesNotHoldSyncWritesForever() throws Exception {
+    pair = ReplicaPair.start(base, false);
+    java.util.concurrent.CountDownLatch diskBack = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.atomic.AtomicBoolean hung = new java.util.concurrent.atomic.AtomicBoolean();
+    ((ReplicaNode) pair.replica()).injectFaults(new ApplyFaults() {
+      @Override
+      public void beforeApply(long seq, FileChange change) {
+        if (hung.get()) {
+          try {
+            diskBack.await(); // the hang itself: the apply thread is stuck in the kernel
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+        }
+      }
+    });
+    ReplicatedFileSystem fs = pair.openPrimary(ReplicationMode.SYNC, b -> b.ackTimeout(Duration.ofSeconds(1)));
+    Files.write(fs.getPath("/before"), data(1_000, 7));
+    assertThat(fs.status().inSync()).isTrue();
+
+    hung.set(true);
+    long t0 = System.nanoTime();
+    // heartbeats keep the link alive; only the overdue acknowledgement gives the peer away
+    Files.write(fs.getPath("/during"), data(20_000, 8));
+    long waitedMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+    assertThat(waitedMillis).as("the write waited about the acknowledgement timeout").isBetween(900L, 10_000L);
+    ReplicationStatus alone = fs.status();
+    assertThat(alone.inSync()).isFalse();
+    assertThat(alone.peerOutOfDate()).isTrue();
+    assertThat(alone.problem()).hasValueSatisfying(p -> assertThat(p).contains("unacknowledged"));
+
+    hung.set(false);
+    diskBack.countDown();
+    await().atMost(Duration.ofSeconds(30)).until(() -> fs.status().inSync());
+    assertThat(pair.differences()).as("trees once the disk is back").isEmpty();
+  }
+
+  @Test
   void underTheBlockPolicyAWriteTheSecondaryCouldNotApplyFailsInTheApplication() throws Exception {
     FullDisk disk = startWithFullableReplica();
     ReplicatedFileSystem fs = pair.openPrimary(ReplicationMode.SYNC,
