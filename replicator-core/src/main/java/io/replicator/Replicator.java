@@ -365,6 +365,9 @@ public final class Replicator {
       if (r.containsKey("heartbeat") && r.containsKey("peer-timeout")) {
         heartbeat(Duration.parse(r.get("heartbeat")), Duration.parse(r.get("peer-timeout")));
       }
+      if (r.containsKey("ack-timeout")) {
+        ackTimeout(Duration.parse(r.get("ack-timeout")));
+      }
       if (r.containsKey("connect-timeout")) {
         connectTimeout = Duration.parse(r.get("connect-timeout"));
       }

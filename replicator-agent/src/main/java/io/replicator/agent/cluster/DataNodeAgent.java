@@ -655,6 +655,7 @@ public final class DataNodeAgent implements Closeable {
       out.append("heartbeat=").append(heartbeat).append('\n');
       out.append("peer-timeout=").append(peerTimeout).append('\n');
       out.append("connect-timeout=").append(config.timers().connectTimeout()).append('\n');
+      out.append("ack-timeout=").append(config.timers().ackTimeout()).append('\n');
       out.append("split-brain-policy=").append(config.splitBrainPolicy().name()).append('\n');
       out.append("peer-loss-policy=").append(config.peerLossPolicy().name()).append('\n');
       out.append("block-timeout=").append(config.blockTimeout()).append('\n');

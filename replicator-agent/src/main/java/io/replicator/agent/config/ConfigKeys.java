@@ -14,7 +14,7 @@ public final class ConfigKeys {
       "block-timeout", "resync", "application", "secret-file", "admin-token-file");
   static final List<String> NODE = List.of("address", "root", "admin", "agent-address", "extra-addresses");
   static final List<String> WITNESS = List.of("address");
-  static final List<String> TIMERS = List.of("heartbeat", "peer-timeout", "connect-timeout");
+  static final List<String> TIMERS = List.of("heartbeat", "peer-timeout", "connect-timeout", "ack-timeout");
   static final List<String> FAILOVER = List.of("automatic");
   static final List<String> RESYNC = List.of("rate");
   static final List<String> APPLICATION = List.of("start", "stop", "script-timeout",

@@ -266,6 +266,11 @@ final class ConfigParser {
     Duration heartbeat = timers.duration("heartbeat", Timers.DEFAULTS.heartbeat());
     Duration peerTimeout = timers.duration("peer-timeout", Timers.DEFAULTS.peerTimeout());
     Duration connectTimeout = timers.duration("connect-timeout", Timers.DEFAULTS.connectTimeout());
+    Duration ackTimeout = timers.duration("ack-timeout", Timers.DEFAULTS.ackTimeout());
+    if (problems.count() == before && ackTimeout.compareTo(Duration.ofMillis(100)) < 0) {
+      timers.error("ack-timeout", "ack-timeout (" + human(ackTimeout) + ") must be at least 100ms");
+      return null;
+    }
     // Compare only values that were read without error, or a default would be blamed.
     if (problems.count() == before && peerTimeout.compareTo(heartbeat) <= 0) {
       timers.error(timers.value("peer-timeout").isPresent() ? "peer-timeout" : "heartbeat",
@@ -273,7 +278,7 @@ final class ConfigParser {
               + human(heartbeat) + ")");
       return null;
     }
-    return problems.count() == before ? new Timers(heartbeat, peerTimeout, connectTimeout) : null;
+    return problems.count() == before ? new Timers(heartbeat, peerTimeout, connectTimeout, ackTimeout) : null;
   }
 
   private ApplicationConfig readApplication(Section app) {

@@ -10,17 +10,23 @@ import java.time.Duration;
  * @param heartbeat the interval between heartbeats
  * @param peerTimeout silence after which the peer counts as lost; longer than {@code heartbeat}
  * @param connectTimeout how long one connection attempt to the peer may take
+ * @param ackTimeout how long the primary waits for the secondary to acknowledge a change on a live
+ *     link before it drops the link (a secondary whose disk hangs)
  */
-public record Timers(Duration heartbeat, Duration peerTimeout, Duration connectTimeout) {
+public record Timers(Duration heartbeat, Duration peerTimeout, Duration connectTimeout, Duration ackTimeout) {
 
   /** The values used for keys left out of {@code timers}. */
   public static final Timers DEFAULTS =
-      new Timers(Duration.ofMillis(500), Duration.ofSeconds(3), Duration.ofSeconds(5));
+      new Timers(Duration.ofMillis(500), Duration.ofSeconds(3), Duration.ofSeconds(5), Duration.ofSeconds(30));
 
   public Timers {
     requireNonNull(heartbeat, "heartbeat");
     requireNonNull(peerTimeout, "peerTimeout");
     requireNonNull(connectTimeout, "connectTimeout");
+    requireNonNull(ackTimeout, "ackTimeout");
+    if (ackTimeout.compareTo(Duration.ofMillis(100)) < 0) {
+      throw new IllegalArgumentException("ackTimeout must be at least 100 ms");
+    }
     if (heartbeat.isNegative() || heartbeat.isZero() || connectTimeout.isNegative()
         || connectTimeout.isZero()) {
       throw new IllegalArgumentException("timers must be positive");

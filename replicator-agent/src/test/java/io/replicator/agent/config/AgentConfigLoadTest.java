@@ -69,7 +69,7 @@ class AgentConfigLoadTest {
     assertThat(config.witness()).isEmpty();
     assertThat(config.preferredPrimary()).isEmpty();
     assertThat(config.timers()).isEqualTo(new Timers(
-        Duration.ofMillis(500), Duration.ofSeconds(3), Duration.ofSeconds(5)));
+        Duration.ofMillis(500), Duration.ofSeconds(3), Duration.ofSeconds(5), Duration.ofSeconds(30)));
     assertThat(config.automaticFailover()).isTrue();
     assertThat(config.splitBrainPolicy()).isEqualTo(SplitBrainPolicy.DISCONNECT);
     assertThat(config.peerLossPolicy()).isEqualTo(PeerLossPolicy.CONTINUE);

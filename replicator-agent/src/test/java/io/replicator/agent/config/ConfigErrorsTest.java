@@ -189,6 +189,12 @@ class ConfigErrorsTest {
   }
 
   @Test
+  void anAcknowledgementTimeoutBelowATenthOfASecondIsRefused() {
+    assertThat(files.errors(MINIMAL + "timers.ack-timeout = 50ms\n")).containsExactly(files.at(6,
+        "timers.ack-timeout: ack-timeout (50ms) must be at least 100ms"));
+  }
+
+  @Test
   void aLongHeartbeatAgainstTheDefaultPeerTimeoutBlamesTheHeartbeat() {
     assertThat(files.errors(MINIMAL + "timers.heartbeat = 5s\n")).containsExactly(files.at(6,
         "timers.heartbeat: peer-timeout (3s) must be longer than heartbeat (5s)"));
