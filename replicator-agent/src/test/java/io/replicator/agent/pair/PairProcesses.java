@@ -176,7 +176,8 @@ public final class PairProcesses implements Closeable {
     Files.writeString(start, "#!/bin/bash\n"
         + "rm -f '" + n.pidFile + "'\n"
         + "nohup '" + java + "' -Xmx128m -Dlogback.configurationFile='" + base.resolve("logback.xml") + "' -cp '" + cp
-        + "' " + applicationArguments(n) + " >>'" + n.dir.resolve("app.log") + "' 2>&1 &\n"
+        + "' " + ParentWatch.class.getName() + " " + ProcessHandle.current().pid() + " " + applicationArguments(n)
+        + " >>'" + n.dir.resolve("app.log") + "' 2>&1 &\n"
         + "for i in $(seq 100); do [ -s '" + n.pidFile + "' ] && exit 0; sleep 0.05; done\nexit 1\n");
     Path stop = n.dir.resolve("stop.sh");
     Files.writeString(stop, "#!/bin/bash\n"
@@ -229,6 +230,8 @@ public final class PairProcesses implements Closeable {
     cmd.add("-Dlogback.configurationFile=" + base.resolve("logback.xml"));
     cmd.add("-cp");
     cmd.add(System.getProperty("java.class.path"));
+    cmd.add(ParentWatch.class.getName());
+    cmd.add(Long.toString(ProcessHandle.current().pid()));
     return cmd;
   }
 
