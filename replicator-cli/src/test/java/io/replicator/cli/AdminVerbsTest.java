@@ -267,8 +267,10 @@ class AdminVerbsTest {
 
   @Test
   void agentHandlerTimeoutIsAFailureThatSaysItMayComplete() throws Exception {
+    java.util.concurrent.CountDownLatch finish = new java.util.concurrent.CountDownLatch(1);
     handlers.timeout(Duration.ofMillis(200)).operation("swap", () -> {
-      Thread.sleep(1000);
+      // a swap still running when the agent's time is up; released once the verb has answered
+      finish.await(10, TimeUnit.SECONDS);
       return "late";
     });
     start(Optional.empty());
@@ -278,6 +280,7 @@ class AdminVerbsTest {
         .startsWith("replicator: the swap did not finish in the agent's time (")
         .contains("it may still complete")
         .endsWith("check 'replicator status'");
+    finish.countDown();
   }
 
   @Test

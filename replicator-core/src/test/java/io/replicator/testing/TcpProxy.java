@@ -49,6 +49,7 @@ public final class TcpProxy implements Closeable {
   private volatile long jitterMillis;
   private volatile long bytesPerSecond;
   private volatile boolean closed;
+  private final Object faultsChanged = new Object();
 
   public TcpProxy(InetSocketAddress target) throws IOException {
     this.target = target;
@@ -68,6 +69,7 @@ public final class TcpProxy implements Closeable {
       closeQuietly(s);
     }
     sockets.clear();
+    faultsChanged();
   }
 
   /** While on, new connections are closed at once (the peer looks down). */
@@ -82,16 +84,19 @@ public final class TcpProxy implements Closeable {
   public void partition(boolean on) {
     dropUpstream = on;
     dropDownstream = on;
+    faultsChanged();
   }
 
   /** While on, nothing gets from the connecting side to the target; the other way still flows. */
   public void dropUpstream(boolean on) {
     dropUpstream = on;
+    faultsChanged();
   }
 
   /** While on, nothing gets from the target back to the connecting side; the other way still flows. */
   public void dropDownstream(boolean on) {
     dropDownstream = on;
+    faultsChanged();
   }
 
   /** While on, new connections are accepted but never connected onwards nor answered. */
@@ -123,6 +128,7 @@ public final class TcpProxy implements Closeable {
     dropDownstream = false;
     halfOpen = false;
     refusing = false;
+    faultsChanged();
   }
 
   /** Bytes sent from the client side to the target (the primary's stream). */
@@ -204,26 +210,21 @@ public final class TcpProxy implements Closeable {
           if (n < 0) {
             break;
           }
-          // the sleeps below are the injected faults themselves, not waits for a condition
           long d = delayMillis;
           long j = jitterMillis;
           long hold = d + (j > 0 ? ThreadLocalRandom.current().nextLong(j + 1) : 0);
-          if (hold > 0) {
-            Thread.sleep(hold);
-          }
+          holdFor(TimeUnit.MILLISECONDS.toNanos(hold), to);
           // A silent direction holds the bytes and stops reading, as a link that drops packets
           // does to TCP: the sender's buffers fill, and what was held arrives in order once the
           // link heals (unless an end gives up first). Swallowing them instead would cut frames
           // and acknowledgements out of a stream TCP never loses bytes from.
-          while ((up ? dropUpstream : dropDownstream) && !closed) {
-            Thread.sleep(5);
-          }
+          awaitFlowing(up, to);
           out.write(buf, 0, n);
           out.flush();
           counter.addAndGet(n);
           cap = bytesPerSecond;
           if (cap > 0) {
-            TimeUnit.NANOSECONDS.sleep(n * 1_000_000_000L / cap);
+            holdFor(n * 1_000_000_000L / cap, to);
           }
         }
       } catch (IOException | InterruptedException e) {
@@ -237,6 +238,36 @@ public final class TcpProxy implements Closeable {
     }, "tcp-proxy-" + (up ? "up" : "down") + "-" + server.getLocalPort());
     t.setDaemon(true);
     t.start();
+  }
+
+  /**
+   * Holds a chunk for the injected delay or rate: a wait with a deadline, ended early by a cut or
+   * by closing the proxy.
+   */
+  private void holdFor(long nanos, Socket to) throws InterruptedException {
+    long deadline = System.nanoTime() + nanos;
+    synchronized (faultsChanged) {
+      long left;
+      while (!closed && !to.isClosed() && (left = deadline - System.nanoTime()) > 0) {
+        TimeUnit.NANOSECONDS.timedWait(faultsChanged, left);
+      }
+    }
+  }
+
+  /** Waits while this direction is silent, until a heal, a cut or the proxy closing. */
+  private void awaitFlowing(boolean up, Socket to) throws InterruptedException {
+    synchronized (faultsChanged) {
+      while ((up ? dropUpstream : dropDownstream) && !closed && !to.isClosed()) {
+        faultsChanged.wait();
+      }
+    }
+  }
+
+  /** Wakes the pumps so they see a changed fault, a cut or the close. */
+  private void faultsChanged() {
+    synchronized (faultsChanged) {
+      faultsChanged.notifyAll();
+    }
   }
 
   private static void closeQuietly(Socket s) {

@@ -755,20 +755,15 @@ class AdminEndpointFuzzTest {
   }
 
   static boolean pollUntil(Duration limit, BooleanSupplier condition) {
-    long deadline = System.nanoTime() + limit.toNanos();
-    while (!condition.getAsBoolean()) {
-      if (System.nanoTime() > deadline) {
-        return false;
-      }
-      try {
-        TimeUnit.MILLISECONDS.sleep(20); // poll interval, not a wait for a fixed time
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        return false;
-      }
+    try {
+      org.awaitility.Awaitility.await().atMost(limit).pollInterval(Duration.ofMillis(20))
+          .until(condition::getAsBoolean);
+      return true;
+    } catch (org.awaitility.core.ConditionTimeoutException e) {
+      return false;
     }
-    return true;
   }
+
 
   static int threads() {
     return ManagementFactory.getThreadMXBean().getThreadCount();

@@ -16,13 +16,7 @@ public final class ParentWatch {
   public static void main(String[] args) throws Throwable {
     long parent = Long.parseLong(args[0]);
     Thread watch = new Thread(() -> {
-      while (ProcessHandle.of(parent).map(ProcessHandle::isAlive).orElse(false)) {
-        try {
-          Thread.sleep(500); // polling the parent's liveness: there is no event to wait for
-        } catch (InterruptedException e) {
-          return;
-        }
-      }
+      ProcessHandle.of(parent).ifPresent(h -> h.onExit().join());
       System.err.println("test JVM " + parent + " is gone: halting");
       Runtime.getRuntime().halt(137);
     }, "parent-watch");

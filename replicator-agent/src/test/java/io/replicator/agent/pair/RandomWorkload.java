@@ -13,6 +13,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -196,42 +197,106 @@ public final class RandomWorkload {
     return files;
   }
 
-  /** The first difference between two trees, or null when they are byte for byte the same. */
-  static String difference(Map<String, byte[]> expected, Map<String, byte[]> actual) {
+  /** Each path where two trees differ, with how; empty when they are byte for byte the same. */
+  static List<String> differences(Map<String, byte[]> expected, Map<String, byte[]> actual) {
+    List<String> found = new java.util.ArrayList<>();
     for (Map.Entry<String, byte[]> e : expected.entrySet()) {
       byte[] a = actual.get(e.getKey());
       if (a == null) {
-        return e.getKey() + " missing";
-      }
-      if (!Arrays.equals(e.getValue(), a)) {
-        int at = Arrays.mismatch(e.getValue(), a);
-        return e.getKey() + " differs at byte " + at + " (expected " + e.getValue().length + " bytes, found "
-            + a.length + ")";
+        found.add(e.getKey() + " missing");
+      } else if (!Arrays.equals(e.getValue(), a)) {
+        found.add(e.getKey() + " differs at byte " + Arrays.mismatch(e.getValue(), a) + " (expected "
+            + e.getValue().length + " bytes, found " + a.length + ")");
       }
     }
     for (String k : actual.keySet()) {
       if (!expected.containsKey(k)) {
-        return k + " should not exist";
+        found.add(k + " should not exist");
       }
     }
-    return null;
+    return found;
+  }
+
+  /** The operation numbers in one acknowledgement log (none when it does not exist). */
+  static java.util.BitSet acknowledged(Path log) throws IOException {
+    java.util.BitSet set = new java.util.BitSet();
+    if (Files.exists(log)) {
+      for (String line : Files.readAllLines(log, StandardCharsets.US_ASCII)) {
+        try {
+          set.set(Integer.parseInt(line.trim()));
+        } catch (NumberFormatException torn) {
+          // a line cut by kill -9 was never a complete acknowledgement
+        }
+      }
+    }
+    return set;
   }
 
   /** The highest operation number in the acknowledgement logs, -1 when none. */
   static long highestAcknowledged(List<Path> ackLogs) throws IOException {
     long max = -1;
     for (Path log : ackLogs) {
-      if (Files.exists(log)) {
-        for (String line : Files.readAllLines(log, StandardCharsets.US_ASCII)) {
-          try {
-            max = Math.max(max, Long.parseLong(line.trim()));
-          } catch (NumberFormatException torn) {
-            // a line cut by kill -9 was never a complete acknowledgement
-          }
-        }
-      }
+      max = Math.max(max, acknowledged(log).length() - 1);
     }
     return max;
+  }
+
+  /** The writer's waits: polled in its own thread, given up (the process exits) after ten minutes. */
+  private static org.awaitility.core.ConditionFactory writerWait() {
+    return org.awaitility.Awaitility.await().atMost(Duration.ofMinutes(10)).pollDelay(Duration.ZERO)
+        .pollInSameThread();
+  }
+
+  private static boolean tryApply(Op op, Path top) {
+    try {
+      op.applyTo(top);
+      return true;
+    } catch (IOException e) {
+      System.err.println("workload: operation " + op + " failed: " + e);
+      return false;
+    }
+  }
+
+  /**
+   * The checker's pause requests: while {@code pause} exists the writer stops between operations
+   * and answers in {@code paused} with the request's token and the operation it will do next, so a
+   * stale answer is never taken; a new token while still paused (resumed and paused again at once)
+   * is answered too.
+   */
+  private static final class PauseControl {
+    private final Path control;
+    private final Path pause;
+    private final Path paused;
+    private String answered;
+
+    PauseControl(Path control) {
+      this.control = control;
+      this.pause = control.resolve("pause");
+      this.paused = control.resolve("paused");
+    }
+
+    boolean requested() {
+      return Files.exists(pause);
+    }
+
+    void honour(long next) {
+      if (requested()) {
+        writerWait().pollInterval(Duration.ofMillis(5)).until(() -> {
+          answer(next);
+          return !requested();
+        });
+      }
+    }
+
+    private void answer(long next) throws IOException {
+      String token = readQuietly(pause);
+      if (!token.isEmpty() && !token.equals(answered)) {
+        Path tmp = control.resolve("paused.tmp");
+        Files.writeString(tmp, token + " " + next);
+        Files.move(tmp, paused, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        answered = token;
+      }
+    }
   }
 
   private static String readQuietly(Path p) {
@@ -254,35 +319,23 @@ public final class RandomWorkload {
     Path top = fs.getPath("/");
     long seq = highestAcknowledged(ackLogs) + 1;
     System.err.println("workload: starting at operation " + seq);
-    Path pause = control.resolve("pause");
-    Path paused = control.resolve("paused");
-    String answered = null;
+    PauseControl pauses = new PauseControl(control);
     try (OutputStream acks = Files.newOutputStream(ackLog, StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
       while (true) {
-        while (Files.exists(pause)) {
-          // the checker's token comes back with the next operation, so a stale answer is never
-          // taken; a new token while still paused (resumed and paused again at once) is answered too
-          String token = readQuietly(pause);
-          if (!token.isEmpty() && !token.equals(answered)) {
-            Path tmp = control.resolve("paused.tmp");
-            Files.writeString(tmp, token + " " + seq);
-            Files.move(tmp, paused, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-            answered = token;
-          }
-          Thread.sleep(5); // an idle writer waiting for the checker, not a test waiting for a condition
-        }
+        pauses.honour(seq);
         Op op = Op.of(seed, seq);
-        try {
-          op.applyTo(top);
-        } catch (IOException e) {
-          // not acknowledged: the same operation again once writes are allowed
-          System.err.println("workload: operation " + op + " failed: " + e);
-          Thread.sleep(50);
-          continue;
+        // not acknowledged until it returns: the same operation again every 50 ms until writes are
+        // allowed, unless the checker asks for a pause meanwhile
+        boolean[] applied = {tryApply(op, top)};
+        if (!applied[0]) {
+          writerWait().pollDelay(Duration.ofMillis(50)).pollInterval(Duration.ofMillis(50))
+              .until(() -> (applied[0] = tryApply(op, top)) || pauses.requested());
         }
-        acks.write((seq + "\n").getBytes(StandardCharsets.US_ASCII));
-        acks.flush();
-        seq++;
+        if (applied[0]) {
+          acks.write((seq + "\n").getBytes(StandardCharsets.US_ASCII));
+          acks.flush();
+          seq++;
+        }
       }
     }
   }

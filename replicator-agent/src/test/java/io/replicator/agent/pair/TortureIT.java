@@ -1,5 +1,6 @@
 package io.replicator.agent.pair;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 import io.replicator.testing.TcpProxy;
@@ -16,6 +17,7 @@ import java.util.Random;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import org.awaitility.core.ConditionTimeoutException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -48,6 +50,8 @@ class TortureIT {
   int divergentFiles;
   int steps;
   long checks;
+  /** The tree the acknowledged operations make; it only moves forward. */
+  RandomWorkload.Model model;
   long peakAgentKib;
   long peakApplicationKib;
   final AtomicLong token = new AtomicLong();
@@ -74,12 +78,12 @@ class TortureIT {
   private void run(long seed) throws Exception {
     Random random = new Random(seed);
     pair = new PairProcesses(dir, true, "100ms", "600ms", seed);
-    RandomWorkload.Model model = new RandomWorkload.Model(seed);
+    model = new RandomWorkload.Model(seed);
     pair.startWitness();
     pair.startAgent("alpha");
     pair.startAgent("beta");
     String serving = awaitServing("the first primary");
-    awaitConverged(serving, model, "start");
+    awaitConverged(serving, "start");
     long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(MINUTES);
     long started = System.nanoTime();
     while (steps < STEPS && System.nanoTime() < deadline) {
@@ -96,8 +100,8 @@ class TortureIT {
           case KILL_SECONDARY_MID_RESYNC -> killMidResync(false);
         };
         serving = awaitServing("step " + steps);
-        checkServing(serving, model, "step " + steps + " (" + step + ")");
-        awaitConverged(serving, model, "step " + steps + " (" + step + ")");
+        checkServing(serving, "step " + steps + " (" + step + ")");
+        awaitConverged(serving, "step " + steps + " (" + step + ")");
       } catch (AssertionError | Exception e) {
         throw new AssertionError("torture step " + steps + " (" + step + ") failed; seed " + seed + ": "
             + e.getMessage() + "\n" + pair.logs(), e);
@@ -178,7 +182,10 @@ class TortureIT {
       what.append(what.length() == 0 ? "" : " + ").append(f).append(" on ").append(names.get(l));
     }
     long hold = 300 + random.nextInt(3500);
-    pause(hold);
+    // the workload runs under the fault meanwhile; no agent may die of a link fault
+    await().failFast("an agent died under a link fault", () -> !agentsAlive())
+        .during(Duration.ofMillis(hold)).atMost(Duration.ofMillis(hold + 5_000)).pollInterval(Duration.ofMillis(50))
+        .until(() -> true);
     for (TcpProxy p : faulted) {
       p.heal();
     }
@@ -192,7 +199,7 @@ class TortureIT {
     long t0 = System.nanoTime();
     String now = awaitServing("the survivor taking over after kill -9 of " + primary);
     long took = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
-    checkServing(now, model(), "after kill -9 of primary " + primary);
+    checkServing(now, "after kill -9 of primary " + primary);
     pair.startAgent(primary);
     return "kill -9 primary " + primary + ", " + now + " serving after " + took + " ms";
   }
@@ -202,8 +209,9 @@ class TortureIT {
     String secondary = other(primary);
     pair.killNode(secondary);
     count("kill -9 secondary");
-    pause(200 + random.nextInt(2000));
-    awaitServing("the primary going on alone");
+    long acked = ackBytes(primary);
+    long more = 500 + random.nextInt(20_000); // tens to thousands of operations without the peer
+    pair.awaitOrDump(primary + " writing alone", STEP_LIMIT, () -> ackBytes(primary) > acked + more);
     pair.startAgent(secondary);
     return "kill -9 secondary " + secondary;
   }
@@ -235,19 +243,18 @@ class TortureIT {
     String note = "";
     if (killPrimary) {
       // the half-resynced secondary must not serve; give it more than the peer timeout to try
-      long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(3);
-      boolean tookOver = false;
-      while (System.nanoTime() < until) {
-        if (pair.agentRole(secondary).equals("PRIMARY")) {
-          tookOver = true;
-          break;
-        }
-        pause(50);
+      boolean tookOver;
+      try {
+        await().atMost(Duration.ofSeconds(3)).pollInterval(Duration.ofMillis(50))
+            .until(() -> pair.agentRole(secondary).equals("PRIMARY"));
+        tookOver = true;
+      } catch (ConditionTimeoutException stayedOut) {
+        tookOver = false;
       }
       note = tookOver ? " (the resync had finished; " + secondary + " took over)" : " (" + secondary
           + " stayed out of service, inconsistent)";
       if (tookOver) {
-        checkServing(secondary, model(), "after kill -9 of primary at the end of a resync");
+        checkServing(secondary, "after kill -9 of primary at the end of a resync");
       }
     }
     pair.startAgent(victim);
@@ -255,12 +262,6 @@ class TortureIT {
   }
 
   // ---------------------------------------------------------------- checks
-
-  private RandomWorkload.Model currentModel;
-
-  private RandomWorkload.Model model() {
-    return currentModel;
-  }
 
   private static String other(String node) {
     return node.equals("alpha") ? "beta" : "alpha";
@@ -328,48 +329,53 @@ class TortureIT {
     Files.deleteIfExists(pair.node(node).control.resolve("pause"));
   }
 
-  /**
-   * With the writer paused: the serving tree is exactly the tree of the acknowledged operations,
-   * or that plus the one operation that was tried and not acknowledged; no operation number was
-   * acknowledged by both nodes; the acknowledged numbers have no gap.
-   */
-  private void checkServing(String serving, RandomWorkload.Model model, String when) throws IOException {
+  /** Pauses the serving writer and checks what it acknowledged (see {@link #verifyAcknowledged}). */
+  private void checkServing(String serving, String when) throws IOException {
     long next = pauseWriter(serving);
     try {
-      List<Path> logs = PairProcesses.NODES.stream().map(n -> pair.node(n).ackLog).toList();
-      BitSet a = acknowledged(pair.node("alpha").ackLog);
-      BitSet b = acknowledged(pair.node("beta").ackLog);
-      BitSet both = (BitSet) a.clone();
-      both.and(b);
-      if (!both.isEmpty()) {
-        throw new AssertionError(when + ": split brain served: operations acknowledged by both nodes: " + both);
-      }
-      long highest = RandomWorkload.highestAcknowledged(logs);
-      BitSet all = (BitSet) a.clone();
-      all.or(b);
-      if (all.cardinality() != highest + 1) {
-        BitSet gaps = new BitSet();
-        gaps.set(0, (int) highest + 1);
-        gaps.andNot(all);
-        throw new AssertionError(when + ": acknowledged operations have gaps: " + gaps);
-      }
-      if (next != highest + 1) {
-        throw new AssertionError(when + ": the writer on " + serving + " is at operation " + next
-            + " but the highest acknowledged is " + highest);
-      }
-      model.advanceTo(highest);
-      Map<String, byte[]> tree = RandomWorkload.read(pair.node(serving).root);
-      String diff = RandomWorkload.difference(model.files(), tree);
-      if (diff != null && RandomWorkload.difference(model.peekNext(), tree) != null) {
-        lost++;
-        throw new AssertionError(when + ": " + serving + " does not hold the acknowledged operations 0.." + highest
-            + ": " + diff + " (next operation " + RandomWorkload.Op.of(seedOf(model), highest + 1) + ")");
-      }
-      checks++;
-      samplePeakMemory();
+      verifyAcknowledged(serving, next, when);
     } finally {
       resumeWriter(serving);
     }
+  }
+
+  /**
+   * With the writer paused: the serving tree is exactly the tree of the acknowledged operations,
+   * or that plus the one operation that was tried and not acknowledged; no operation number was
+   * acknowledged by both nodes; the acknowledged numbers have no gap. Returns the serving tree.
+   */
+  private Map<String, byte[]> verifyAcknowledged(String serving, long next, String when) throws IOException {
+    BitSet a = RandomWorkload.acknowledged(pair.node("alpha").ackLog);
+    BitSet b = RandomWorkload.acknowledged(pair.node("beta").ackLog);
+    BitSet both = (BitSet) a.clone();
+    both.and(b);
+    if (!both.isEmpty()) {
+      throw new AssertionError(when + ": split brain served: operations acknowledged by both nodes: " + both);
+    }
+    BitSet all = (BitSet) a.clone();
+    all.or(b);
+    long highest = all.length() - 1;
+    if (all.cardinality() != highest + 1) {
+      BitSet gaps = new BitSet();
+      gaps.set(0, (int) highest + 1);
+      gaps.andNot(all);
+      throw new AssertionError(when + ": acknowledged operations have gaps: " + gaps);
+    }
+    if (next != highest + 1) {
+      throw new AssertionError(when + ": the writer on " + serving + " is at operation " + next
+          + " but the highest acknowledged is " + highest);
+    }
+    model.advanceTo(highest);
+    Map<String, byte[]> tree = RandomWorkload.read(pair.node(serving).root);
+    List<String> diff = RandomWorkload.differences(model.files(), tree);
+    if (!diff.isEmpty() && !RandomWorkload.differences(model.peekNext(), tree).isEmpty()) {
+      lost++;
+      throw new AssertionError(when + ": " + serving + " does not hold the acknowledged operations 0.." + highest
+          + ": " + diff.get(0) + " (next operation " + RandomWorkload.Op.of(model.seed(), highest + 1) + ")");
+    }
+    checks++;
+    samplePeakMemory();
+    return tree;
   }
 
   /** Keeps the highest peak resident set (VmHWM) seen of any agent and any application process. */
@@ -402,62 +408,28 @@ class TortureIT {
     return 0;
   }
 
-  private static long seedOf(RandomWorkload.Model model) {
-    return model.seed();
-  }
-
-  private static BitSet acknowledged(Path log) throws IOException {
-    BitSet set = new BitSet();
-    if (Files.exists(log)) {
-      for (String line : Files.readAllLines(log, StandardCharsets.US_ASCII)) {
-        try {
-          set.set(Integer.parseInt(line.trim()));
-        } catch (NumberFormatException torn) {
-          // a line cut by kill -9 was never a complete acknowledgement
-        }
-      }
-    }
-    return set;
-  }
-
   /**
-   * Waits until the peer is a secondary in sync, pauses the writer, and compares both trees with
-   * the model byte for byte.
+   * Waits until the peer is a secondary in sync, pauses the writer, checks what it acknowledged,
+   * and compares the peer's tree with the serving one byte for byte.
    */
-  private void awaitConverged(String serving, RandomWorkload.Model model, String when) throws IOException {
-    currentModel = model;
+  private void awaitConverged(String serving, String when) throws IOException {
     String peer = other(serving);
     pair.awaitOrDump(when + ": " + peer + " a secondary in sync with " + serving, STEP_LIMIT,
         () -> pair.agentRole(peer).equals("SECONDARY") && pair.inSync(serving));
-    checkServing(serving, model, when);
     long next = pauseWriter(serving);
     try {
-      Map<String, byte[]> primaryTree = RandomWorkload.read(pair.node(serving).root);
-      Map<String, byte[]> peerTree = RandomWorkload.read(pair.node(peer).root);
-      String diff = RandomWorkload.difference(primaryTree, peerTree);
-      if (diff != null) {
-        divergentFiles += countDifferences(primaryTree, peerTree);
-        throw new AssertionError(when + ": trees diverge after healing (writer at " + next + "): " + diff);
+      Map<String, byte[]> servingTree = verifyAcknowledged(serving, next, when);
+      List<String> diff = RandomWorkload.differences(servingTree, RandomWorkload.read(pair.node(peer).root));
+      if (!diff.isEmpty()) {
+        divergentFiles += diff.size();
+        throw new AssertionError(when + ": trees diverge after healing (writer at " + next + "): " + diff.get(0));
       }
     } finally {
       resumeWriter(serving);
     }
   }
 
-  private static int countDifferences(Map<String, byte[]> x, Map<String, byte[]> y) {
-    int n = 0;
-    java.util.Set<String> keys = new java.util.TreeSet<>(x.keySet());
-    keys.addAll(y.keySet());
-    for (String k : keys) {
-      if (x.get(k) == null || y.get(k) == null || !java.util.Arrays.equals(x.get(k), y.get(k))) {
-        n++;
-      }
-    }
-    return n;
-  }
-
-  /** The injected fault's duration: the workload runs under the fault meanwhile. */
-  private static void pause(long millis) throws InterruptedException {
-    Thread.sleep(millis);
+  private boolean agentsAlive() {
+    return PairProcesses.NODES.stream().allMatch(n -> pair.node(n).agent != null && pair.node(n).agent.isAlive());
   }
 }
