@@ -792,34 +792,23 @@ public final class ReplicatedFileSystemProvider extends FileSystemProvider {
   @Override
   public boolean isHidden(Path path) throws IOException {
     WrappedPath wrapped = WrappedPath.cast(path);
-    WrappedFileSystem fs = usable(wrapped);
-    try {
-      return delegateProvider(wrapped).isHidden(wrapped.delegate());
-    } catch (IOException e) {
-      throw fs.translate(e, wrapped, null);
-    }
+    return wrapped.getFileSystem().readThrough(wrapped, () -> delegateProvider(wrapped).isHidden(wrapped.delegate()));
   }
 
   @Override
   public FileStore getFileStore(Path path) throws IOException {
     WrappedPath wrapped = WrappedPath.cast(path);
-    WrappedFileSystem fs = usable(wrapped);
-    try {
-      return delegateProvider(wrapped).getFileStore(wrapped.delegate());
-    } catch (IOException e) {
-      throw fs.translate(e, wrapped, null);
-    }
+    return wrapped.getFileSystem().readThrough(wrapped,
+        () -> delegateProvider(wrapped).getFileStore(wrapped.delegate()));
   }
 
   @Override
   public void checkAccess(Path path, AccessMode... modes) throws IOException {
     WrappedPath wrapped = WrappedPath.cast(path);
-    WrappedFileSystem fs = usable(wrapped);
-    try {
+    wrapped.getFileSystem().readThrough(wrapped, () -> {
       delegateProvider(wrapped).checkAccess(wrapped.delegate(), modes);
-    } catch (IOException e) {
-      throw fs.translate(e, wrapped, null);
-    }
+      return null;
+    });
   }
 
   /** JDK 20+ {@code FileSystemProvider.exists}; a plain method on 17, an override on newer JDKs. */
@@ -856,24 +845,16 @@ public final class ReplicatedFileSystemProvider extends FileSystemProvider {
   public <A extends BasicFileAttributes> A readAttributes(
       Path path, Class<A> type, LinkOption... options) throws IOException {
     WrappedPath wrapped = WrappedPath.cast(path);
-    WrappedFileSystem fs = usable(wrapped);
-    try {
-      return delegateProvider(wrapped).readAttributes(wrapped.delegate(), type, options);
-    } catch (IOException e) {
-      throw fs.translate(e, wrapped, null);
-    }
+    return wrapped.getFileSystem().readThrough(wrapped,
+        () -> delegateProvider(wrapped).readAttributes(wrapped.delegate(), type, options));
   }
 
   @Override
   public Map<String, Object> readAttributes(Path path, String attributes, LinkOption... options)
       throws IOException {
     WrappedPath wrapped = WrappedPath.cast(path);
-    WrappedFileSystem fs = usable(wrapped);
-    try {
-      return delegateProvider(wrapped).readAttributes(wrapped.delegate(), attributes, options);
-    } catch (IOException e) {
-      throw fs.translate(e, wrapped, null);
-    }
+    return wrapped.getFileSystem().readThrough(wrapped,
+        () -> delegateProvider(wrapped).readAttributes(wrapped.delegate(), attributes, options));
   }
 
   /**

@@ -103,12 +103,7 @@ final class ReplicatingAttributeViews {
 
     @Override
     public BasicFileAttributes readAttributes() throws IOException {
-      checkUsable(fs, path);
-      try {
-        return delegate.readAttributes();
-      } catch (IOException e) {
-        throw fs.translate(e, path, null);
-      }
+      return fs.readThrough(path, delegate::readAttributes);
     }
 
     @Override
@@ -137,12 +132,7 @@ final class ReplicatingAttributeViews {
 
     @Override
     public UserPrincipal getOwner() throws IOException {
-      checkUsable(fs, path);
-      try {
-        return delegate.getOwner();
-      } catch (IOException e) {
-        throw fs.translate(e, path, null);
-      }
+      return fs.readThrough(path, delegate::getOwner);
     }
 
     @Override
@@ -162,12 +152,7 @@ final class ReplicatingAttributeViews {
 
     @Override
     public PosixFileAttributes readAttributes() throws IOException {
-      checkUsable(fs, path);
-      try {
-        return delegate.readAttributes();
-      } catch (IOException e) {
-        throw fs.translate(e, path, null);
-      }
+      return fs.readThrough(path, delegate::readAttributes);
     }
 
     @Override
@@ -181,12 +166,7 @@ final class ReplicatingAttributeViews {
 
     @Override
     public UserPrincipal getOwner() throws IOException {
-      checkUsable(fs, path);
-      try {
-        return delegate.getOwner();
-      } catch (IOException e) {
-        throw fs.translate(e, path, null);
-      }
+      return fs.readThrough(path, delegate::getOwner);
     }
 
     @Override

@@ -539,6 +539,20 @@ public final class WrappedFileSystem extends ReplicatedFileSystem implements Loc
   // ---------------------------------------------------------------- exceptions
 
   /**
+   * Runs a call that only reads through to the delegate for {@code path}: refused when this file
+   * system is closed or the path is its metadata, and failures named with the wrapper path.
+   */
+  <T> T readThrough(WrappedPath path, LocalTree.IoAction<T> call) throws IOException {
+    checkOpen();
+    checkAccessible(path);
+    try {
+      return call.run();
+    } catch (IOException e) {
+      throw translate(e, path, null);
+    }
+  }
+
+  /**
    * Rewrites delegate paths in a {@link FileSystemException} into the wrapper paths the
    * application passed, keeping the exception class; other exceptions pass unchanged.
    */
