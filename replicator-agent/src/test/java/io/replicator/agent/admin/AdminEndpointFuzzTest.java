@@ -756,7 +756,8 @@ class AdminEndpointFuzzTest {
 
   static boolean pollUntil(Duration limit, BooleanSupplier condition) {
     try {
-      org.awaitility.Awaitility.await().atMost(limit).pollInterval(Duration.ofMillis(20))
+      // in this thread: the callers count threads, and a polling thread of its own would be one of them
+      org.awaitility.Awaitility.await().atMost(limit).pollInterval(Duration.ofMillis(20)).pollInSameThread()
           .until(condition::getAsBoolean);
       return true;
     } catch (org.awaitility.core.ConditionTimeoutException e) {
