@@ -82,7 +82,7 @@ public final class Agent {
         .status(agent::status)
         .metrics(registry, metrics::refresh)
         .timeout(config.application().scriptTimeout().multipliedBy(4))
-        .operation("lease", (p, b) -> agent.lease(p))
+        .routineOperation("lease", (p, b) -> agent.lease(p))
         .operation("release", (p, b) -> agent.release(p))
         .operation("swap", (p, b) -> agent.swap())
         .operation("promote", (p, b) -> agent.promote(flag(p, "force")))

@@ -27,6 +27,7 @@ public final class AdminHandlers {
   private volatile Runnable beforeScrape = () -> {};
   private volatile Duration timeout = DEFAULT_TIMEOUT;
   private final Map<String, AdminOperation> operations = new ConcurrentHashMap<>();
+  private final Set<String> routine = ConcurrentHashMap.newKeySet();
 
   /** Serves {@code GET /status} from {@code status}, called once per request off the event loop. */
   public AdminHandlers status(Supplier<StatusDocument> status) {
@@ -69,9 +70,20 @@ public final class AdminHandlers {
     return this;
   }
 
+  /**
+   * Registers an operation that clients call all the time (a lease renewal every half heartbeat):
+   * each call is logged at debug rather than INFO, so it does not drown the log.
+   */
+  public AdminHandlers routineOperation(String name, AdminOperation operation) {
+    operation(name, operation);
+    routine.add(name);
+    return this;
+  }
+
   /** Removes an operation; later requests for it get 404. */
   public AdminHandlers removeOperation(String name) {
     operations.remove(name);
+    routine.remove(name);
     return this;
   }
 
@@ -107,6 +119,10 @@ public final class AdminHandlers {
 
   Optional<AdminOperation> operation(String name) {
     return Optional.ofNullable(operations.get(name));
+  }
+
+  boolean routine(String name) {
+    return routine.contains(name);
   }
 
   Duration timeout() {

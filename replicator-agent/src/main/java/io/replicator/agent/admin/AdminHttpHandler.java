@@ -332,8 +332,7 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
       target.parameters().forEach((k, v) -> parameters.put(k, v.isEmpty() ? "" : v.get(v.size() - 1)));
       String body = request.content().toString(StandardCharsets.UTF_8);
       return run(ctx, method, path, "operation " + name, () -> {
-        if (name.equals("lease")) {
-          // the embedded library renews its lease every half heartbeat: at INFO it would drown the log
+        if (handlers.routine(name)) {
           log.debug("Admin operation {} requested", name);
         } else {
           log.info("Admin operation {} requested", name);
