@@ -330,6 +330,56 @@ public final class ReplicatedFileSystemProvider extends FileSystemProvider {
       WrappedPath path, Set<? extends OpenOption> options, FileAttribute<?>[] attrs, boolean fileChannel)
       throws IOException {
     WrappedFileSystem fs = usable(path);
+    return openChannel(fs, () -> path, byPath(path, fileChannel), options, attrs);
+  }
+
+  /**
+   * How the file a channel opens is reached on the delegate: by its path, or relative to a
+   * directory held open by a {@link WrappedSecureDirectoryStream}.
+   */
+  interface DelegateFile {
+    SeekableByteChannel open(Set<? extends OpenOption> options, FileAttribute<?>[] attrs) throws IOException;
+
+    boolean exists(boolean noFollow) throws IOException;
+
+    Set<PosixFilePermission> permissions() throws IOException;
+  }
+
+  private static DelegateFile byPath(WrappedPath path, boolean fileChannel) {
+    Path delegatePath = path.delegate();
+    FileSystemProvider delegateProvider = delegatePath.getFileSystem().provider();
+    return new DelegateFile() {
+      @Override
+      public SeekableByteChannel open(Set<? extends OpenOption> options, FileAttribute<?>[] attrs)
+          throws IOException {
+        return fileChannel
+            ? delegateProvider.newFileChannel(delegatePath, options, attrs)
+            : delegateProvider.newByteChannel(delegatePath, options, attrs);
+      }
+
+      @Override
+      public boolean exists(boolean noFollow) {
+        return noFollow ? Files.exists(delegatePath, LinkOption.NOFOLLOW_LINKS) : Files.exists(delegatePath);
+      }
+
+      @Override
+      public Set<PosixFilePermission> permissions() throws IOException {
+        return Files.getPosixFilePermissions(delegatePath);
+      }
+    };
+  }
+
+  /**
+   * Opens a channel on {@code delegateFile}; {@code pathUnderLock} names it, and is asked under the
+   * shared lock, which orders it against renames (a directory stream's names follow them).
+   */
+  ReplicatingFileChannel openChannel(
+      WrappedFileSystem fs,
+      java.util.function.Supplier<WrappedPath> pathUnderLock,
+      DelegateFile delegateFile,
+      Set<? extends OpenOption> options,
+      FileAttribute<?>[] attrs)
+      throws IOException {
     boolean append = options.contains(APPEND);
     boolean write = append || options.contains(WRITE);
     boolean read = options.contains(READ) || !write;
@@ -349,9 +399,6 @@ public final class ReplicatedFileSystemProvider extends FileSystemProvider {
       copy.remove(DELETE_ON_CLOSE);
       delegateOptions = copy;
     }
-    Path delegatePath = path.delegate();
-    FileSystemProvider delegateProvider = delegatePath.getFileSystem().provider();
-
     ReplicatingFileChannel channel;
     ChangeSink.Completion created = ChangeSink.Completion.DONE;
     ChangeSink.Completion permitted = ChangeSink.Completion.DONE;
@@ -360,6 +407,8 @@ public final class ReplicatedFileSystemProvider extends FileSystemProvider {
     Lock shared = fs.sharedLock();
     shared.lock();
     try {
+      WrappedPath path = pathUnderLock.get();
+      fs.checkAccessible(path);
       String changePath = path.changePath();
       Lock pathLock = write ? fs.pathLock(changePath) : null;
       if (pathLock != null) {
@@ -368,10 +417,7 @@ public final class ReplicatedFileSystemProvider extends FileSystemProvider {
       try {
         boolean creates = createNew;
         if (create) {
-          creates =
-              noFollow
-                  ? !Files.exists(delegatePath, LinkOption.NOFOLLOW_LINKS)
-                  : !Files.exists(delegatePath);
+          creates = !delegateFile.exists(noFollow);
         }
         FileChange.CreateFile createChange =
             creates || truncate ? new FileChange.CreateFile(changePath, true) : null;
@@ -387,10 +433,7 @@ public final class ReplicatedFileSystemProvider extends FileSystemProvider {
         }
         SeekableByteChannel delegate;
         try {
-          delegate =
-              fileChannel
-                  ? delegateProvider.newFileChannel(delegatePath, delegateOptions, attrs)
-                  : delegateProvider.newByteChannel(delegatePath, delegateOptions, attrs);
+          delegate = delegateFile.open(delegateOptions, attrs);
         } catch (IOException e) {
           throw fs.translate(e, path, null);
         }
@@ -405,7 +448,7 @@ public final class ReplicatedFileSystemProvider extends FileSystemProvider {
             // Report what the file got (the umask applies), not what was asked.
             Set<PosixFilePermission> actual;
             try {
-              actual = Files.getPosixFilePermissions(delegatePath);
+              actual = delegateFile.permissions();
             } catch (IOException | UnsupportedOperationException e) {
               actual = permissionsChange.permissions();
             }
@@ -435,7 +478,7 @@ public final class ReplicatedFileSystemProvider extends FileSystemProvider {
   }
 
   /** True when {@code attrs} ask for POSIX permissions; other initial attributes are refused. */
-  private static boolean initialPermissions(FileAttribute<?>[] attrs) {
+  static boolean initialPermissions(FileAttribute<?>[] attrs) {
     boolean permissions = false;
     for (FileAttribute<?> attr : attrs) {
       if (attr.name().equals("posix:permissions") || attr.name().equals("unix:permissions")) {
@@ -470,6 +513,10 @@ public final class ReplicatedFileSystemProvider extends FileSystemProvider {
       delegate = delegateProvider(wrapped).newDirectoryStream(wrapped.delegate(), entry -> true);
     } catch (IOException e) {
       throw fs.translate(e, wrapped, null);
+    }
+    if (delegate instanceof java.nio.file.SecureDirectoryStream<Path> secure) {
+      // Libraries that delete trees safely need one; its relative operations are replicated.
+      return fs.register(new WrappedSecureDirectoryStream(fs, wrapped, wrapped.changePath(), secure, filter));
     }
     return fs.register(new WrappedDirectoryStream(fs, wrapped, delegate, filter));
   }
@@ -546,7 +593,7 @@ public final class ReplicatedFileSystemProvider extends FileSystemProvider {
         null);
   }
 
-  private static Path relativeDelegate(FileSystem delegateFs, WrappedPath relative) {
+  static Path relativeDelegate(FileSystem delegateFs, WrappedPath relative) {
     List<String> names = relative.names();
     if (names.isEmpty()) {
       return delegateFs.getPath("");

@@ -15,6 +15,7 @@ import java.nio.file.attribute.PosixFileAttributes;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.UserPrincipal;
 import java.util.Set;
+import java.util.function.Supplier;
 
 /**
  * Attribute views whose setters are replicated: basic (times), posix (permissions, owner, group)
@@ -29,68 +30,79 @@ final class ReplicatingAttributeViews {
   static <V extends FileAttributeView> V of(
       WrappedFileSystem fs, WrappedPath path, Class<V> type, LinkOption... options) {
     Path delegatePath = path.delegate();
+    if (type != BasicFileAttributeView.class && type != PosixFileAttributeView.class
+        && type != FileOwnerAttributeView.class) {
+      return null;
+    }
+    V view = delegatePath.getFileSystem().provider().getFileAttributeView(delegatePath, type, options);
+    return wrap(fs, () -> path, type, view);
+  }
+
+  /**
+   * A replicating view over {@code delegate} (of {@code type}), whose changes are reported for the
+   * path {@code path} names at the time (asked under the lock that orders it against renames); null
+   * when {@code delegate} is null or of a view that is not replicated.
+   */
+  static <V extends FileAttributeView> V wrap(
+      WrappedFileSystem fs, Supplier<WrappedPath> path, Class<V> type, V delegate) {
+    if (delegate == null) {
+      return null;
+    }
     if (type == BasicFileAttributeView.class) {
-      BasicFileAttributeView view =
-          delegatePath.getFileSystem().provider()
-              .getFileAttributeView(delegatePath, BasicFileAttributeView.class, options);
-      return view == null ? null : type.cast(new Basic(fs, path, view));
+      return type.cast(new Basic(fs, path, (BasicFileAttributeView) delegate));
     }
     if (type == PosixFileAttributeView.class) {
-      PosixFileAttributeView view =
-          delegatePath.getFileSystem().provider()
-              .getFileAttributeView(delegatePath, PosixFileAttributeView.class, options);
-      return view == null ? null : type.cast(new Posix(fs, path, view));
+      return type.cast(new Posix(fs, path, (PosixFileAttributeView) delegate));
     }
     if (type == FileOwnerAttributeView.class) {
-      FileOwnerAttributeView view =
-          delegatePath.getFileSystem().provider()
-              .getFileAttributeView(delegatePath, FileOwnerAttributeView.class, options);
-      return view == null ? null : type.cast(new Owner(fs, path, view));
+      return type.cast(new Owner(fs, path, (FileOwnerAttributeView) delegate));
     }
     return null;
   }
 
-  private static void checkUsable(WrappedFileSystem fs, WrappedPath path) throws IOException {
+  private static void checkUsable(WrappedFileSystem fs) {
     fs.checkOpen();
-    fs.checkAccessible(path);
   }
 
   static void setTimes(
       WrappedFileSystem fs,
-      WrappedPath path,
+      Supplier<WrappedPath> path,
       BasicFileAttributeView delegate,
       FileTime lastModified,
       FileTime lastAccess,
       FileTime creation)
       throws IOException {
-    checkUsable(fs, path);
-    FileChange change =
-        lastModified == null && lastAccess == null && creation == null
+    checkUsable(fs);
+    fs.dataChange(path, p -> lastModified == null && lastAccess == null && creation == null
             ? null
-            : new FileChange.SetTimes(path.changePath(), lastModified, lastAccess, creation);
-    fs.dataChange(path, change, () -> delegate.setTimes(lastModified, lastAccess, creation));
+            : new FileChange.SetTimes(p.changePath(), lastModified, lastAccess, creation),
+        () -> delegate.setTimes(lastModified, lastAccess, creation));
   }
 
   static void setOwner(
-      WrappedFileSystem fs, WrappedPath path, FileOwnerAttributeView delegate, UserPrincipal owner)
+      WrappedFileSystem fs, Supplier<WrappedPath> path, FileOwnerAttributeView delegate, UserPrincipal owner)
       throws IOException {
-    checkUsable(fs, path);
+    checkUsable(fs);
     if (owner == null) {
       throw new NullPointerException("owner");
     }
-    fs.dataChange(
-        path,
-        new FileChange.SetOwner(path.changePath(), owner.getName(), null),
+    fs.dataChange(path, p -> new FileChange.SetOwner(p.changePath(), owner.getName(), null),
         () -> delegate.setOwner(owner));
+  }
+
+  /** Reads through the delegate view, named with the wrapper path; refused for the metadata directory. */
+  private static <T> T read(WrappedFileSystem fs, Supplier<WrappedPath> path, LocalTree.IoAction<T> read)
+      throws IOException {
+    return fs.readThrough(path.get(), read);
   }
 
   /** Basic view: times are replicated. */
   static class Basic implements BasicFileAttributeView {
     final WrappedFileSystem fs;
-    final WrappedPath path;
+    final Supplier<WrappedPath> path;
     private final BasicFileAttributeView delegate;
 
-    Basic(WrappedFileSystem fs, WrappedPath path, BasicFileAttributeView delegate) {
+    Basic(WrappedFileSystem fs, Supplier<WrappedPath> path, BasicFileAttributeView delegate) {
       this.fs = fs;
       this.path = path;
       this.delegate = delegate;
@@ -103,7 +115,7 @@ final class ReplicatingAttributeViews {
 
     @Override
     public BasicFileAttributes readAttributes() throws IOException {
-      return fs.readThrough(path, delegate::readAttributes);
+      return read(fs, path, delegate::readAttributes);
     }
 
     @Override
@@ -116,10 +128,10 @@ final class ReplicatingAttributeViews {
   /** Owner view: owner changes are replicated by name. */
   static final class Owner implements FileOwnerAttributeView {
     private final WrappedFileSystem fs;
-    private final WrappedPath path;
+    private final Supplier<WrappedPath> path;
     private final FileOwnerAttributeView delegate;
 
-    Owner(WrappedFileSystem fs, WrappedPath path, FileOwnerAttributeView delegate) {
+    Owner(WrappedFileSystem fs, Supplier<WrappedPath> path, FileOwnerAttributeView delegate) {
       this.fs = fs;
       this.path = path;
       this.delegate = delegate;
@@ -132,7 +144,7 @@ final class ReplicatingAttributeViews {
 
     @Override
     public UserPrincipal getOwner() throws IOException {
-      return fs.readThrough(path, delegate::getOwner);
+      return read(fs, path, delegate::getOwner);
     }
 
     @Override
@@ -145,28 +157,26 @@ final class ReplicatingAttributeViews {
   static final class Posix extends Basic implements PosixFileAttributeView {
     private final PosixFileAttributeView delegate;
 
-    Posix(WrappedFileSystem fs, WrappedPath path, PosixFileAttributeView delegate) {
+    Posix(WrappedFileSystem fs, Supplier<WrappedPath> path, PosixFileAttributeView delegate) {
       super(fs, path, delegate);
       this.delegate = delegate;
     }
 
     @Override
     public PosixFileAttributes readAttributes() throws IOException {
-      return fs.readThrough(path, delegate::readAttributes);
+      return read(fs, path, delegate::readAttributes);
     }
 
     @Override
     public void setPermissions(Set<PosixFilePermission> permissions) throws IOException {
-      checkUsable(fs, path);
-      fs.dataChange(
-          path,
-          new FileChange.SetPermissions(path.changePath(), permissions),
+      checkUsable(fs);
+      fs.dataChange(path, p -> new FileChange.SetPermissions(p.changePath(), permissions),
           () -> delegate.setPermissions(permissions));
     }
 
     @Override
     public UserPrincipal getOwner() throws IOException {
-      return fs.readThrough(path, delegate::getOwner);
+      return read(fs, path, delegate::getOwner);
     }
 
     @Override
@@ -176,13 +186,11 @@ final class ReplicatingAttributeViews {
 
     @Override
     public void setGroup(GroupPrincipal group) throws IOException {
-      checkUsable(fs, path);
+      checkUsable(fs);
       if (group == null) {
         throw new NullPointerException("group");
       }
-      fs.dataChange(
-          path,
-          new FileChange.SetOwner(path.changePath(), null, group.getName()),
+      fs.dataChange(path, p -> new FileChange.SetOwner(p.changePath(), null, group.getName()),
           () -> delegate.setGroup(group));
     }
   }

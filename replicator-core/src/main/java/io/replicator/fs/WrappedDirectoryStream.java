@@ -8,14 +8,14 @@ import java.util.Iterator;
 import java.util.NoSuchElementException;
 
 /**
- * A plain {@link DirectoryStream} over a delegate's stream: entries come back as wrapper paths and
- * the metadata directory is skipped at the root. Deliberately not a {@code
- * SecureDirectoryStream}, whose relative operations would change files without being replicated.
+ * A {@link DirectoryStream} over a delegate's stream: entries come back as wrapper paths and the
+ * metadata directory is skipped at the root. When the delegate's stream is secure, {@link
+ * WrappedSecureDirectoryStream} adds its relative operations, replicated.
  */
-final class WrappedDirectoryStream implements DirectoryStream<Path> {
+class WrappedDirectoryStream implements DirectoryStream<Path> {
 
-  private final WrappedFileSystem fs;
-  private final WrappedPath directory;
+  final WrappedFileSystem fs;
+  final WrappedPath directory;
   private final DirectoryStream<Path> delegate;
   private final DirectoryStream.Filter<? super Path> filter;
   private final boolean atRoot;

@@ -430,10 +430,26 @@ public final class WrappedFileSystem extends ReplicatedFileSystem implements Loc
    * reported (a local-only change).
    */
   void dataChange(WrappedPath path, FileChange change, LocalChange local) throws IOException {
+    dataChange(() -> path, p -> change, local);
+  }
+
+  /**
+   * As {@link #dataChange(WrappedPath, FileChange, LocalChange)}, with the path worked out under
+   * the shared lock, which orders it against renames (the names of a directory stream's entries
+   * follow them).
+   */
+  void dataChange(
+      java.util.function.Supplier<WrappedPath> pathUnderLock,
+      java.util.function.Function<WrappedPath, FileChange> changeOf,
+      LocalChange local)
+      throws IOException {
     ChangeSink.Completion completion = ChangeSink.Completion.DONE;
     Lock shared = sharedLock();
     shared.lock();
     try {
+      WrappedPath path = pathUnderLock.get();
+      checkAccessible(path);
+      FileChange change = changeOf.apply(path);
       Lock pathLock = pathLock(path.changePath());
       pathLock.lock();
       try {
@@ -464,40 +480,72 @@ public final class WrappedFileSystem extends ReplicatedFileSystem implements Loc
   void namespaceChange(
       FileChange change, WrappedPath path, WrappedPath other, LocalChange local, Runnable afterLocal)
       throws IOException {
+    namespaceChange(() -> namespaceChangeLocked(change, path, other, local, afterLocal));
+  }
+
+  /** A namespace change worked out under the exclusive lock; returns what to wait for after it. */
+  @FunctionalInterface
+  interface LockedChange {
+    ChangeSink.Completion run() throws IOException;
+  }
+
+  /** Runs {@code change} under the exclusive lock, then waits for its completion outside it. */
+  void namespaceChange(LockedChange change) throws IOException {
     ChangeSink.Completion completion;
     Lock exclusive = exclusiveLock();
     exclusive.lock();
     try {
-      sink.beforeLocalChange(change);
-      try {
-        local.run();
-      } catch (IOException e) {
-        throw translate(e, path, other);
-      }
-      if (afterLocal != null) {
-        afterLocal.run();
-      }
-      completion = sink.submit(change);
+      completion = change.run();
     } finally {
       exclusive.unlock();
     }
     completion.await();
   }
 
+  /** The body of a namespace change; the caller holds the exclusive lock. */
+  ChangeSink.Completion namespaceChangeLocked(
+      FileChange change, WrappedPath path, WrappedPath other, LocalChange local, Runnable afterLocal)
+      throws IOException {
+    sink.beforeLocalChange(change);
+    try {
+      local.run();
+    } catch (IOException e) {
+      throw translate(e, path, other);
+    }
+    if (afterLocal != null) {
+      afterLocal.run();
+    }
+    return sink.submit(change);
+  }
+
   /** Called under the exclusive lock after a rename: open channels follow their file. */
   void renamed(String source, String target) {
-    String prefix = source + "/";
     for (Closeable resource : resources) {
       if (resource instanceof ReplicatingFileChannel) {
         ReplicatingFileChannel channel = (ReplicatingFileChannel) resource;
-        String path = channel.changePath();
-        if (path.equals(source)) {
-          channel.setChangePath(target);
-        } else if (path.startsWith(prefix)) {
-          channel.setChangePath(target + path.substring(source.length()));
+        String path = renamedPath(channel.changePath(), source, target);
+        if (path != null) {
+          channel.setChangePath(path);
+        }
+      } else if (resource instanceof WrappedSecureDirectoryStream) {
+        WrappedSecureDirectoryStream stream = (WrappedSecureDirectoryStream) resource;
+        String path = renamedPath(stream.changePath(), source, target);
+        if (path != null) {
+          stream.setChangePath(path);
         }
       }
     }
+  }
+
+  /** {@code path} after {@code source} was renamed to {@code target}, or null when not under it. */
+  private static String renamedPath(String path, String source, String target) {
+    if (path.equals(source)) {
+      return target;
+    }
+    if (path.startsWith(source + "/")) {
+      return target + path.substring(source.length());
+    }
+    return null;
   }
 
   /** Called under the exclusive lock after a name was removed: its open channels are unlinked. */
@@ -507,6 +555,11 @@ public final class WrappedFileSystem extends ReplicatedFileSystem implements Loc
         ReplicatingFileChannel channel = (ReplicatingFileChannel) resource;
         if (channel.changePath().equals(path)) {
           channel.unlink();
+        }
+      } else if (resource instanceof WrappedSecureDirectoryStream) {
+        WrappedSecureDirectoryStream stream = (WrappedSecureDirectoryStream) resource;
+        if (stream.changePath().equals(path)) {
+          stream.unlink();
         }
       }
     }
