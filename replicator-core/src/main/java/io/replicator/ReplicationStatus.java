@@ -20,6 +20,7 @@ import java.util.Optional;
  * @param inFlightChanges changes sent and not yet acknowledged
  * @param inFlightBytes payload bytes sent and not yet acknowledged
  * @param resync progress of a running resync, or empty
+ * @param verify progress of a running online verify, or empty
  */
 public record ReplicationStatus(
     NodeState state,
@@ -34,7 +35,16 @@ public record ReplicationStatus(
     long appliedSequence,
     long inFlightChanges,
     long inFlightBytes,
-    Optional<ResyncProgress> resync) {
+    Optional<ResyncProgress> resync,
+    Optional<VerifyProgress> verify) {
+
+  /** A status without verify progress (no verify running). */
+  public ReplicationStatus(NodeState state, ReplicationMode mode, Optional<String> peer, boolean peerConnected,
+      boolean peerOutOfDate, Optional<String> problem, long generation, long dirtyBytes, long lastSequence,
+      long appliedSequence, long inFlightChanges, long inFlightBytes, Optional<ResyncProgress> resync) {
+    this(state, mode, peer, peerConnected, peerOutOfDate, problem, generation, dirtyBytes, lastSequence,
+        appliedSequence, inFlightChanges, inFlightBytes, resync, Optional.empty());
+  }
 
   /** True when the peer holds everything this node has: connected, not out of date, nothing pending. */
   public boolean inSync() {
@@ -44,10 +54,32 @@ public record ReplicationStatus(
   /**
    * Progress of a resync.
    *
-   * @param bytesDone bytes resynced so far
-   * @param bytesTotal bytes to resync in all
+   * @param bytesDone bytes resynced so far (examined: compared or sent)
+   * @param bytesTotal bytes to resync in all (grows while the tree is still being counted)
+   * @param bytesPerSecond current rate
+   * @param etaSeconds estimated seconds left, or -1 when unknown
+   * @param filesDone entries (files, directories, links) reconciled so far
+   * @param filesTotal entries to reconcile in all (grows while the tree is still being counted)
+   */
+  public record ResyncProgress(long bytesDone, long bytesTotal, long bytesPerSecond, long etaSeconds,
+      long filesDone, long filesTotal) {
+
+    /** Progress counted in bytes only. */
+    public ResyncProgress(long bytesDone, long bytesTotal, long bytesPerSecond, long etaSeconds) {
+      this(bytesDone, bytesTotal, bytesPerSecond, etaSeconds, 0, 0);
+    }
+  }
+
+  /**
+   * Progress of an online verify.
+   *
+   * @param filesDone entries compared so far
+   * @param filesTotal entries to compare in all (grows while the tree is still being counted)
+   * @param bytesDone bytes of file data compared so far
+   * @param bytesTotal bytes of file data to compare (grows while the tree is still being counted)
    * @param bytesPerSecond current rate
    * @param etaSeconds estimated seconds left, or -1 when unknown
    */
-  public record ResyncProgress(long bytesDone, long bytesTotal, long bytesPerSecond, long etaSeconds) {}
+  public record VerifyProgress(long filesDone, long filesTotal, long bytesDone, long bytesTotal,
+      long bytesPerSecond, long etaSeconds) {}
 }

@@ -12,6 +12,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -77,23 +81,55 @@ class OnlineVerifyTest {
   }
 
   @Test
-  void verifyRunsWhileTheApplicationWrites() throws Exception {
+  void verifyOfALiveTreeReportsNothingWhileEveryKindOfChangeGoesOn() throws Exception {
     ReplicatedFileSystem fs = populated();
     long seed = System.nanoTime();
-    Thread workload = new Thread(() -> {
-      try {
-        RandomWorkload.run(fs, 3, 200, seed);
-      } catch (Exception e) {
-        throw new RuntimeException(e);
+    AtomicBoolean stop = new AtomicBoolean();
+    AtomicReference<Throwable> failure = new AtomicReference<>();
+    List<Thread> writers = new ArrayList<>();
+    // a log appended and forced without pause, as the demo's ledger is
+    writers.add(new Thread(() -> {
+      try (FileChannel log = FileChannel.open(fs.getPath("/ledger.log"), StandardOpenOption.CREATE,
+          StandardOpenOption.WRITE, StandardOpenOption.APPEND)) {
+        byte[] record = new byte[32];
+        for (long n = 0; !stop.get(); n++) {
+          java.util.Arrays.fill(record, (byte) n);
+          log.write(ByteBuffer.wrap(record));
+          log.force(false);
+        }
+      } catch (Throwable e) {
+        failure.compareAndSet(null, e);
       }
-    });
-    workload.start();
-    VerifyReport report = fs.verify();
-    workload.join(60_000);
-    // blocks rewritten during the comparison may show as differing; a resync settles them
-    fs.resync();
+    }, "ledger"));
+    // every other kind of change, in rounds over fresh directories
+    writers.add(new Thread(() -> {
+      try {
+        for (int round = 0; !stop.get(); round++) {
+          RandomWorkload.run(fs, 2, 40, seed + round, 2 * round);
+        }
+      } catch (Throwable e) {
+        failure.compareAndSet(null, e);
+      }
+    }, "workload"));
+    writers.forEach(Thread::start);
+    try {
+      await().atMost(Duration.ofSeconds(30)).until(() -> Files.size(fs.getPath("/ledger.log")) > 3_200);
+      for (int i = 0; i < 3; i++) {
+        VerifyReport report = fs.verify();
+        assertThat(report.identical()).as("verify %d under writes (seed %d): %s", i, seed, report).isTrue();
+        assertThat(report.pathsCompared()).isGreaterThan(7);
+        assertThat(fs.status().peerOutOfDate()).as("nothing was marked dirty").isFalse();
+      }
+    } finally {
+      stop.set(true);
+      for (Thread t : writers) {
+        t.join(60_000);
+      }
+    }
+    assertThat(failure.get()).isNull();
     await().atMost(Duration.ofSeconds(30)).until(() -> fs.status().inSync());
-    assertThat(pair.differences()).as("seed %d, report %s", seed, report).isEmpty();
+    assertThat(pair.differences()).as("seed %d", seed).isEmpty();
+    assertThat(fs.verify().identical()).isTrue();
   }
 
   @Test

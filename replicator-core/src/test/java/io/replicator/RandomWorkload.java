@@ -30,6 +30,11 @@ final class RandomWorkload {
   private RandomWorkload() {}
 
   static void run(FileSystem fs, int threads, int opsPerThread, long seed) throws Exception {
+    run(fs, threads, opsPerThread, seed, 0);
+  }
+
+  /** As {@link #run(FileSystem, int, int, long)}, the threads owning directories from {@code firstWorker} on. */
+  static void run(FileSystem fs, int threads, int opsPerThread, long seed, int firstWorker) throws Exception {
     Path shared = Files.createDirectories(fs.getPath("/shared"));
     for (int s = 0; s < 3; s++) {
       Files.write(shared.resolve("s" + s), new byte[32 * 1024]);
@@ -38,7 +43,7 @@ final class RandomWorkload {
     try {
       List<Future<?>> futures = new ArrayList<>();
       for (int t = 0; t < threads; t++) {
-        int id = t;
+        int id = firstWorker + t;
         futures.add(pool.submit(() -> {
           new Worker(fs, id, new Random(seed * 1_000_003L + id), shared).run(opsPerThread);
           return null;

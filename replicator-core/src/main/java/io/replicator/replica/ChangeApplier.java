@@ -332,6 +332,27 @@ final class ChangeApplier implements Closeable {
   }
 
   /**
+   * Waits until every change up to {@code seq} is applied, the applier failed, or it closed.
+   *
+   * @return true when everything up to {@code seq} is applied
+   */
+  boolean awaitApplied(long seq, Duration timeout) throws InterruptedException {
+    long remaining = timeout.toNanos();
+    progressLock.lock();
+    try {
+      while (appliedSeq < seq && receivedSeq != 0 && failure == null && !closed) {
+        if (remaining <= 0) {
+          return false;
+        }
+        remaining = progressChanged.awaitNanos(remaining);
+      }
+      return appliedSeq >= seq || receivedSeq == 0;
+    } finally {
+      progressLock.unlock();
+    }
+  }
+
+  /**
    * Stops applying: changes still queued are released without being applied, the threads stop
    * (waiting at most the configured close timeout), cached channels close. Idempotent.
    */

@@ -12,24 +12,35 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.PosixFileAttributes;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.Iterator;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongSupplier;
 
 /**
  * The replica's answer to a manifest request: for each requested path, and everything under it
- * when it is a directory, its kind, size, link target, mode and (unless asked not to) the
- * checksums of its blocks. Walks in sorted pre-order, never follows symbolic links, skips the
- * metadata directory, and resolves requested paths through the {@link PathGuard} so a primary
- * cannot read checksums from outside the root.
+ * when it is a directory (unless asked not to descend), its kind, size, link target, mode and
+ * (unless asked not to) the checksums of its blocks. Walks in sorted pre-order with one sorted
+ * listing per level of depth held at a time, never follows symbolic links, skips the metadata
+ * directory, and resolves requested paths through the {@link PathGuard} so a primary cannot read
+ * checksums from outside the root.
+ *
+ * <p>Changes keep being applied while it walks: each entry carries how far they were applied
+ * before it was read ({@code applied_before}), so the primary can tell which comparisons a
+ * concurrent change may have spoiled.
  */
 final class ReplicaManifest {
-  /** Blocks per entry: 2048 checksums (32 KiB) keep one entry's header under the 64 KiB header limit. */
+  /** Blocks per entry: 2048 checksums (32 KiB) keep one entry well under the 64 KiB header limit. */
   static final int BLOCKS_PER_ENTRY = 2048;
 
-  /** Receives entries; may block (back-pressure). */
+  /** Receives entries in walk order; may block (back-pressure). */
   @FunctionalInterface
   interface EntrySink {
     void accept(ManifestEntry entry) throws IOException;
@@ -38,80 +49,132 @@ final class ReplicaManifest {
   private final PathGuard guard;
   private final ManifestRequest request;
   private final EntrySink sink;
+  private final LongSupplier appliedSeq;
   private final int blockSize;
   private long paths;
 
-  private ReplicaManifest(PathGuard guard, ManifestRequest request, EntrySink sink) {
+  private ReplicaManifest(PathGuard guard, ManifestRequest request, EntrySink sink, LongSupplier appliedSeq) {
     this.guard = guard;
     this.request = request;
     this.sink = sink;
+    this.appliedSeq = appliedSeq;
     this.blockSize = request.getBlockSize() > 0 ? request.getBlockSize() : 4096;
   }
 
-  /** Writes the manifest for {@code request}; returns the number of paths listed. */
-  static long write(Path root, ManifestRequest request, EntrySink sink) throws IOException {
+  /** Checks a request before any of it is walked; null when it is acceptable. */
+  static String problem(ManifestRequest request) {
     if (request.getBlockSize() != 0 && (Integer.bitCount(request.getBlockSize()) != 1
         || request.getBlockSize() < 512 || request.getBlockSize() > (1 << 20))) {
-      throw new IOException("manifest block size " + request.getBlockSize() + " is not a power of two in 512..1 MiB");
+      return "manifest block size " + request.getBlockSize() + " is not a power of two in 512..1 MiB";
     }
-    ReplicaManifest m = new ReplicaManifest(new PathGuard(root), request, sink);
-    List<String> roots = request.getAll() ? List.of("") : request.getPathsList();
-    for (String p : roots) {
+    for (String p : request.getPathsList()) {
       String problem = ChangePaths.problem(p);
       if (problem != null) {
-        throw new IOException("manifest request: " + problem);
+        return "manifest request: " + problem;
       }
-      m.walk(p);
+    }
+    return null;
+  }
+
+  /**
+   * Writes the manifest for {@code request}; returns the number of paths listed. {@code appliedSeq}
+   * tells how far changes are applied; it is read before each entry.
+   */
+  static long write(Path root, ManifestRequest request, EntrySink sink, LongSupplier appliedSeq) throws IOException {
+    String problem = problem(request);
+    if (problem != null) {
+      throw new IOException(problem);
+    }
+    ReplicaManifest m = new ReplicaManifest(new PathGuard(root), request, sink, appliedSeq);
+    List<String> roots = request.getAll() ? List.of("") : request.getPathsList();
+    for (String p : roots) {
+      m.walk(p, !request.getNoDescent());
     }
     return m.paths;
   }
 
-  private void walk(String changePath) throws IOException {
-    Path p;
-    try {
-      p = guard.resolveNoFollow(changePath);
-    } catch (NoSuchFileException e) {
-      emitMissing(changePath);
-      return;
+  /** A directory being walked: its change path and the names not yet visited. */
+  private record Level(String path, Iterator<String> names) {}
+
+  private void walk(String rootPath, boolean descend) throws IOException {
+    Deque<Level> stack = new ArrayDeque<>();
+    List<String> children = visit(rootPath, descend);
+    if (children != null) {
+      stack.push(new Level(rootPath, children.iterator()));
     }
-    BasicFileAttributes a;
-    try {
-      a = Files.readAttributes(p, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
-    } catch (NoSuchFileException e) {
-      emitMissing(changePath);
-      return;
-    }
-    emit(changePath, p, a);
-    if (a.isDirectory()) {
-      for (String name : LocalPaths.sortedChildren(p, changePath)) {
-        walk(LocalPaths.child(changePath, name));
+    while (!stack.isEmpty()) {
+      Level top = stack.peek();
+      if (!top.names().hasNext()) {
+        stack.pop();
+        continue;
+      }
+      String child = LocalPaths.child(top.path(), top.names().next());
+      List<String> grandChildren = visit(child, true);
+      if (grandChildren != null) {
+        stack.push(new Level(child, grandChildren.iterator()));
       }
     }
   }
 
-  private void emitMissing(String changePath) throws IOException {
-    paths++;
-    sink.accept(ManifestEntry.newBuilder().setRequestId(request.getRequestId()).setPath(changePath)
-        .setKind(ManifestEntry.Kind.MISSING).setLast(true).build());
+  /** Emits the entry of {@code changePath}; returns its sorted children when it is a directory to descend into. */
+  private List<String> visit(String changePath, boolean descend) throws IOException {
+    long applied = appliedSeq.getAsLong();
+    Path p;
+    BasicFileAttributes a;
+    try {
+      p = guard.resolveNoFollow(changePath);
+      a = Files.readAttributes(p, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+    } catch (NoSuchFileException | NotDirectoryException e) {
+      // gone meanwhile (a change applied while walking), or a parent is no directory any more
+      emitMissing(changePath, applied);
+      return null;
+    }
+    List<String> children = null;
+    if (a.isDirectory() && descend) {
+      try {
+        children = LocalPaths.sortedChildren(p, changePath);
+      } catch (NoSuchFileException | NotDirectoryException e) {
+        emitMissing(changePath, applied);
+        return null;
+      }
+    }
+    emit(changePath, p, a, applied);
+    return children;
   }
 
-  private void emit(String changePath, Path p, BasicFileAttributes a) throws IOException {
+  private void emitMissing(String changePath, long applied) throws IOException {
+    paths++;
+    sink.accept(ManifestEntry.newBuilder().setRequestId(request.getRequestId()).setPath(changePath)
+        .setKind(ManifestEntry.Kind.MISSING).setLast(true).setAppliedBefore(applied).build());
+  }
+
+  private void emit(String changePath, Path p, BasicFileAttributes a, long applied) throws IOException {
     paths++;
     ManifestEntry.Builder b = ManifestEntry.newBuilder()
         .setRequestId(request.getRequestId())
         .setPath(changePath)
-        .setLastModifiedNanos(a.lastModifiedTime().to(java.util.concurrent.TimeUnit.NANOSECONDS));
+        .setAppliedBefore(applied)
+        .setLastModifiedNanos(a.lastModifiedTime().to(TimeUnit.NANOSECONDS));
     if (!a.isSymbolicLink()) {
       try {
         PosixFileAttributes px = Files.readAttributes(p, PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
         b.setMode(ChangeProtos.toMode(px.permissions()));
       } catch (UnsupportedOperationException e) {
         // not a POSIX file system: no mode to compare
+      } catch (NoSuchFileException e) {
+        emitMissingCounted(changePath, applied);
+        return;
       }
     }
     if (a.isSymbolicLink()) {
-      sink.accept(b.setKind(ManifestEntry.Kind.SYMBOLIC_LINK)
-          .setLinkTarget(LocalPaths.linkTarget(guard.root(), p)).setLast(true).build());
+      String target;
+      try {
+        target = LocalPaths.linkTarget(guard.root(), p);
+      } catch (NoSuchFileException | java.nio.file.NotLinkException e) {
+        emitMissingCounted(changePath, applied);
+        return;
+      }
+      sink.accept(b.setKind(ManifestEntry.Kind.SYMBOLIC_LINK).setLinkTarget(target).setLast(true).build());
     } else if (a.isDirectory()) {
       sink.accept(b.setKind(ManifestEntry.Kind.DIRECTORY).setLast(true).build());
     } else if (!a.isRegularFile()) {
@@ -119,14 +182,33 @@ final class ReplicaManifest {
     } else if (request.getWithoutHashes() || a.size() == 0) {
       sink.accept(b.setKind(ManifestEntry.Kind.FILE).setSize(a.size()).setLast(true).build());
     } else {
-      long blocks = (a.size() + blockSize - 1) / blockSize;
-      try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
-        for (long first = 0; first < blocks; first += BLOCKS_PER_ENTRY) {
-          int n = (int) Math.min(BLOCKS_PER_ENTRY, blocks - first);
-          byte[] sums = BlockChecksums.hashBlocks(ch, first, n, blockSize);
-          sink.accept(b.clone().setKind(ManifestEntry.Kind.FILE).setSize(a.size()).setFirstBlock(first)
-              .setBlockHashes(ByteString.copyFrom(sums)).setLast(first + n >= blocks).build());
-        }
+      hashes(changePath, p, a.size(), b, applied);
+    }
+  }
+
+  /** A path that vanished between two reads: listed as missing (its paths count is already taken). */
+  private void emitMissingCounted(String changePath, long applied) throws IOException {
+    paths--;
+    emitMissing(changePath, applied);
+  }
+
+  private void hashes(String changePath, Path p, long size, ManifestEntry.Builder b, long applied)
+      throws IOException {
+    FileChannel ch;
+    try {
+      ch = FileChannel.open(p, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
+    } catch (NoSuchFileException e) {
+      emitMissingCounted(changePath, applied);
+      return;
+    }
+    try (ch) {
+      // the size the hashes cover: a file growing meanwhile is hashed as far as it was
+      long blocks = (size + blockSize - 1) / blockSize;
+      for (long first = 0; first < blocks; first += BLOCKS_PER_ENTRY) {
+        int n = (int) Math.min(BLOCKS_PER_ENTRY, blocks - first);
+        byte[] sums = BlockChecksums.hashBlocks(ch, first, n, blockSize);
+        sink.accept(b.clone().setKind(ManifestEntry.Kind.FILE).setSize(size).setFirstBlock(first)
+            .setBlockHashes(ByteString.copyFrom(sums)).setLast(first + n >= blocks).build());
       }
     }
   }

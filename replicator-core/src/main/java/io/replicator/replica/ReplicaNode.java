@@ -302,10 +302,34 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
     private long ackedReceived = -1;
     private long ackedApplied = -1;
 
+    final ManifestWriter manifests;
+
     Session(PeerConnection connection, CompletableFuture<Void> previous) throws IOException {
       this.connection = connection;
       this.previous = previous;
       this.applier = new ChangeApplier(root, this, applierOptions, currentFaults);
+      this.manifests = new ManifestWriter(root, new ManifestWriter.Peer() {
+        @Override
+        public void send(Envelope envelope) throws IOException {
+          sendBlocking(envelope);
+        }
+
+        @Override
+        public boolean awaitApplied(long seq, Duration timeout) throws InterruptedException {
+          return applier.awaitApplied(seq, timeout) && applier.failure() == null;
+        }
+
+        @Override
+        public long appliedSeq() {
+          return applier.appliedSeq();
+        }
+
+        @Override
+        public void failed(String reason) {
+          connection.close(Goodbye.Code.APPLY_FAILED, reason);
+          abort();
+        }
+      }, connection.remoteNodeId());
       this.receiver = new Thread(this::receive, "replica-receive-" + connection.remoteNodeId());
       this.receiver.setDaemon(true);
     }
@@ -317,6 +341,12 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
     @Override
     public void onFrame(PeerConnection c, Frame frame) {
       Envelope.BodyCase kind = frame.header().getBodyCase();
+      if (kind == Envelope.BodyCase.MANIFEST_CREDIT) {
+        // not queued: credit lets the manifest go on while changes wait their turn
+        manifests.credit(frame.header().getManifestCredit());
+        frame.release();
+        return;
+      }
       if (kind == Envelope.BodyCase.MANIFEST_REQUEST || kind == Envelope.BodyCase.RESYNC_START
           || kind == Envelope.BodyCase.RESYNC_DONE) {
         // resync control: handled in order with the changes around it
@@ -438,9 +468,15 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
       }
     }
 
-    /** Handles a resync control message after every change before it is applied. */
+    /**
+     * Handles a resync control message after every change before it is applied; a manifest request
+     * is handed to the manifest writer, which waits for those changes itself while applying goes on.
+     */
     private boolean control(Frame frame) throws InterruptedException {
       Envelope header = frame.header();
+      if (header.getBodyCase() == Envelope.BodyCase.MANIFEST_REQUEST) {
+        return manifests.submit(header.getManifestRequest(), applier.receivedSeq());
+      }
       try {
         if (!applier.awaitIdle(DRAIN_TIMEOUT)) {
           connection.close(Goodbye.Code.TIMEOUT, "changes before " + header.getBodyCase() + " not applied in time");
@@ -465,7 +501,6 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
             }
             syncState.resyncDone(GenerationIds.fromProto(header.getResyncDone().getGenerations()));
           }
-          case MANIFEST_REQUEST -> syncState.writeManifest(header.getManifestRequest(), this::sendBlocking);
           default -> throw new IllegalStateException("not a control message: " + header.getBodyCase());
         }
         return true;
@@ -539,6 +574,7 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
 
     private void finish() {
       ended.set(true);
+      manifests.close();
       // abort() interrupts this thread; the applier's close must still wait for its workers
       boolean interrupted = Thread.interrupted();
       try {

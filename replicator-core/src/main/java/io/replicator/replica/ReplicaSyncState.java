@@ -5,9 +5,6 @@ import io.replicator.meta.DirtyBitmapStore;
 import io.replicator.proto.HotExtent;
 import io.replicator.meta.GenerationIds;
 import io.replicator.meta.NodeMetadataStore;
-import io.replicator.proto.Envelope;
-import io.replicator.proto.ManifestEnd;
-import io.replicator.proto.ManifestRequest;
 import io.replicator.proto.NodeMetadata;
 import io.replicator.proto.ResyncStart;
 import io.replicator.proto.SyncState;
@@ -19,8 +16,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The replica's side of resync: its generation ids and consistency, what it reports at connect
- * (hot extents and dirty bytes left from a time it served as primary), the manifests it sends,
- * and the durable steps of a resync (started: inconsistent; done: adopt the source's ids).
+ * (hot extents and dirty bytes left from a time it served as primary), and the durable steps of a
+ * resync (started: inconsistent; done: adopt the source's ids).
  */
 final class ReplicaSyncState {
   private static final Logger log = LoggerFactory.getLogger(ReplicaSyncState.class);
@@ -109,19 +106,5 @@ final class ReplicaSyncState {
     }
     resyncRunning = false;
     log.info("in sync with the primary at generation {}", Long.toHexString(adopted.current()));
-  }
-
-  /** Sends this replica's manifest for the request, then its end marker. */
-  void writeManifest(ManifestRequest request, EnvelopeSender sender) throws IOException {
-    long paths = ReplicaManifest.write(root, request,
-        entry -> sender.send(Envelope.newBuilder().setManifestEntry(entry).build()));
-    sender.send(Envelope.newBuilder()
-        .setManifestEnd(ManifestEnd.newBuilder().setRequestId(request.getRequestId()).setPaths(paths)).build());
-  }
-
-  /** Sends one envelope to the primary, waiting while its buffer is full. */
-  @FunctionalInterface
-  interface EnvelopeSender {
-    void send(Envelope envelope) throws IOException;
   }
 }

@@ -1,28 +1,35 @@
 package io.replicator.stream;
 
 import io.replicator.proto.Envelope;
+import io.replicator.proto.ManifestBatch;
+import io.replicator.proto.ManifestCredit;
 import io.replicator.proto.ManifestEntry;
 import io.replicator.proto.ManifestRequest;
+import io.replicator.transport.Frame;
 import io.replicator.transport.PeerConnection;
 import java.io.IOException;
 import java.io.InterruptedIOException;
-import java.util.Set;
+import java.util.List;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Asks the peer for manifests and hands their entries, as they stream in, to one consumer thread.
- * Requests go out in order with the changes sent before them, so a manifest reflects every one of
- * them. Reading from the peer pauses while too many entries wait, so a large tree never piles up.
+ * Asks the peer for manifests and hands their entries, batch by batch as they stream in, to one
+ * consumer thread. Requests go out in order with the changes sent before them, so the peer reads
+ * nothing before it applied those. The peer sends at most {@value #CREDIT} batches ahead of what
+ * was consumed (each consumed batch is credited back), so entries are compared while the peer is
+ * still walking, and neither side holds more than a few batches of a large tree; the connection
+ * itself is never paused, so acknowledgements keep flowing.
  */
 final class ManifestChannel {
+  /** Batches the peer may send ahead of the consumer. */
+  static final int CREDIT = 8;
   private static final long IDLE_NANOS = TimeUnit.SECONDS.toNanos(120);
   private static final Envelope LINK_LOST = Envelope.getDefaultInstance();
 
   private final ReplicationStream stream;
   private final PeerConnection conn;
   private final LinkedBlockingQueue<Envelope> queue = new LinkedBlockingQueue<>();
-  private volatile boolean readPaused;
   private volatile String lostReason;
   private long requestIds;
 
@@ -40,7 +47,7 @@ final class ManifestChannel {
     }
   }
 
-  /** Receives the entries of one manifest. */
+  /** Receives the entries of one manifest, in walk order. */
   @FunctionalInterface
   interface EntryConsumer {
     void accept(ManifestEntry entry) throws IOException;
@@ -60,10 +67,6 @@ final class ManifestChannel {
       return false;
     }
     queue.add(e);
-    if (queue.size() > 256 && !readPaused) {
-      readPaused = true;
-      c.setAutoRead(false);
-    }
     return true;
   }
 
@@ -72,46 +75,91 @@ final class ManifestChannel {
     queue.add(LINK_LOST);
   }
 
-  /** Requests a manifest of {@code paths} ("" for the whole tree) and feeds every entry to {@code consumer}. */
-  void request(Set<String> paths, boolean withHashes, int blockSize, EntryConsumer consumer) throws IOException {
+  /** What to ask for: paths in {@link PathOrder}, none under another ("" for the whole tree). */
+  record Request(List<String> paths, boolean withHashes, boolean descend, int blockSize) {}
+
+  /** Requests a manifest and feeds every entry to {@code consumer}, crediting each batch once consumed. */
+  void request(Request r, EntryConsumer consumer) throws IOException {
     long id = ++requestIds;
     ManifestRequest.Builder req = ManifestRequest.newBuilder()
-        .setRequestId(id).setBlockSize(blockSize).setWithoutHashes(!withHashes);
-    if (paths.contains("")) {
+        .setRequestId(id).setBlockSize(r.blockSize()).setWithoutHashes(!r.withHashes())
+        .setNoDescent(!r.descend()).setCredit(CREDIT);
+    if (r.paths().size() == 1 && r.paths().get(0).isEmpty()) {
       req.setAll(true);
     } else {
-      req.addAllPaths(paths);
+      req.addAllPaths(r.paths());
     }
     stream.sendControl(conn, Envelope.newBuilder().setManifestRequest(req).build());
-    while (true) {
-      Envelope e;
-      try {
-        e = queue.poll(IDLE_NANOS, TimeUnit.NANOSECONDS);
-      } catch (InterruptedException ie) {
-        Thread.currentThread().interrupt();
-        throw new InterruptedIOException("interrupted while waiting for the peer's manifest");
-      }
-      if (readPaused && queue.size() < 64) {
-        readPaused = false;
-        conn.setAutoRead(true);
-      }
-      if (e == null) {
-        throw new IOException("the peer sent no manifest data for " + TimeUnit.NANOSECONDS.toSeconds(IDLE_NANOS) + " s");
-      }
-      if (e == LINK_LOST) {
-        throw new LinkLostException(lostReason());
-      }
-      if (e.hasManifestEnd()) {
-        if (e.getManifestEnd().getRequestId() != id) {
-          throw new IOException("manifest end for request " + e.getManifestEnd().getRequestId() + ", expected " + id);
+    boolean finished = false;
+    try {
+      while (true) {
+        Envelope e = take();
+        if (e.hasManifestEnd()) {
+          if (e.getManifestEnd().getRequestId() != id) {
+            throw new IOException("manifest end for request " + e.getManifestEnd().getRequestId() + ", expected " + id);
+          }
+          finished = true;
+          return;
         }
-        return;
+        if (!e.hasManifestBatch()) {
+          throw new IOException("unexpected manifest frame " + e.getBodyCase());
+        }
+        ManifestBatch batch = e.getManifestBatch();
+        if (batch.getRequestId() != id) {
+          throw new IOException("manifest batch for request " + batch.getRequestId() + ", expected " + id);
+        }
+        for (ManifestEntry entry : batch.getEntriesList()) {
+          consumer.accept(entry);
+        }
+        credit(id, false);
       }
-      ManifestEntry entry = e.getManifestEntry();
-      if (entry.getRequestId() != id) {
-        throw new IOException("manifest entry for request " + entry.getRequestId() + ", expected " + id);
+    } finally {
+      if (!finished && lostReason == null) {
+        // the consumer gave up: stop the peer, and drop what it still sends of this manifest
+        credit(id, true);
+        drain(id);
       }
-      consumer.accept(entry);
+    }
+  }
+
+  private Envelope take() throws IOException {
+    Envelope e;
+    try {
+      e = queue.poll(IDLE_NANOS, TimeUnit.NANOSECONDS);
+    } catch (InterruptedException ie) {
+      Thread.currentThread().interrupt();
+      throw new InterruptedIOException("interrupted while waiting for the peer's manifest");
+    }
+    if (e == null) {
+      throw new IOException("the peer sent no manifest data for " + TimeUnit.NANOSECONDS.toSeconds(IDLE_NANOS) + " s");
+    }
+    if (e == LINK_LOST) {
+      queue.add(LINK_LOST); // whoever asks next learns it too
+      throw new LinkLostException(lostReason());
+    }
+    return e;
+  }
+
+  private void credit(long id, boolean cancel) {
+    conn.send(Frame.of(Envelope.newBuilder()
+        .setManifestCredit(ManifestCredit.newBuilder().setRequestId(id).setBatches(1).setCancel(cancel)).build()));
+  }
+
+  private void drain(long id) {
+    boolean interrupted = Thread.interrupted();
+    try {
+      while (true) {
+        Envelope e = take();
+        if (e.hasManifestEnd() && e.getManifestEnd().getRequestId() == id) {
+          return;
+        }
+      }
+    } catch (IOException e) {
+      // the link is gone or the peer went silent: nothing more of this manifest will come
+    } finally {
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
     }
   }
 }

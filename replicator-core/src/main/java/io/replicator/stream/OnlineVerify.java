@@ -1,7 +1,6 @@
 package io.replicator.stream;
 
 import io.replicator.VerifyReport;
-import io.replicator.change.ChangeProtos;
 import io.replicator.change.LocalPaths;
 import io.replicator.fs.LocalTree;
 import io.replicator.meta.BlockChecksums;
@@ -9,49 +8,109 @@ import io.replicator.meta.DirtyBitmap;
 import io.replicator.proto.ManifestEntry;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
-import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.BasicFileAttributes;
-import java.nio.file.attribute.PosixFileAttributes;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashSet;
+import java.util.Deque;
 import java.util.List;
-import java.util.Set;
+import java.util.TreeSet;
 
 /**
- * Compares the primary's tree with the peer's by block checksums while the application runs:
- * the peer streams its manifest, each slice of checksums is compared with the local blocks under
- * that file's lock, and whatever differs is marked dirty in the bitmap for the next resync.
+ * Compares the primary's tree with the peer's by block checksums while the application runs, and
+ * marks whatever differs dirty for the next resync.
+ *
+ * <h2>Order with the stream</h2>
+ * The peer walks its tree in {@link PathOrder} while it keeps applying changes, and says with each
+ * entry how far it had applied them. The primary walks its own tree in the same order and compares
+ * each pair as the entries arrive, under that path's lock, reading its own state at that moment.
+ * The two show the same point of the stream unless a change to the path (or to what an ancestor's
+ * name holds) was numbered after the peer's reading ({@link RecentChanges}); such a comparison is
+ * not trusted but done again: first in a few more rounds without any lock, then, for a path the
+ * application kept changing all along, once while holding its lock (no change to it can then be
+ * numbered, and the peer answers after applying all of them). So a live tree shows only real
+ * differences, as DRBD's online verify, whose requests travel in its data stream.
  */
 final class OnlineVerify {
   private static final int MAX_EXAMPLES = 20;
+  /** Rounds of comparing again, without a lock, what changed during the previous one. */
+  private static final int RECHECK_ROUNDS = 3;
+  /** Blocks compared per hold of a file's lock. */
+  private static final int LOCK_BLOCKS = 256;
+  /** Paths per request when asking again. */
+  private static final int RECHECK_BATCH = 256;
 
   private final ManifestChannel manifest;
   private final LocalTree tree;
+  private final Path root;
   private final DirtyBitmap bitmap;
+  private final RecentChanges changes;
+  private final TreeProgress progress;
   private final int blockSize;
-  private final Set<String> peerPaths = new HashSet<>();
   private final List<String> examples = new ArrayList<>();
+  /** Paths whose comparison a concurrent change spoiled, to compare again. */
+  private TreeSet<String> again = new TreeSet<>(PathOrder.COMPARATOR);
   private long pathsCompared;
   private long bytesCompared;
   private long blocksDiffering;
   private long pathsDiffering;
 
-  OnlineVerify(ManifestChannel manifest, LocalTree tree, DirtyBitmap bitmap) {
+  OnlineVerify(ManifestChannel manifest, LocalTree tree, DirtyBitmap bitmap, RecentChanges changes,
+      TreeProgress progress) {
     this.manifest = manifest;
     this.tree = tree;
+    this.root = tree.delegateRoot();
     this.bitmap = bitmap;
+    this.changes = changes;
+    this.progress = progress;
     this.blockSize = bitmap.blockSize();
   }
 
   VerifyReport run() throws IOException {
-    manifest.request(Set.of(""), true, blockSize, this::compare);
-    walkLocal(tree.delegateRoot(), "");
+    compare(List.of(""));
+    for (int round = 1; round <= RECHECK_ROUNDS && !again.isEmpty(); round++) {
+      List<String> roots = PathOrder.minimalRoots(again);
+      again = new TreeSet<>(PathOrder.COMPARATOR);
+      for (int i = 0; i < roots.size(); i += RECHECK_BATCH) {
+        compare(roots.subList(i, Math.min(roots.size(), i + RECHECK_BATCH)));
+      }
+    }
+    for (String p : List.copyOf(again)) {
+      compareHoldingLock(p);
+    }
     return new VerifyReport(pathsCompared, bytesCompared, blocksDiffering, pathsDiffering, examples);
+  }
+
+  /** One pass over {@code roots}: the peer's manifest merged with the local walk. */
+  private void compare(List<String> roots) throws IOException {
+    Merge merge = new Merge(new LocalWalk(root, roots));
+    manifest.request(new ManifestChannel.Request(roots, true, true, blockSize), merge::remote);
+    merge.finish();
+  }
+
+  /**
+   * The last word on a path the application kept changing: its lock is held while the peer reads
+   * it, so the peer's answer and the local state show the same moment.
+   */
+  private void compareHoldingLock(String path) throws IOException {
+    tree.underFileLock(path, () -> {
+      List<ManifestEntry> entries = new ArrayList<>();
+      manifest.request(new ManifestChannel.Request(List.of(path), true, false, blockSize), entries::add);
+      Pair pair = null;
+      for (ManifestEntry e : entries) {
+        if (e.getFirstBlock() == 0) {
+          pair = new Pair(e, null);
+          pair.compareAttributes();
+        }
+        if (pair != null && pair.blocksComparable()) {
+          pair.compareBlocksLocked(e);
+        }
+      }
+      return null;
+    });
   }
 
   private void differs(String path, String what) {
@@ -60,101 +119,249 @@ final class OnlineVerify {
     }
   }
 
-  private void compare(ManifestEntry e) throws IOException {
-    String p = e.getPath();
-    Path local = LocalPaths.resolve(tree.delegateRoot(), p);
-    boolean first = e.getFirstBlock() == 0;
-    if (first) {
-      peerPaths.add(p);
-      pathsCompared++;
-      String problem = compareEntry(e, local);
-      if (problem != null) {
-        pathsDiffering++;
-        bitmap.markPath(p);
-        differs(p, problem);
+  /** The local entries and the peer's, matched by path in walk order. */
+  private final class Merge {
+    private final LocalWalk walk;
+    private LocalWalk.Entry local;
+    /** The peer's directories above the current entry, with when each was listed. */
+    private final Deque<ManifestEntry> peerDirectories = new ArrayDeque<>();
+    /** A subtree found only on the peer (or of another kind there): its entries are not compared. */
+    private String skipPeerUnder;
+    /** The file whose further slices of checksums are arriving, or null. */
+    private Pair current;
+
+    Merge(LocalWalk walk) throws IOException {
+      this.walk = walk;
+      this.local = walk.next();
+    }
+
+    void remote(ManifestEntry e) throws IOException {
+      changes.peerApplied(e.getAppliedBefore());
+      if (e.getFirstBlock() > 0) {
+        if (current != null && current.path.equals(e.getPath()) && current.blocksComparable()) {
+          current.compareBlocks(e);
+        }
         return;
       }
-    }
-    if (e.getKind() != ManifestEntry.Kind.FILE || e.getBlockHashes().isEmpty()) {
-      return;
-    }
-    byte[] peer = e.getBlockHashes().toByteArray();
-    int blocks = peer.length / BlockChecksums.SIZE;
-    long firstBlock = e.getFirstBlock();
-    tree.underFileLock(p, () -> {
-      byte[] mine;
-      try (FileChannel ch = FileChannel.open(local, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
-        mine = BlockChecksums.hashBlocks(ch, firstBlock, blocks, blockSize);
-      } catch (NoSuchFileException ex) {
-        return null; // deleted meanwhile: its delete is on its way to the peer
+      current = null;
+      String p = e.getPath();
+      if (skipPeerUnder != null && PathOrder.within(p, skipPeerUnder)) {
+        return;
       }
-      for (int b = 0; b < blocks; b++) {
-        int from = b * BlockChecksums.SIZE;
-        boolean same = from + BlockChecksums.SIZE <= mine.length
-            && Arrays.equals(mine, from, from + BlockChecksums.SIZE, peer, from, from + BlockChecksums.SIZE);
+      skipPeerUnder = null;
+      while (!peerDirectories.isEmpty() && !PathOrder.within(p, peerDirectories.peek().getPath())) {
+        peerDirectories.pop();
+      }
+      while (local != null && PathOrder.compare(local.path(), p) < 0) {
+        onlyHere(local);
+        local = walk.next();
+      }
+      boolean missing = e.getKind() == ManifestEntry.Kind.MISSING;
+      LocalWalk.Entry mine = null;
+      if (local != null && local.path().equals(p)) {
+        mine = local;
+      }
+      Pair pair = new Pair(e, mine);
+      underLock(p, () -> {
+        pair.compareAttributes();
+        if (pair.blocksComparable()) {
+          pair.compareBlocksLocked(e);
+        }
+      });
+      if (mine != null) {
+        if (!pair.descend) {
+          walk.skipChildren();
+        }
+        local = walk.next();
+      }
+      if (!missing && e.getKind() == ManifestEntry.Kind.DIRECTORY) {
+        if (pair.descend) {
+          peerDirectories.push(e);
+        } else {
+          skipPeerUnder = p;
+        }
+      }
+      if (e.getKind() == ManifestEntry.Kind.FILE && !e.getLast()) {
+        current = pair;
+      }
+    }
+
+    void finish() throws IOException {
+      while (local != null) {
+        onlyHere(local);
+        local = walk.next();
+      }
+    }
+
+    /** A local entry the peer did not list: judged by when the peer listed its nearest directory. */
+    private void onlyHere(LocalWalk.Entry entry) throws IOException {
+      ManifestEntry listed = null;
+      for (ManifestEntry d : peerDirectories) {
+        if (PathOrder.within(entry.path(), d.getPath())) {
+          listed = d;
+          break;
+        }
+      }
+      long basis = listed == null ? -1 : listed.getAppliedBefore();
+      String p = entry.path();
+      underLock(p, () -> {
+        if (basis < 0 || !changes.settled(p, basis)) {
+          again.add(p);
+          return;
+        }
+        LocalWalk.Entry now = LocalWalk.read(root, p);
+        if (now != null) {
+          pathsCompared++;
+          progress.filesDone.incrementAndGet();
+          pathsDiffering++;
+          bitmap.markPath(p);
+          differs(p, "missing on the peer");
+        }
+      });
+      if (entry.kind() == ManifestEntry.Kind.DIRECTORY) {
+        walk.skipChildren(); // marked as a whole: resync sends the subtree
+      }
+    }
+  }
+
+  /** One path compared: the peer's entry (its kind MISSING when it has none) and the local one read under the lock. */
+  private final class Pair {
+    final String path;
+    /** The peer's entry, or null when it has none. */
+    final ManifestEntry peer;
+    /** How far the peer had applied changes when it read the entry. */
+    final long basis;
+    LocalWalk.Entry mine;
+    /** False once the comparison is spoiled by a concurrent change (the path is compared again) or differs. */
+    private boolean blocks;
+    /** Whether the entries under this directory are compared one by one. */
+    boolean descend = true;
+
+    Pair(ManifestEntry entry, LocalWalk.Entry walked) {
+      this.path = entry.getPath();
+      this.peer = entry.getKind() == ManifestEntry.Kind.MISSING ? null : entry;
+      this.basis = entry.getAppliedBefore();
+      this.mine = walked;
+    }
+
+    boolean blocksComparable() {
+      return blocks;
+    }
+
+    /** Kind, size, link target and permissions, under the path's lock. */
+    void compareAttributes() throws IOException {
+      if (!changes.settled(path, basis)) {
+        again.add(path);
+        return;
+      }
+      mine = LocalWalk.read(root, path);
+      if (peer == null && mine == null) {
+        return; // on neither side (any more)
+      }
+      pathsCompared++;
+      progress.filesDone.incrementAndGet();
+      String problem = difference();
+      if (problem != null) {
+        pathsDiffering++;
+        bitmap.markPath(path);
+        differs(path, problem);
+        descend = false;
+        return;
+      }
+      blocks = mine.kind() == ManifestEntry.Kind.FILE && !peer.getBlockHashes().isEmpty();
+    }
+
+    private String difference() {
+      if (peer == null) {
+        return "missing on the peer";
+      }
+      if (mine == null) {
+        return "only on the peer";
+      }
+      if (mine.kind() != peer.getKind()) {
+        return mine.kind() + " here, " + peer.getKind() + " on the peer";
+      }
+      if (mine.kind() == ManifestEntry.Kind.FILE && mine.size() != peer.getSize()) {
+        return "size " + mine.size() + " here, " + peer.getSize() + " on the peer";
+      }
+      if (mine.kind() == ManifestEntry.Kind.SYMBOLIC_LINK) {
+        return mine.linkTarget().equals(peer.getLinkTarget()) ? null
+            : "link target '" + mine.linkTarget() + "' here, '" + peer.getLinkTarget() + "' on the peer";
+      }
+      if (mine.mode() >= 0 && mine.mode() != peer.getMode()) {
+        return String.format("mode %o here, %o on the peer", mine.mode(), peer.getMode());
+      }
+      return null;
+    }
+
+    /** The first run of a slice while the lock taken for the attributes is still held, then the rest. */
+    void compareBlocksLocked(ManifestEntry slice) throws IOException {
+      compareBlocks(slice, true);
+    }
+
+    void compareBlocks(ManifestEntry slice) throws IOException {
+      compareBlocks(slice, false);
+    }
+
+    private void compareBlocks(ManifestEntry slice, boolean firstRunLocked) throws IOException {
+      byte[] sums = slice.getBlockHashes().toByteArray();
+      int count = sums.length / BlockChecksums.SIZE;
+      for (int from = 0; from < count && blocks; from += LOCK_BLOCKS) {
+        int offset = from;
+        int n = Math.min(LOCK_BLOCKS, count - from);
+        if (from == 0 && firstRunLocked) {
+          compareRun(slice, sums, offset, n);
+        } else {
+          underLock(path, () -> compareRun(slice, sums, offset, n));
+        }
+      }
+    }
+
+    /** Blocks {@code offset .. offset+n} of the slice, under the path's lock. */
+    private void compareRun(ManifestEntry slice, byte[] sums, int offset, int n) throws IOException {
+      if (!changes.settled(path, slice.getAppliedBefore())) {
+        blocks = false;
+        again.add(path);
+        return;
+      }
+      long firstBlock = slice.getFirstBlock() + offset;
+      byte[] here;
+      try (FileChannel ch = FileChannel.open(LocalPaths.resolve(root, path), StandardOpenOption.READ,
+          LinkOption.NOFOLLOW_LINKS)) {
+        here = BlockChecksums.hashBlocks(ch, firstBlock, n, blockSize);
+      } catch (NoSuchFileException ex) {
+        blocks = false;
+        again.add(path); // gone without a recorded change: look again
+        return;
+      }
+      for (int b = 0; b < n; b++) {
+        int mineAt = b * BlockChecksums.SIZE;
+        int peerAt = (offset + b) * BlockChecksums.SIZE;
+        boolean same = mineAt + BlockChecksums.SIZE <= here.length
+            && Arrays.equals(here, mineAt, mineAt + BlockChecksums.SIZE, sums, peerAt, peerAt + BlockChecksums.SIZE);
         if (!same) {
           blocksDiffering++;
-          bitmap.markWrite(p, (firstBlock + b) * blockSize, blockSize);
+          bitmap.markWrite(path, (firstBlock + b) * blockSize, blockSize);
           if (blocksDiffering <= MAX_EXAMPLES) {
-            differs(p, "block " + (firstBlock + b) + " differs");
+            differs(path, "block " + (firstBlock + b) + " differs");
           }
         }
       }
-      bytesCompared += Math.min((long) blocks * blockSize, Math.max(0, mine.length / BlockChecksums.SIZE) * (long) blockSize);
+      long bytes = Math.min((long) n * blockSize, Math.max(0, peer.getSize() - firstBlock * blockSize));
+      bytesCompared += bytes;
+      progress.bytesDone.addAndGet(bytes);
+    }
+  }
+
+  @FunctionalInterface
+  private interface Locked {
+    void run() throws IOException;
+  }
+
+  private void underLock(String path, Locked action) throws IOException {
+    tree.underFileLock(path, () -> {
+      action.run();
       return null;
     });
-  }
-
-  /** Kind, size, link target and permissions; null when they match. */
-  private String compareEntry(ManifestEntry e, Path local) throws IOException {
-    BasicFileAttributes a;
-    try {
-      a = Files.readAttributes(local, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
-    } catch (NoSuchFileException ex) {
-      return e.getKind() == ManifestEntry.Kind.MISSING ? null : "only on the peer";
-    }
-    ManifestEntry.Kind kind = a.isSymbolicLink() ? ManifestEntry.Kind.SYMBOLIC_LINK
-        : a.isDirectory() ? ManifestEntry.Kind.DIRECTORY
-        : a.isRegularFile() ? ManifestEntry.Kind.FILE : ManifestEntry.Kind.OTHER;
-    if (kind != e.getKind()) {
-      return kind + " here, " + e.getKind() + " on the peer";
-    }
-    if (kind == ManifestEntry.Kind.FILE && a.size() != e.getSize()) {
-      return "size " + a.size() + " here, " + e.getSize() + " on the peer";
-    }
-    if (kind == ManifestEntry.Kind.SYMBOLIC_LINK) {
-      String target = LocalPaths.linkTarget(tree.delegateRoot(), local);
-      return target.equals(e.getLinkTarget()) ? null : "link target '" + target + "' here, '" + e.getLinkTarget() + "' on the peer";
-    }
-    try {
-      int mode = ChangeProtos.toMode(Files.readAttributes(local, PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS)
-          .permissions());
-      if (mode != e.getMode()) {
-        return String.format("mode %o here, %o on the peer", mode, e.getMode());
-      }
-    } catch (UnsupportedOperationException ex) {
-      // not POSIX here: nothing to compare
-    }
-    return null;
-  }
-
-  /** Entries this side has and the peer did not list. */
-  private void walkLocal(Path root, String changePath) throws IOException {
-    Path p = LocalPaths.resolve(root, changePath);
-    if (!peerPaths.contains(changePath)) {
-      if (Files.exists(p, LinkOption.NOFOLLOW_LINKS)) {
-        pathsCompared++;
-        pathsDiffering++;
-        bitmap.markPath(changePath);
-        differs(changePath, "missing on the peer");
-      }
-      return;
-    }
-    if (!Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
-      return;
-    }
-    for (String name : LocalPaths.sortedChildren(p, changePath)) {
-      walkLocal(root, LocalPaths.child(changePath, name));
-    }
   }
 }

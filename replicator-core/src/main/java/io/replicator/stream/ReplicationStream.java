@@ -100,6 +100,20 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
   private volatile ResyncSource resync;
   /** Where manifest entries from the peer go (the running resync or verify), or null. */
   private volatile ManifestChannel manifestChannel;
+  /** Told of every change numbered (a verify running, say). */
+  private final java.util.concurrent.CopyOnWriteArrayList<ChangeObserver> observers =
+      new java.util.concurrent.CopyOnWriteArrayList<>();
+  /** Progress of the verify in progress, or null. */
+  private volatile TreeProgress verifyProgress;
+
+  /**
+   * Told of each change as it is numbered, while the change's locks are still held (so a
+   * comparison made under a path's lock knows every change to it numbered so far).
+   */
+  @FunctionalInterface
+  interface ChangeObserver {
+    void numbered(long seq, FileChange change);
+  }
 
   /** One change (or the last chunk of a split write) waiting for its acknowledgement. */
   private static final class Pending {
@@ -367,6 +381,9 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       }
       return Completion.DONE;
     }
+    for (ChangeObserver o : observers) {
+      o.numbered(pending.seq, change);
+    }
     ResyncSource r = resync;
     if (r != null && !fromResync && change.isNamespaceChange()) {
       // a rename or delete during resync may move data the resync has not reached yet
@@ -480,7 +497,7 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       Envelope header = frame.header();
       if (header.getBodyCase() == Envelope.BodyCase.ACK) {
         onAck(c, header.getAck());
-      } else if (header.getBodyCase() == Envelope.BodyCase.MANIFEST_ENTRY
+      } else if (header.getBodyCase() == Envelope.BodyCase.MANIFEST_BATCH
           || header.getBodyCase() == Envelope.BodyCase.MANIFEST_END) {
         ManifestChannel m = manifestChannel;
         if (m == null || !m.onFrame(c, header)) {
@@ -840,8 +857,15 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       }
       ManifestChannel mc = new ManifestChannel(this, c);
       manifestChannel = mc;
+      RecentChanges recent = new RecentChanges();
+      TreeProgress progress = new TreeProgress();
+      Thread count = null;
+      observers.add(recent);
       try {
-        io.replicator.VerifyReport report = new OnlineVerify(mc, awaitTree(), tracking.bitmap()).run();
+        LocalTree t = awaitTree();
+        count = TreeCount.start(t.delegateRoot(), java.util.List.of(""), progress);
+        verifyProgress = progress;
+        io.replicator.VerifyReport report = new OnlineVerify(mc, t, tracking.bitmap(), recent, progress).run();
         tracking.flushBitmap();
         log.info("verify against {}: {} path(s), {} byte(s) compared; {} block(s) and {} path(s) differ",
             c.remoteNodeId(), report.pathsCompared(), report.bytesCompared(), report.blocksDiffering(),
@@ -851,6 +875,11 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
         Thread.currentThread().interrupt();
         throw new java.io.InterruptedIOException("interrupted while verifying");
       } finally {
+        observers.remove(recent);
+        verifyProgress = null;
+        if (count != null) {
+          count.interrupt();
+        }
         if (manifestChannel == mc) {
           manifestChannel = null;
         }
@@ -921,10 +950,17 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
               : settings.peer().getHostString() + ":" + settings.peer().getPort()),
           connection != null, outOfDate, Optional.ofNullable(why),
           tracking.generations().current(), tracking.bitmap().dirtyBytes(), lastSeq, appliedSeq,
-          inFlight.size(), inFlightBytes, r == null ? Optional.empty() : Optional.of(r.progress()));
+          inFlight.size(), inFlightBytes, r == null ? Optional.empty() : Optional.of(r.progress()),
+          Optional.ofNullable(verifyProgress).map(ReplicationStream::verifyProgress));
     } finally {
       lock.unlock();
     }
+  }
+
+  private static ReplicationStatus.VerifyProgress verifyProgress(TreeProgress progress) {
+    TreeProgress.Reading r = progress.read();
+    return new ReplicationStatus.VerifyProgress(r.filesDone(), r.filesTotal(), r.bytesDone(), r.bytesTotal(),
+        r.bytesPerSecond(), r.etaSeconds());
   }
 
   /** Waits for the in-flight changes to be acknowledged (bounded), then says goodbye and stops. */

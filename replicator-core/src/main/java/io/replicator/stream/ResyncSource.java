@@ -259,7 +259,7 @@ final class ResyncSource {
     }
     scope.roots.addAll(roots);
     Map<String, ManifestEntry> target = new HashMap<>();
-    manifest.request(roots, false, blockSize, entry -> {
+    manifest.request(new ManifestChannel.Request(PathOrder.minimalRoots(roots), false, true, blockSize), entry -> {
       if (entry.getKind() != ManifestEntry.Kind.MISSING) {
         target.putIfAbsent(entry.getPath(), entry);
       }
@@ -411,7 +411,7 @@ final class ResyncSource {
 
   private void compareBatch(LocalTree tree, List<String> paths) throws IOException {
     Map<String, ByteArrayOutputStream> sums = new HashMap<>();
-    manifest.request(new LinkedHashSet<>(paths), true, blockSize, entry -> {
+    manifest.request(new ManifestChannel.Request(PathOrder.minimalRoots(paths), true, true, blockSize), entry -> {
       if (entry.getKind() == ManifestEntry.Kind.FILE) {
         sums.computeIfAbsent(entry.getPath(), k -> new ByteArrayOutputStream())
             .writeBytes(entry.getBlockHashes().toByteArray());

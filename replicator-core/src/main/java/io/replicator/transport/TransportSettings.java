@@ -32,7 +32,7 @@ public record TransportSettings(
     LinkSecurity security) {
 
   /** Protocol version spoken by this build. */
-  public static final int PROTOCOL_VERSION = 1;
+  public static final int PROTOCOL_VERSION = 2;
 
   /** Largest write payload a frame carries; larger writes travel as several changes. */
   public static final int MAX_PAYLOAD = 1 << 20;

@@ -19,6 +19,7 @@ import io.replicator.proto.SetPermissions;
 import io.replicator.proto.SetTimes;
 import io.replicator.proto.Truncate;
 import io.replicator.proto.Write;
+import io.replicator.transport.TransportSettings;
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -60,8 +61,8 @@ public final class FrameMutator {
 
   /** A valid Hello of a primary named {@code nodeId}. */
   public Envelope hello(String nodeId) {
-    return Envelope.newBuilder().setHello(Hello.newBuilder().setProtocolVersion(1).setClusterName(cluster)
-        .setNodeId(nodeId).setIncarnation(ByteString.copyFromUtf8("fuzz"))).build();
+    return Envelope.newBuilder().setHello(Hello.newBuilder()
+        .setProtocolVersion(TransportSettings.PROTOCOL_VERSION).setClusterName(cluster).setNodeId(nodeId).setIncarnation(ByteString.copyFromUtf8("fuzz"))).build();
   }
 
   /** A recorded, valid session: Hello then a run of changes (variant picks which). */

@@ -36,8 +36,9 @@ class HandshakeTest extends TransportFixture {
 
   @Test
   void wrongProtocolVersionIsRefused() throws Exception {
-    assertThat(refusalFor(Wire.hello(2, Wire.CLUSTER, "client")).getReason())
-        .contains("protocol version 2 is not supported");
+    int other = TransportSettings.PROTOCOL_VERSION + 1;
+    assertThat(refusalFor(Wire.hello(other, Wire.CLUSTER, "client")).getReason())
+        .contains("protocol version " + other + " is not supported");
   }
 
   @Test
@@ -47,7 +48,7 @@ class HandshakeTest extends TransportFixture {
 
   @Test
   void rawHelloFromAnotherClusterIsRefused() throws Exception {
-    assertThat(refusalFor(Wire.hello(1, "elsewhere", "client")).getReason())
+    assertThat(refusalFor(Wire.hello(TransportSettings.PROTOCOL_VERSION, "elsewhere", "client")).getReason())
         .contains("cluster 'elsewhere' is not this node's cluster");
   }
 
@@ -154,7 +155,7 @@ class HandshakeTest extends TransportFixture {
     RawPeer server = closeLater(new RawPeer(ss.accept()));
     assertThat(server.read().hasHello()).isTrue();
     server.send(Envelope.newBuilder().setHelloReply(HelloReply.newBuilder().setAccepted(true)
-        .setProtocolVersion(1).setClusterName("elsewhere").setNodeId("server")).build());
+        .setProtocolVersion(TransportSettings.PROTOCOL_VERSION).setClusterName("elsewhere").setNodeId("server")).build());
     assertThatThrownBy(() -> result(f)).isInstanceOf(IOException.class)
         .hasMessageContaining("cluster 'elsewhere'");
     List<Envelope> sent = server.readUntilClosed();
