@@ -19,14 +19,14 @@ final class ManifestChannel {
   private static final long IDLE_NANOS = TimeUnit.SECONDS.toNanos(120);
   private static final Envelope LINK_LOST = Envelope.getDefaultInstance();
 
-  private final ReplicationStream stream;
+  private final ResyncLink stream;
   private final PeerConnection conn;
   private final LinkedBlockingQueue<Envelope> queue = new LinkedBlockingQueue<>();
   private volatile boolean readPaused;
   private volatile String lostReason;
   private long requestIds;
 
-  ManifestChannel(ReplicationStream stream, PeerConnection conn) {
+  ManifestChannel(ResyncLink stream, PeerConnection conn) {
     this.stream = stream;
     this.conn = conn;
   }
