@@ -17,7 +17,7 @@ import java.util.Set;
 
 /**
  * The figures of one run: per case, variant and metric the value of each round; tables of medians
- * with ratios to the case's baselines; the issue's targets; and the JSON form of all of it.
+ * with ratios to the case's baselines; the targets; and the JSON form of all of it.
  */
 final class Results {
 
@@ -41,7 +41,7 @@ final class Results {
     }
   }
 
-  /** A target of the issue: {@code met} is empty when it could not be measured in this run. */
+  /** A speed target: {@code met} is empty when it could not be measured in this run. */
   record Target(String name, String goal, String measured, Optional<Boolean> met) {}
 
   private final Map<String, String> titles = new LinkedHashMap<>();

@@ -32,7 +32,8 @@ class EndToEndSmokeTest {
     String out = table.toString(StandardCharsets.UTF_8);
     assertThat(status).isZero();
     assertThat(out).contains("(1) 4 KiB write + force", "(2)", "(3)", "(4)", "(5)", "(6)", "Targets")
-        .contains("local", "SYNC", "MEMORY", "ASYNC", "local, written twice", "incremental resync");
+        .contains("local", "floor", "SYNC", "MEMORY", "ASYNC", "local, written twice", "incremental resync")
+        .contains("p50 / floor", "ops/s / floor", "rate / floor");
     String written = Files.readString(json);
     assertThat(written).contains("\"cases\"", "\"targets\"", "\"ratioTo\"");
     // the temporary trees are gone, only the (empty) parent given by --dir is left

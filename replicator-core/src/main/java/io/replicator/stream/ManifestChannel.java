@@ -27,14 +27,14 @@ final class ManifestChannel {
   private static final long IDLE_NANOS = TimeUnit.SECONDS.toNanos(120);
   private static final Envelope LINK_LOST = Envelope.getDefaultInstance();
 
-  private final ReplicationStream stream;
+  private final ResyncLink link;
   private final PeerConnection conn;
   private final LinkedBlockingQueue<Envelope> queue = new LinkedBlockingQueue<>();
   private volatile String lostReason;
   private long requestIds;
 
-  ManifestChannel(ReplicationStream stream, PeerConnection conn) {
-    this.stream = stream;
+  ManifestChannel(ResyncLink link, PeerConnection conn) {
+    this.link = link;
     this.conn = conn;
   }
 
@@ -89,7 +89,7 @@ final class ManifestChannel {
     } else {
       req.addAllPaths(r.paths());
     }
-    stream.sendControl(conn, Envelope.newBuilder().setManifestRequest(req).build());
+    link.sendControl(conn, Envelope.newBuilder().setManifestRequest(req).build());
     boolean finished = false;
     try {
       while (true) {

@@ -14,7 +14,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * number, the records at or below it can no longer matter to entries read later, and are dropped
  * when there are many; a comparison against an entry read before the dropped ones is inconclusive.
  */
-final class RecentChanges implements ReplicationStream.ChangeObserver {
+final class RecentChanges {
   private static final int PRUNE_ABOVE = 4096;
 
   /** Changes to an entry itself: data, times, permissions, owner. */
@@ -23,8 +23,8 @@ final class RecentChanges implements ReplicationStream.ChangeObserver {
   private final Map<String, Long> names = new ConcurrentHashMap<>();
   private volatile long prunedUpTo;
 
-  @Override
-  public void numbered(long seq, FileChange change) {
+  /** A change numbered {@code seq}, told while its locks are still held. */
+  void numbered(long seq, FileChange change) {
     if (change instanceof FileChange.Force) {
       return; // durability changes nothing the comparison sees
     }

@@ -96,24 +96,8 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
   private volatile String problem;
   /** Why the last live connection was lost (the peer's goodbye: a full disk, say), or null. */
   private volatile String lossReason;
-  /** The resync in progress, or null. */
-  private volatile ResyncSource resync;
-  /** Where manifest entries from the peer go (the running resync or verify), or null. */
-  private volatile ManifestChannel manifestChannel;
-  /** Told of every change numbered (a verify running, say). */
-  private final java.util.concurrent.CopyOnWriteArrayList<ChangeObserver> observers =
-      new java.util.concurrent.CopyOnWriteArrayList<>();
-  /** Progress of the verify in progress, or null. */
-  private volatile TreeProgress verifyProgress;
-
-  /**
-   * Told of each change as it is numbered, while the change's locks are still held (so a
-   * comparison made under a path's lock knows every change to it numbered so far).
-   */
-  @FunctionalInterface
-  interface ChangeObserver {
-    void numbered(long seq, FileChange change);
-  }
+  /** Resync and verify; they reach this stream only through {@link ResyncLink}. */
+  private final ResyncCoordinator resyncs;
 
   /** One change (or the last chunk of a split write) waiting for its acknowledgement. */
   private static final class Pending {
@@ -162,6 +146,7 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     });
     this.reconnectDelayNanos = settings.reconnectMin().toNanos();
     this.resyncBudget = new ResyncBudget(settings.windowBytes());
+    this.resyncs = new ResyncCoordinator(new Link(), settings.resyncBytesPerSecond());
   }
 
   /**
@@ -309,14 +294,6 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     return submitOne(change, null, null);
   }
 
-  /**
-   * Numbers and sends a resync change on the live connection; {@code onApplied} runs when the
-   * peer applied it. Returns null when the link is gone (the resync stops there).
-   */
-  Completion submitResync(PeerConnection expected, FileChange change, Runnable onApplied) throws IOException {
-    return submitOne(change, onApplied, expected);
-  }
-
   /** Waits until resync may add {@code bytes}: the in-flight bytes stay within the adaptive budget. */
   void awaitResyncRoom(long bytes) throws InterruptedException {
     resyncBudget.adjust(System.nanoTime());
@@ -381,13 +358,10 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       }
       return Completion.DONE;
     }
-    for (ChangeObserver o : observers) {
-      o.numbered(pending.seq, change);
-    }
-    ResyncSource r = resync;
-    if (r != null && !fromResync && change.isNamespaceChange()) {
-      // a rename or delete during resync may move data the resync has not reached yet
-      r.touched(change);
+    if (!fromResync) {
+      // a verify compares in order with every change; a rename or delete during resync may move
+      // data the resync has not reached yet
+      resyncs.touched(pending.seq, change);
     }
     if (settings.mode() == ReplicationMode.ASYNC && !force && !fromResync) {
       return Completion.DONE;
@@ -499,8 +473,7 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
         onAck(c, header.getAck());
       } else if (header.getBodyCase() == Envelope.BodyCase.MANIFEST_BATCH
           || header.getBodyCase() == Envelope.BodyCase.MANIFEST_END) {
-        ManifestChannel m = manifestChannel;
-        if (m == null || !m.onFrame(c, header)) {
+        if (!resyncs.onManifestFrame(c, header)) {
           c.close(Goodbye.Code.PROTOCOL_ERROR, "manifest data that nobody asked for");
         }
       } else {
@@ -618,10 +591,7 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     lossReason = reason;
     log.warn("lost peer {} ({}); {} change(s) unacknowledged; {}", c.remoteNodeId(), reason, lost.size(),
         blocksOnPeerLoss() ? "writes wait for it" : "going on alone");
-    ManifestChannel m = manifestChannel;
-    if (m != null) {
-      m.linkLost(reason);
-    }
+    resyncs.linkLost(reason);
     if (!lost.isEmpty()) {
       // before any of these writers returns, the peer's lack of them must be durable
       try {
@@ -718,9 +688,9 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     switch (d) {
       case IN_SYNC -> {
         if (tracking.peerNeedsFullResync() || peer.getSyncState().getInconsistent()) {
-          startResync(c, true);
+          resyncs.start(c, true);
         } else if (tracking.peerOutOfDate()) {
-          startResync(c, false);
+          resyncs.start(c, false);
         } else if (local.current() == 0) {
           // two fresh nodes, both empty: take a first generation together, nothing to send
           try {
@@ -739,8 +709,8 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
           resetBackoff();
         }
       }
-      case INCREMENTAL_LOCAL_SOURCE -> startResync(c, tracking.peerNeedsFullResync());
-      case FULL_LOCAL_SOURCE -> startResync(c, true);
+      case INCREMENTAL_LOCAL_SOURCE -> resyncs.start(c, tracking.peerNeedsFullResync());
+      case FULL_LOCAL_SOURCE -> resyncs.start(c, true);
       default -> {
         String why = switch (d) {
           case SPLIT_BRAIN -> "split brain: this node and peer '" + c.remoteNodeId()
@@ -774,26 +744,6 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     }
   }
 
-  private void startResync(PeerConnection c, boolean full) {
-    ResyncSource r = new ResyncSource(this, c, full, c.remoteHello().getSyncState(),
-        new ResyncRate(settings.resyncBytesPerSecond(), this::awaitResyncRoom, System::nanoTime));
-    resync = r;
-    manifestChannel = r.manifestChannel();
-    resyncBudget.resyncRunning(true);
-    Thread t = new Thread(() -> {
-      try {
-        r.run();
-      } finally {
-        resyncBudget.resyncRunning(false);
-        if (resync == r) {
-          resync = null;
-        }
-      }
-    }, "replicator-resync");
-    t.setDaemon(true);
-    t.start();
-  }
-
   /** Sends a control message in order with the changes around it. */
   void sendControl(PeerConnection c, Envelope envelope) {
     lock.lock();
@@ -802,35 +752,6 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     } finally {
       lock.unlock();
     }
-  }
-
-  /**
-   * The resync reached its end: every change is acknowledged. The peer is told its new generation,
-   * and only once a barrier after that message is acknowledged (so the peer recorded it) does this
-   * node clear its bitmap; a link lost in between leaves the bits, and the next resync is a cheap
-   * incremental one instead of a full comparison.
-   */
-  void resyncCompleted(PeerConnection c) throws IOException {
-    long last;
-    lock.lock();
-    try {
-      last = lastSeq;
-    } finally {
-      lock.unlock();
-    }
-    GenerationIds next = tracking.generationsAfterResync();
-    sendControl(c, Envelope.newBuilder().setResyncDone(ResyncDone.newBuilder()
-        .setLastSeq(last).setGenerations(next.toProto())).build());
-    Completion barrier = submitResync(c, new FileChange.Force("", false), null);
-    if (barrier == null) {
-      throw new ManifestChannel.LinkLostException("link lost before the peer recorded the end of the resync");
-    }
-    barrier.await();
-    tracking.resyncCompleted(next);
-    resetBackoff();
-    // cleared before the resync's waiters wake, so status() reports in sync to them
-    resync = null;
-    manifestChannel = null;
   }
 
   /** A connection that reached sync: the next loss starts reconnecting from the shortest delay. */
@@ -843,74 +764,14 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     }
   }
 
-  private final Object maintenance = new Object();
-
   @Override
   public io.replicator.VerifyReport verify() throws IOException {
-    synchronized (maintenance) {
-      PeerConnection c = liveConnection;
-      if (c == null) {
-        throw new IOException("verify needs the peer, and it is not connected" + (problem != null ? ": " + problem : ""));
-      }
-      if (resync != null) {
-        throw new IOException("a resync is running; verify after it ends");
-      }
-      ManifestChannel mc = new ManifestChannel(this, c);
-      manifestChannel = mc;
-      RecentChanges recent = new RecentChanges();
-      TreeProgress progress = new TreeProgress();
-      Thread count = null;
-      observers.add(recent);
-      try {
-        LocalTree t = awaitTree();
-        count = TreeCount.start(t.delegateRoot(), java.util.List.of(""), progress);
-        verifyProgress = progress;
-        io.replicator.VerifyReport report = new OnlineVerify(mc, t, tracking.bitmap(), recent, progress).run();
-        tracking.flushBitmap();
-        log.info("verify against {}: {} path(s), {} byte(s) compared; {} block(s) and {} path(s) differ",
-            c.remoteNodeId(), report.pathsCompared(), report.bytesCompared(), report.blocksDiffering(),
-            report.pathsDiffering());
-        return report;
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new java.io.InterruptedIOException("interrupted while verifying");
-      } finally {
-        observers.remove(recent);
-        verifyProgress = null;
-        if (count != null) {
-          count.interrupt();
-        }
-        if (manifestChannel == mc) {
-          manifestChannel = null;
-        }
-      }
-    }
+    return resyncs.verify();
   }
 
   @Override
   public void resync() throws IOException {
-    synchronized (maintenance) {
-      ResyncSource running = resync;
-      if (running == null) {
-        PeerConnection c = liveConnection;
-        if (c == null) {
-          throw new IOException("resync needs the peer, and it is not connected" + (problem != null ? ": " + problem : ""));
-        }
-        if (!tracking.peerOutOfDate()) {
-          return;
-        }
-        startResync(c, tracking.peerNeedsFullResync());
-        running = resync;
-      }
-      try {
-        running.done().get();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new java.io.InterruptedIOException("interrupted while waiting for the resync");
-      } catch (ExecutionException e) {
-        throw new IOException("resync did not complete: " + e.getCause().getMessage(), e.getCause());
-      }
-    }
+    resyncs.resync();
   }
 
   ReplicationMode mode() {
@@ -923,12 +784,12 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
   public ReplicationStatus status() {
     lock.lock();
     try {
-      ResyncSource r = resync;
+      boolean resyncing = resyncs.running();
       boolean outOfDate = tracking.peerOutOfDate();
       NodeState state;
       if (closed) {
         state = NodeState.STOPPED;
-      } else if (r != null && connection != null) {
+      } else if (resyncing && connection != null) {
         state = NodeState.SYNC_SOURCE;
       } else if (suspendedReason != null) {
         state = NodeState.WAIT;
@@ -950,17 +811,10 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
               : settings.peer().getHostString() + ":" + settings.peer().getPort()),
           connection != null, outOfDate, Optional.ofNullable(why),
           tracking.generations().current(), tracking.bitmap().dirtyBytes(), lastSeq, appliedSeq,
-          inFlight.size(), inFlightBytes, r == null ? Optional.empty() : Optional.of(r.progress()),
-          Optional.ofNullable(verifyProgress).map(ReplicationStream::verifyProgress));
+          inFlight.size(), inFlightBytes, resyncs.progress(), resyncs.verifyProgress());
     } finally {
       lock.unlock();
     }
-  }
-
-  private static ReplicationStatus.VerifyProgress verifyProgress(TreeProgress progress) {
-    TreeProgress.Reading r = progress.read();
-    return new ReplicationStatus.VerifyProgress(r.filesDone(), r.filesTotal(), r.bytesDone(), r.bytesTotal(),
-        r.bytesPerSecond(), r.etaSeconds());
   }
 
   /** Waits for the in-flight changes to be acknowledged (bounded), then says goodbye and stops. */
@@ -1012,7 +866,7 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       }
       failAll(left, new IOException("replicated file system closed before the peer acknowledged"));
     }
-    boolean peerHasEverything = left.isEmpty() && c != null && resync == null && !tracking.peerOutOfDate();
+    boolean peerHasEverything = left.isEmpty() && c != null && !resyncs.running() && !tracking.peerOutOfDate();
     tracking.close(peerHasEverything);
     java.util.function.Consumer<Boolean> hook = onClose;
     if (hook != null) {
@@ -1034,6 +888,74 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       control.awaitTermination(5, TimeUnit.SECONDS);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+    }
+  }
+
+  /** The stream as resync and verify see it. */
+  private final class Link implements ResyncLink {
+    @Override
+    public LocalTree awaitTree() throws InterruptedException {
+      return ReplicationStream.this.awaitTree();
+    }
+
+    @Override
+    public PrimaryTracking tracking() {
+      return tracking;
+    }
+
+    @Override
+    public PeerConnection liveConnection() {
+      return liveConnection;
+    }
+
+    @Override
+    public String problem() {
+      return problem;
+    }
+
+    @Override
+    public void goLive(PeerConnection c) {
+      ReplicationStream.this.goLive(c);
+    }
+
+    @Override
+    public void sendControl(PeerConnection c, Envelope message) {
+      ReplicationStream.this.sendControl(c, message);
+    }
+
+    @Override
+    public Completion submitResync(PeerConnection c, FileChange change, Runnable onApplied) throws IOException {
+      return submitOne(change, onApplied, c);
+    }
+
+    @Override
+    public void awaitResyncRoom(long bytes) throws InterruptedException {
+      ReplicationStream.this.awaitResyncRoom(bytes);
+    }
+
+    @Override
+    public void resyncRunning(boolean running) {
+      resyncBudget.resyncRunning(running);
+    }
+
+    @Override
+    public long lastSeq() {
+      lock.lock();
+      try {
+        return lastSeq;
+      } finally {
+        lock.unlock();
+      }
+    }
+
+    @Override
+    public void settleFirstAttempt() {
+      ReplicationStream.this.settleFirstAttempt();
+    }
+
+    @Override
+    public void reachedSync() {
+      resetBackoff();
     }
   }
 }

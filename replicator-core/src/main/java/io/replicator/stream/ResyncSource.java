@@ -73,7 +73,8 @@ final class ResyncSource {
   private static final int COMPARE_BATCH_FILES = 256;
   private static final int MAX_PASSES = 5;
 
-  private final ReplicationStream stream;
+  private final ResyncLink stream;
+  private final ResyncCoordinator coordinator;
   private final PeerConnection conn;
   private final boolean full;
   private final SyncState peerState;
@@ -88,8 +89,10 @@ final class ResyncSource {
   private final AtomicLong bytesSent = new AtomicLong();
   private int blockSize;
 
-  ResyncSource(ReplicationStream stream, PeerConnection conn, boolean full, SyncState peerState, ResyncRate rate) {
+  ResyncSource(ResyncLink stream, ResyncCoordinator coordinator, PeerConnection conn, boolean full,
+      SyncState peerState, ResyncRate rate) {
     this.stream = stream;
+    this.coordinator = coordinator;
     this.conn = conn;
     this.full = full;
     this.peerState = peerState;
@@ -182,7 +185,7 @@ final class ResyncSource {
         reconcileData(tree, again);
       }
       last.await();
-      stream.resyncCompleted(conn);
+      coordinator.completed(conn);
       done.complete(null);
       log.info("resync to {} done: {} byte(s) examined, {} sent, in {} ms", conn.remoteNodeId(),
           bytesDone.get(), bytesSent.get(), (System.nanoTime() - startNanos) / 1_000_000);
