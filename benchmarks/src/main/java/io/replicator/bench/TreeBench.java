@@ -150,36 +150,46 @@ final class TreeBench {
   /** (T1) rsync first, then ours, both from the same (cached) primary tree into an empty directory. */
   private void initial() throws Exception {
     progress.println("  initial: rsync -a into an empty directory");
-    double rs = rsyncSeconds(List.of("-a"), primaryRoot, rsyncCopy);
-    results.add("initial", RSYNC, "time", "s", rs);
-    progress.printf("    %.2f s%n", rs);
+    Run rs = rsync(List.of("-a"), primaryRoot, rsyncCopy);
+    results.add("initial", RSYNC, "time", "s", rs.seconds());
+    results.add("initial", RSYNC, "cpu", "s", rs.cpuSeconds());
+    progress.printf("    %.2f s, cpu %.2f s%n", rs.seconds(), rs.cpuSeconds());
     progress.println("  initial: full sync into an empty secondary");
     replica = startReplica();
     heap.reset();
+    double cpu0 = processCpuSeconds();
     long t0 = System.nanoTime();
     fs = Replicator.primary(primaryRoot).peer(new InetSocketAddress("127.0.0.1", replicaPort))
         .nodeId("tree-primary").open();
     awaitInSync();
     double ours = (System.nanoTime() - t0) / 1e9;
+    double cpu = processCpuSeconds() - cpu0;
+    threadCpu(cpu);
     results.add("initial", OURS, "time", "s", ours);
+    results.add("initial", OURS, "cpu", "s", cpu);
     results.add("heap", "initial full sync", "max used", "MiB", heap.maxMiB());
-    progress.printf("    %.2f s (%.2fx rsync), heap max %.0f MiB%n", ours, ours / rs, heap.maxMiB());
+    progress.printf("    %.2f s (%.2fx rsync), cpu %.2f s (%.2fx rsync), heap max %.0f MiB%n", ours,
+        ours / rs.seconds(), cpu, cpu / rs.cpuSeconds(), heap.maxMiB());
   }
 
   /** (T2) identical trees: rsync compares every file by checksum, ours verifies every block. */
   private void verify() throws Exception {
     progress.println("  verify: rsync -a --checksum of identical trees");
-    double rv = rsyncSeconds(List.of("-a", "--checksum"), primaryRoot, rsyncCopy);
-    results.add("verify", RSYNC, "time", "s", rv);
-    progress.printf("    %.2f s%n", rv);
+    Run rv = rsync(List.of("-a", "--checksum"), primaryRoot, rsyncCopy);
+    results.add("verify", RSYNC, "time", "s", rv.seconds());
+    results.add("verify", RSYNC, "cpu", "s", rv.cpuSeconds());
+    progress.printf("    %.2f s, cpu %.2f s%n", rv.seconds(), rv.cpuSeconds());
     heap.reset();
+    double cpu0 = processCpuSeconds();
     long v0 = System.nanoTime();
     VerifyReport report = fs.verify();
     double ov = (System.nanoTime() - v0) / 1e9;
+    double cpu = processCpuSeconds() - cpu0;
     results.add("verify", OURS, "time", "s", ov);
+    results.add("verify", OURS, "cpu", "s", cpu);
     results.add("heap", "verify", "max used", "MiB", heap.maxMiB());
-    progress.printf("    ours %.2f s (%.2fx rsync), %s%n", ov, ov / rv, report.identical() ? "identical"
-        : "DIFFERENCES: " + report.examples());
+    progress.printf("    ours %.2f s (%.2fx rsync), cpu %.2f s (%.2fx rsync), %s%n", ov, ov / rv.seconds(), cpu,
+        cpu / rv.cpuSeconds(), report.identical() ? "identical" : "DIFFERENCES: " + report.examples());
     if (!report.identical()) {
       results.note("verify", "verify reported differences on identical trees: " + report.examples());
     }
@@ -400,8 +410,20 @@ final class TreeBench {
 
   // ---------------------------------------------------------------- rsync and the replica
 
+  /** Seconds and CPU seconds (user + system, of rsync and the processes it starts) of one rsync run. */
+  private record Run(double seconds, double cpuSeconds) {}
+
   private double rsyncSeconds(List<String> flags, Path from, Path to) throws Exception {
+    return rsync(flags, from, to).seconds();
+  }
+
+  private Run rsync(List<String> flags, Path from, Path to) throws Exception {
     List<String> cmd = new ArrayList<>();
+    // through bash, whose `times` reports the CPU its children (rsync and its helpers) used
+    cmd.add("bash");
+    cmd.add("-c");
+    cmd.add("\"$@\" && times");
+    cmd.add("rsync");
     cmd.add(rsync);
     cmd.addAll(flags);
     cmd.add("--exclude=/" + Replicator.METADATA_DIRECTORY);
@@ -417,7 +439,50 @@ final class TreeBench {
       p.destroyForcibly();
       throw new IOException("rsync failed: " + output);
     }
-    return (System.nanoTime() - t0) / 1e9;
+    double seconds = (System.nanoTime() - t0) / 1e9;
+    String[] lines = output.strip().split("\n");
+    double cpu = Double.NaN;
+    if (lines.length >= 1) {
+      java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+)m([\\d.]+)s\\s+(\\d+)m([\\d.]+)s")
+          .matcher(lines[lines.length - 1]);
+      if (m.find()) {
+        cpu = Integer.parseInt(m.group(1)) * 60 + Double.parseDouble(m.group(2))
+            + Integer.parseInt(m.group(3)) * 60 + Double.parseDouble(m.group(4));
+      }
+    }
+    return new Run(seconds, cpu);
+  }
+
+  /** With {@code REPLICATOR_BENCH_THREADS} set: the CPU each live thread used, to see where it went. */
+  private void threadCpu(double processCpu) {
+    if (System.getenv("REPLICATOR_BENCH_THREADS") == null) {
+      return;
+    }
+    var threads = ManagementFactory.getThreadMXBean();
+    Map<String, Double> byName = new java.util.TreeMap<>();
+    double sum = 0;
+    for (long id : threads.getAllThreadIds()) {
+      var info = threads.getThreadInfo(id);
+      long ns = threads.getThreadCpuTime(id);
+      if (info == null || ns <= 0) {
+        continue;
+      }
+      String name = info.getThreadName().replaceAll("-\\d+$", "-N");
+      byName.merge(name, ns / 1e9, Double::sum);
+      sum += ns / 1e9;
+    }
+    progress.printf("    cpu by thread (since start), process delta %.2f s, live threads %.2f s:%n", processCpu, sum);
+    byName.entrySet().stream().sorted(Map.Entry.<String, Double>comparingByValue().reversed()).limit(15)
+        .forEach(e -> progress.printf("      %-40s %.2f s%n", e.getKey(), e.getValue()));
+  }
+
+  /** CPU seconds this process (both nodes, the harness) used so far. */
+  private static double processCpuSeconds() {
+    var os = ManagementFactory.getOperatingSystemMXBean();
+    if (os instanceof com.sun.management.OperatingSystemMXBean sun) {
+      return sun.getProcessCpuTime() / 1e9;
+    }
+    return Double.NaN;
   }
 
   private ReplicaServer startReplica() throws IOException {

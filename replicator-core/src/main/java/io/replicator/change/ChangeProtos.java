@@ -17,6 +17,7 @@ import io.replicator.proto.SetPermissions;
 import io.replicator.proto.SetTimes;
 import io.replicator.proto.Truncate;
 import io.replicator.proto.Write;
+import io.replicator.proto.WriteFile;
 import java.nio.ByteBuffer;
 import java.nio.file.attribute.FileTime;
 import java.nio.file.attribute.PosixFilePermission;
@@ -49,6 +50,18 @@ public final class ChangeProtos {
     Change.Builder b = Change.newBuilder().setSeq(seq);
     if (change instanceof FileChange.Write w) {
       b.setWrite(Write.newBuilder().setPath(w.path()).setPosition(w.position()));
+    } else if (change instanceof FileChange.WriteFile f) {
+      WriteFile.Builder w = WriteFile.newBuilder().setPath(f.path()).setPosition(f.position()).setCreate(f.create());
+      if (f.size() >= 0) {
+        w.setSize(f.size());
+      }
+      if (f.mode() >= 0) {
+        w.setMode(f.mode());
+      }
+      if (f.lastModified() != null) {
+        w.setLastModifiedNanos(toNanos(f.lastModified()));
+      }
+      b.setWriteFile(w);
     } else if (change instanceof FileChange.Truncate t) {
       b.setTruncate(Truncate.newBuilder().setPath(t.path()).setSize(t.size()));
     } else if (change instanceof FileChange.CreateFile c) {
@@ -63,7 +76,8 @@ public final class ChangeProtos {
               .setSource(m.source())
               .setTarget(m.target())
               .setReplaceExisting(m.replaceExisting())
-              .setAtomic(m.atomic()));
+              .setAtomic(m.atomic())
+              .setReplay(m.replay()));
     } else if (change instanceof FileChange.Copy c) {
       b.setCopy(
           Copy.newBuilder()
@@ -125,7 +139,7 @@ public final class ChangeProtos {
     Change.OpCase kind = proto.getOpCase();
     // The wire cannot tell "no payload" from "empty payload": only non-empty ones are present.
     boolean hasPayload = payload != null && payload.hasRemaining();
-    if (hasPayload && kind != Change.OpCase.WRITE) {
+    if (hasPayload && kind != Change.OpCase.WRITE && kind != Change.OpCase.WRITE_FILE) {
       throw new MalformedChangeException(
           seq,
           payload.remaining() + " payload bytes on a change that has no data (" + kindName(kind) + ")");
@@ -147,6 +161,31 @@ public final class ChangeProtos {
               "write of " + data.remaining() + " bytes at position " + position + " overflows");
         }
         return new FileChange.Write(path, position, data);
+      }
+      case WRITE_FILE -> {
+        WriteFile w = proto.getWriteFile();
+        String path = path(seq, "write file", w.getPath(), false);
+        long position = w.getPosition();
+        ByteBuffer data =
+            payload == null ? ByteBuffer.allocate(0) : payload.slice().asReadOnlyBuffer();
+        if (position < 0 || position + data.remaining() < 0) {
+          throw new MalformedChangeException(
+              seq, "write file of " + data.remaining() + " bytes at position " + Long.toUnsignedString(position)
+                  + " overflows");
+        }
+        if (w.getCreate() && position != 0) {
+          throw new MalformedChangeException(seq, "write file creates the file but writes at position " + position);
+        }
+        if (w.hasSize() && w.getSize() < 0) {
+          throw new MalformedChangeException(
+              seq, "write file size " + Long.toUnsignedString(w.getSize()) + " is too large");
+        }
+        if (w.hasMode() && (w.getMode() & ~MAX_MODE) != 0) {
+          throw new MalformedChangeException(seq, "permission mode 0"
+              + Long.toOctalString(Integer.toUnsignedLong(w.getMode())) + " is outside 0..0777");
+        }
+        return new FileChange.WriteFile(path, position, data, w.getCreate(), w.hasSize() ? w.getSize() : -1,
+            w.hasMode() ? w.getMode() : -1, w.hasLastModifiedNanos() ? fromNanos(w.getLastModifiedNanos()) : null);
       }
       case TRUNCATE -> {
         Truncate t = proto.getTruncate();
@@ -174,7 +213,8 @@ public final class ChangeProtos {
             path(seq, "move source", m.getSource(), false),
             path(seq, "move target", m.getTarget(), false),
             m.getReplaceExisting(),
-            m.getAtomic());
+            m.getAtomic(),
+            m.getReplay());
       }
       case COPY -> {
         Copy c = proto.getCopy();

@@ -27,6 +27,16 @@ public sealed interface FileChange {
     return false;
   }
 
+  /** The bytes this change carries (the frame's payload), or null when it carries none. */
+  default ByteBuffer payload() {
+    return null;
+  }
+
+  /** How many bytes {@link #payload()} holds. */
+  default int payloadLength() {
+    return 0;
+  }
+
   /** Bytes written at a position. {@code data} is a read-only view of exactly the bytes written. */
   record Write(String path, long position, ByteBuffer data) implements FileChange {
     public Write {
@@ -36,6 +46,44 @@ public sealed interface FileChange {
     }
 
     public int length() {
+      return data.remaining();
+    }
+
+    @Override
+    public ByteBuffer payload() {
+      return data;
+    }
+
+    @Override
+    public int payloadLength() {
+      return data.remaining();
+    }
+  }
+
+  /**
+   * Resync's write of a regular file, applied in order with the file's other data changes: created
+   * or emptied first when {@code create} (then {@code position} is 0), {@code data} written at
+   * {@code position}, cut to {@code size} when it is not negative, then given {@code mode} (POSIX
+   * bits, when not negative) and {@code lastModified} (when not null). One change carries a small
+   * file whole, with its attributes, where the application's way takes four.
+   */
+  record WriteFile(String path, long position, ByteBuffer data, boolean create, long size, int mode,
+      FileTime lastModified) implements FileChange {
+    public WriteFile {
+      checkNotNull(path, "path");
+      checkArgument(position >= 0, "negative position %s", position);
+      checkArgument(!create || position == 0, "a created file is written from position 0, not %s", position);
+      checkNotNull(data, "data");
+      checkArgument(mode <= 0777, "mode 0%s is outside 0..0777", Integer.toOctalString(mode));
+    }
+
+    @Override
+    public ByteBuffer payload() {
+      return data;
+    }
+
+    @Override
+    public int payloadLength() {
       return data.remaining();
     }
   }
@@ -80,11 +128,16 @@ public sealed interface FileChange {
   }
 
   /** {@code source} was renamed to {@code target}. */
-  record Move(String source, String target, boolean replaceExisting, boolean atomic)
+  record Move(String source, String target, boolean replaceExisting, boolean atomic, boolean replay)
       implements FileChange {
     public Move {
       checkNotNull(source, "source");
       checkNotNull(target, "target");
+    }
+
+    /** A rename the application made. */
+    public Move(String source, String target, boolean replaceExisting, boolean atomic) {
+      this(source, target, replaceExisting, atomic, false);
     }
 
     @Override

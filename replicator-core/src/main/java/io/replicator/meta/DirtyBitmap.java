@@ -37,12 +37,23 @@ public final class DirtyBitmap {
   public static final int DEFAULT_BLOCK_SIZE = 4096;
 
   private static final int MAGIC = 0x52504442; // "RPDB"
-  private static final int FORMAT = 1;
+  /** 2 added the renames; 1 (without them) is still read. */
+  private static final int FORMAT = 2;
+  /** Renames remembered for the resync to replay; later ones are not (a prefix replays consistently). */
+  static final int MAX_RENAMES = 10_000;
 
   private final int blockSize;
   private final int shift;
   private final TreeMap<String, Roaring64NavigableMap> blocks = new TreeMap<>();
   private final TreeSet<String> paths = new TreeSet<>();
+  private final List<Rename> renames = new ArrayList<>();
+
+  /**
+   * A rename the peer missed, in the order they were made: the resync replays them on the peer
+   * (where the source is still there) before comparing, so a renamed file or directory is not sent
+   * again. Only a hint: both names are dirty paths and are reconciled whatever the replay did.
+   */
+  public record Rename(String source, String target, boolean replaceExisting) {}
 
   /** An empty bitmap with {@link #DEFAULT_BLOCK_SIZE}. */
   public DirtyBitmap() {
@@ -101,6 +112,11 @@ public final class DirtyBitmap {
    * the new names (replacing what target held: that content no longer exists), and both names are dirty.
    */
   public void markMove(String source, String target) {
+    markMove(source, target, true);
+  }
+
+  /** As {@link #markMove(String, String)}, remembering the rename (and whether it replaced the target) for replay. */
+  public void markMove(String source, String target, boolean replaceExisting) {
     ChangePaths.check(source);
     ChangePaths.check(target);
     checkArgument(!source.isEmpty() && !target.isEmpty(), "the root cannot be moved");
@@ -116,6 +132,12 @@ public final class DirtyBitmap {
       }
       paths.add(source);
       paths.add(target);
+      if (renames.size() < MAX_RENAMES) {
+        renames.add(new Rename(source, target, replaceExisting));
+      } else if (renames.size() == MAX_RENAMES) {
+        // a sentinel: replay stops here, so what was replayed is a consistent prefix
+        renames.add(new Rename("", "", false));
+      }
     }
   }
 
@@ -169,6 +191,7 @@ public final class DirtyBitmap {
   public synchronized void clearAll() {
     blocks.clear();
     paths.clear();
+    renames.clear();
   }
 
   /** Adds everything {@code other} marked (same block size required). */
@@ -213,7 +236,14 @@ public final class DirtyBitmap {
     for (Map.Entry<String, Roaring64NavigableMap> e : blocks.entrySet()) {
       copy.put(e.getKey(), copyOf(e.getValue()));
     }
-    return new Snapshot(blockSize, copy, new ArrayList<>(paths));
+    List<Rename> replayable = new ArrayList<>();
+    for (Rename r : renames) {
+      if (r.source().isEmpty()) {
+        break;
+      }
+      replayable.add(r);
+    }
+    return new Snapshot(blockSize, copy, new ArrayList<>(paths), replayable);
   }
 
   /**
@@ -246,6 +276,12 @@ public final class DirtyBitmap {
         out.writeLong(one.size());
         one.writeTo(out);
       }
+      out.writeInt(s.renames.size());
+      for (Rename r : s.renames) {
+        writeString(out, r.source());
+        writeString(out, r.target());
+        out.writeBoolean(r.replaceExisting());
+      }
       out.flush();
       return bytes.toByteArray();
     } catch (IOException e) {
@@ -263,7 +299,8 @@ public final class DirtyBitmap {
     checkNotNull(data, "data");
     try {
       DataInputStream in = new DataInputStream(new ByteArrayInputStream(data));
-      if (in.readInt() != MAGIC || in.readInt() != FORMAT) {
+      int format = in.readInt() == MAGIC ? in.readInt() : -1;
+      if (format != 1 && format != FORMAT) {
         throw new IOException("not a dirty bitmap (bad magic or format)");
       }
       int blockSize = in.readInt();
@@ -294,6 +331,14 @@ public final class DirtyBitmap {
           bitmap.blocks.put(path, map);
         }
       }
+      if (format >= 2) {
+        int renameCount = count(in);
+        for (int i = 0; i < renameCount; i++) {
+          String source = readPath(in);
+          String target = readPath(in);
+          bitmap.renames.add(new Rename(source, target, in.readBoolean()));
+        }
+      }
       if (in.available() != 0) {
         throw new IOException("trailing bytes after the bitmap");
       }
@@ -315,10 +360,19 @@ public final class DirtyBitmap {
     private final SortedMap<String, Roaring64NavigableMap> blocks;
     private final List<String> paths;
 
-    private Snapshot(int blockSize, SortedMap<String, Roaring64NavigableMap> blocks, List<String> paths) {
+    private final List<Rename> renames;
+
+    private Snapshot(int blockSize, SortedMap<String, Roaring64NavigableMap> blocks, List<String> paths,
+        List<Rename> renames) {
       this.blockSize = blockSize;
       this.blocks = blocks;
       this.paths = Collections.unmodifiableList(paths);
+      this.renames = Collections.unmodifiableList(renames);
+    }
+
+    /** The renames the peer missed, in the order they were made (see {@link Rename}). */
+    public List<Rename> renames() {
+      return renames;
     }
 
     public int blockSize() {

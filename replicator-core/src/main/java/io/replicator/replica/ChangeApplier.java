@@ -4,6 +4,7 @@ import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkNotNull;
 
 import io.replicator.change.ChangePaths;
+import io.replicator.change.ChangeProtos;
 import io.replicator.change.FileChange;
 import java.io.Closeable;
 import java.io.IOException;
@@ -474,7 +475,40 @@ final class ChangeApplier implements Closeable {
     }
   }
 
+  /**
+   * While this replica is a resync target, a change that finds the tree not as the primary had it
+   * (a file or parent the resync has not created yet, an extra entry it has not removed yet) is
+   * skipped instead of stopping the applier: the resync reaches that path later and reconciles it
+   * from the primary's state, which includes the change. Set in order with the changes.
+   */
+  void resyncTarget(boolean on) {
+    resyncTarget = on;
+  }
+
+  private volatile boolean resyncTarget;
+  private final LongAdder skippedDuringResync = new LongAdder();
+
+  /** True when {@code cause} is a namespace mismatch a running resync repairs. */
+  private boolean skippable(Exception cause) {
+    return resyncTarget && !(cause instanceof PathRefusedException)
+        && (cause instanceof java.nio.file.NoSuchFileException
+            || cause instanceof java.nio.file.NotDirectoryException
+            || cause instanceof java.nio.file.DirectoryNotEmptyException
+            || cause instanceof FileAlreadyExistsException);
+  }
+
+  /** Changes skipped because the tree was still being resynced. */
+  long skippedDuringResync() {
+    return skippedDuringResync.sum();
+  }
+
   private void fail(long seq, Exception cause) {
+    if (skippable(cause)) {
+      log.debug("seq {} skipped while resyncing: {}", seq, cause.toString());
+      skippedDuringResync.increment();
+      markApplied(seq);
+      return;
+    }
     IOException error =
         cause instanceof IOException io
             ? io
@@ -676,7 +710,7 @@ final class ChangeApplier implements Closeable {
           task.release();
         }
       }
-      if (durable) {
+      if (durable || skippable(syncError)) {
         for (Task task : ready) {
           markApplied(task.seq);
         }
@@ -713,6 +747,10 @@ final class ChangeApplier implements Closeable {
     } else if (change instanceof FileChange.Move m) {
       Path source = guard.resolveNoFollow(m.source());
       Path target = guard.resolveNoFollow(m.target());
+      if (m.replay() && (!Files.exists(source, LinkOption.NOFOLLOW_LINKS)
+          || (!m.replaceExisting() && Files.exists(target, LinkOption.NOFOLLOW_LINKS)))) {
+        return; // this copy differs from what the rename was made on: the resync reconciles both names
+      }
       evictChannels(m.source(), m.target());
       List<CopyOption> moveOptions = new ArrayList<>(2);
       if (m.atomic()) {
@@ -721,7 +759,17 @@ final class ChangeApplier implements Closeable {
       if (m.replaceExisting()) {
         moveOptions.add(StandardCopyOption.REPLACE_EXISTING);
       }
-      Files.move(source, target, moveOptions.toArray(CopyOption[]::new));
+      if (m.replay()) {
+        try {
+          Files.move(source, target, moveOptions.toArray(CopyOption[]::new));
+        } catch (java.nio.file.FileSystemException e) {
+          // a directory in the way, say: the resync reconciles both names whatever happened here
+          log.debug("replayed rename {} -> {} skipped: {}", m.source(), m.target(), e.toString());
+          return;
+        }
+      } else {
+        Files.move(source, target, moveOptions.toArray(CopyOption[]::new));
+      }
       markNamespaceDirty(source);
       markNamespaceDirty(target);
       renameDirtyDirectories(source, target);
@@ -782,39 +830,85 @@ final class ChangeApplier implements Closeable {
         position += channel.write(data, position);
       }
       bytesWritten.add(w.length());
+    } else if (change instanceof FileChange.WriteFile f) {
+      Path path = guard.resolveFollowingLinks(f.path());
+      FileChannel channel = f.create() ? createForResync(worker, f.path(), path) : worker.channel(f.path());
+      ByteBuffer data = f.data().duplicate();
+      long position = f.position();
+      while (data.hasRemaining()) {
+        position += channel.write(data, position);
+      }
+      bytesWritten.add(f.payloadLength());
+      if (f.size() >= 0 && (!f.create() || f.size() < position) && channel.size() > f.size()) {
+        channel.truncate(f.size());
+      }
+      if (f.mode() >= 0) {
+        view(path, PosixFileAttributeView.class, "posix").setPermissions(ChangeProtos.toPermissions(f.mode()));
+      }
+      if (f.lastModified() != null) {
+        // both times at once: with one left out the JDK reads the file's attributes first; access
+        // times are not replicated anyway
+        view(path, BasicFileAttributeView.class, "basic").setTimes(f.lastModified(), f.lastModified(), null);
+      }
     } else if (change instanceof FileChange.Truncate t) {
       worker.channel(t.path()).truncate(t.size());
     } else if (change instanceof FileChange.CreateFile c) {
-      FileChannel cached = worker.channels.get(c.path());
-      Path path = guard.resolveFollowingLinks(c.path());
-      if (cached != null) {
-        if (Files.exists(path)) {
-          if (c.truncate()) {
-            cached.truncate(0);
-          }
-          return;
-        }
-        // the name is gone (removed behind the replica's back): the cached channel writes to an
-        // unlinked file, so drop it and create the file for real
-        worker.channels.evictIf(changePath -> changePath.equals(c.path()));
-      }
-      boolean existed = Files.exists(path);
-      FileChannel channel =
-          c.truncate()
-              ? FileChannel.open(
-                  path,
-                  StandardOpenOption.WRITE,
-                  StandardOpenOption.CREATE,
-                  StandardOpenOption.TRUNCATE_EXISTING)
-              : FileChannel.open(path, StandardOpenOption.WRITE, StandardOpenOption.CREATE);
-      worker.channels.put(c.path(), channel);
-      if (!existed) {
-        // Through a link the new name lives in the link's target directory.
-        markNamespaceDirty(Files.isSymbolicLink(path) ? path.toRealPath() : path);
-      }
+      create(worker, c.path(), c.truncate());
     } else {
       throw new IllegalStateException("not a data change: " + change);
     }
+  }
+
+  /**
+   * An empty regular file at {@code path} for resync to fill, created exclusively when it is new (the
+   * usual case: one system call, no look first), emptied when it exists.
+   */
+  private FileChannel createForResync(Worker worker, String changePath, Path path) throws IOException {
+    FileChannel cached = worker.channels.get(changePath);
+    if (cached != null) {
+      return create(worker, changePath, true);
+    }
+    FileChannel channel;
+    try {
+      channel = FileChannel.open(path, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW);
+      markNamespaceDirty(path);
+    } catch (FileAlreadyExistsException e) {
+      return create(worker, changePath, true);
+    }
+    worker.channels.put(changePath, channel);
+    return channel;
+  }
+
+  /** Makes sure a regular file exists at {@code changePath} (emptied when {@code truncate}); its cached channel. */
+  private FileChannel create(Worker worker, String changePath, boolean truncate) throws IOException {
+    FileChannel cached = worker.channels.get(changePath);
+    Path path = guard.resolveFollowingLinks(changePath);
+    if (cached != null) {
+      if (Files.exists(path)) {
+        if (truncate) {
+          cached.truncate(0);
+        }
+        return cached;
+      }
+      // the name is gone (removed behind the replica's back): the cached channel writes to an
+      // unlinked file, so drop it and create the file for real
+      worker.channels.evictIf(p -> p.equals(changePath));
+    }
+    boolean existed = Files.exists(path);
+    FileChannel channel =
+        truncate
+            ? FileChannel.open(
+                path,
+                StandardOpenOption.WRITE,
+                StandardOpenOption.CREATE,
+                StandardOpenOption.TRUNCATE_EXISTING)
+            : FileChannel.open(path, StandardOpenOption.WRITE, StandardOpenOption.CREATE);
+    worker.channels.put(changePath, channel);
+    if (!existed) {
+      // Through a link the new name lives in the link's target directory.
+      markNamespaceDirty(Files.isSymbolicLink(path) ? path.toRealPath() : path);
+    }
+    return channel;
   }
 
   private static <V extends FileAttributeView> V view(
@@ -1058,7 +1152,7 @@ final class ChangeApplier implements Closeable {
     Task(long seq, FileChange change, Runnable release) {
       this.seq = seq;
       this.change = change;
-      this.bytes = change instanceof FileChange.Write w ? w.length() : 0;
+      this.bytes = change == null ? 0 : change.payloadLength();
       this.release = release;
     }
 

@@ -123,7 +123,7 @@ final class ReplicaManifest {
     BasicFileAttributes a;
     try {
       p = guard.resolveNoFollow(changePath);
-      a = Files.readAttributes(p, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+      a = readAttributes(p);
     } catch (NoSuchFileException | NotDirectoryException e) {
       // gone meanwhile (a change applied while walking), or a parent is no directory any more
       emitMissing(changePath, applied);
@@ -155,16 +155,8 @@ final class ReplicaManifest {
         .setPath(changePath)
         .setAppliedBefore(applied)
         .setLastModifiedNanos(a.lastModifiedTime().to(TimeUnit.NANOSECONDS));
-    if (!a.isSymbolicLink()) {
-      try {
-        PosixFileAttributes px = Files.readAttributes(p, PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
-        b.setMode(ChangeProtos.toMode(px.permissions()));
-      } catch (UnsupportedOperationException e) {
-        // not a POSIX file system: no mode to compare
-      } catch (NoSuchFileException e) {
-        emitMissingCounted(changePath, applied);
-        return;
-      }
+    if (!a.isSymbolicLink() && a instanceof PosixFileAttributes px) {
+      b.setMode(ChangeProtos.toMode(px.permissions()));
     }
     if (a.isSymbolicLink()) {
       String target;
@@ -183,6 +175,15 @@ final class ReplicaManifest {
       sink.accept(b.setKind(ManifestEntry.Kind.FILE).setSize(a.size()).setLast(true).build());
     } else {
       hashes(changePath, p, a.size(), b, applied);
+    }
+  }
+
+  /** Kind, size, times and (on POSIX) permissions in one read; never follows a link. */
+  private static BasicFileAttributes readAttributes(Path p) throws IOException {
+    try {
+      return Files.readAttributes(p, PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+    } catch (UnsupportedOperationException e) {
+      return Files.readAttributes(p, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
     }
   }
 

@@ -486,7 +486,10 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
           return false;
         }
         switch (header.getBodyCase()) {
-          case RESYNC_START -> syncState.resyncStarted(header.getResyncStart());
+          case RESYNC_START -> {
+            syncState.resyncStarted(header.getResyncStart());
+            applier.resyncTarget(true);
+          }
           case RESYNC_DONE -> {
             // The primary numbers changes across connections: what it numbered before this one
             // (its last_seq may be far ahead) is covered by the resync itself. What must hold is
@@ -499,6 +502,7 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
                   + expected + " received applied");
               return false;
             }
+            applier.resyncTarget(false);
             syncState.resyncDone(GenerationIds.fromProto(header.getResyncDone().getGenerations()));
           }
           default -> throw new IllegalStateException("not a control message: " + header.getBodyCase());

@@ -18,20 +18,22 @@ import java.util.Iterator;
 import java.util.List;
 
 /**
- * The primary's own tree in {@link PathOrder}, the order the peer lists its manifest in: entries
- * are pulled one at a time, with one sorted listing per level of depth held, so a walk of millions
- * of files keeps no more than a few directories in memory. Symbolic links are never followed, the
- * metadata directory is skipped, and a directory's subtree can be skipped.
+ * The primary's own tree in {@link PathOrder}, the order the peer lists its manifest in: paths are
+ * pulled one at a time, with one sorted listing per level of depth held, so a walk of millions of
+ * files keeps no more than a few directories in memory. The walk reads no attributes: the caller
+ * reads a path's state once, under its lock, and says when it is a directory to walk into. The
+ * metadata directory is skipped; symbolic links are never walked into (the caller sees them as
+ * links).
  */
 final class LocalWalk {
-  /** One entry of the local tree, as read when the walk reached it. */
+  /** One entry of the local tree, as read under its lock. */
   record Entry(String path, ManifestEntry.Kind kind, long size, String linkTarget, int mode, FileTime modified) {}
 
   private final Path root;
   private final Iterator<String> roots;
   private final Deque<Level> stack = new ArrayDeque<>();
-  private Entry pending;
-  private boolean descendPending;
+  private String last;
+  private boolean descendLast;
 
   private record Level(String path, Iterator<String> names) {}
 
@@ -41,52 +43,58 @@ final class LocalWalk {
     this.roots = roots.iterator();
   }
 
-  /** The next entry, or null at the end. The previous entry's subtree is walked unless {@link #skipChildren}. */
-  Entry next() throws IOException {
-    if (pending != null && descendPending && pending.kind() == ManifestEntry.Kind.DIRECTORY) {
+  /** The next path, or null at the end; the previous one's entries come first if {@link #descend} was called. */
+  String next() throws IOException {
+    if (last != null && descendLast) {
       List<String> names;
       try {
-        names = LocalPaths.sortedChildren(LocalPaths.resolve(root, pending.path()), pending.path());
+        names = LocalPaths.sortedChildren(LocalPaths.resolve(root, last), last);
       } catch (NoSuchFileException | NotDirectoryException e) {
-        names = List.of(); // removed since it was read: its removal went to the peer in order
+        names = List.of(); // removed or replaced since it was read: that change went to the peer in order
       }
-      stack.push(new Level(pending.path(), names.iterator()));
+      stack.push(new Level(last, names.iterator()));
     }
-    pending = null;
+    descendLast = false;
     while (true) {
-      String path;
       if (!stack.isEmpty()) {
         Level top = stack.peek();
         if (!top.names().hasNext()) {
           stack.pop();
           continue;
         }
-        path = LocalPaths.child(top.path(), top.names().next());
-      } else if (roots.hasNext()) {
-        path = roots.next();
-      } else {
-        return null;
+        last = LocalPaths.child(top.path(), top.names().next());
+        return last;
       }
-      Entry e = read(root, path);
-      if (e != null) {
-        pending = e;
-        descendPending = true;
-        return e;
+      if (roots.hasNext()) {
+        last = roots.next();
+        return last;
       }
+      last = null;
+      return null;
     }
   }
 
-  /** The entry last returned is a directory whose subtree the caller does not need. */
-  void skipChildren() {
-    descendPending = false;
+  /** The path last returned is a directory whose entries the caller wants next. */
+  void descend() {
+    descendLast = true;
   }
 
-  /** The state of {@code changePath} now, or null when it does not exist. */
+  /** The state of {@code changePath} now, or null when it does not exist; one attribute read. */
   static Entry read(Path root, String changePath) throws IOException {
     Path p = LocalPaths.resolve(root, changePath);
     BasicFileAttributes a;
+    int mode = -1;
     try {
-      a = Files.readAttributes(p, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+      try {
+        PosixFileAttributes px = Files.readAttributes(p, PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+        a = px;
+        if (!px.isSymbolicLink() && (px.isDirectory() || px.isRegularFile())) {
+          mode = ChangeProtos.toMode(px.permissions());
+        }
+      } catch (UnsupportedOperationException e) {
+        // not POSIX: permissions are not compared
+        a = Files.readAttributes(p, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+      }
     } catch (NoSuchFileException | NotDirectoryException e) {
       return null;
     }
@@ -98,15 +106,6 @@ final class LocalWalk {
         return null;
       }
       return new Entry(changePath, ManifestEntry.Kind.SYMBOLIC_LINK, 0, target, -1, a.lastModifiedTime());
-    }
-    int mode = -1;
-    try {
-      mode = ChangeProtos.toMode(Files.readAttributes(p, PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS)
-          .permissions());
-    } catch (UnsupportedOperationException e) {
-      // not POSIX: permissions are not compared
-    } catch (NoSuchFileException e) {
-      return null;
     }
     if (a.isDirectory()) {
       return new Entry(changePath, ManifestEntry.Kind.DIRECTORY, 0, "", mode, a.lastModifiedTime());

@@ -75,6 +75,29 @@ final class ManifestChannel {
     queue.add(LINK_LOST);
   }
 
+  /** Bytes of paths per request: the request is one header, at most 64 KiB. */
+  private static final int REQUEST_PATH_BYTES = 32 * 1024;
+
+  /** {@code paths} in consecutive groups small enough for one request each. */
+  static List<List<String>> batches(List<String> paths) {
+    List<List<String>> out = new java.util.ArrayList<>();
+    int from = 0;
+    int bytes = 0;
+    for (int i = 0; i < paths.size(); i++) {
+      int size = paths.get(i).length() * 3 + 4; // UTF-8 at worst, and the field's own bytes
+      if (i > from && bytes + size > REQUEST_PATH_BYTES) {
+        out.add(paths.subList(from, i));
+        from = i;
+        bytes = 0;
+      }
+      bytes += size;
+    }
+    if (from < paths.size()) {
+      out.add(paths.subList(from, paths.size()));
+    }
+    return out;
+  }
+
   /** What to ask for: paths in {@link PathOrder}, none under another ("" for the whole tree). */
   record Request(List<String> paths, boolean withHashes, boolean descend, int blockSize) {}
 

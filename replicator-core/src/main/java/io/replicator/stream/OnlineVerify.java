@@ -40,8 +40,6 @@ final class OnlineVerify {
   private static final int RECHECK_ROUNDS = 3;
   /** Blocks compared per hold of a file's lock. */
   private static final int LOCK_BLOCKS = 256;
-  /** Paths per request when asking again. */
-  private static final int RECHECK_BATCH = 256;
 
   private final ManifestChannel manifest;
   private final LocalTree tree;
@@ -74,8 +72,8 @@ final class OnlineVerify {
     for (int round = 1; round <= RECHECK_ROUNDS && !again.isEmpty(); round++) {
       List<String> roots = PathOrder.minimalRoots(again);
       again = new TreeSet<>(PathOrder.COMPARATOR);
-      for (int i = 0; i < roots.size(); i += RECHECK_BATCH) {
-        compare(roots.subList(i, Math.min(roots.size(), i + RECHECK_BATCH)));
+      for (List<String> batch : ManifestChannel.batches(roots)) {
+        compare(batch);
       }
     }
     for (String p : List.copyOf(again)) {
@@ -102,7 +100,7 @@ final class OnlineVerify {
       Pair pair = null;
       for (ManifestEntry e : entries) {
         if (e.getFirstBlock() == 0) {
-          pair = new Pair(e, null);
+          pair = new Pair(e);
           pair.compareAttributes();
         }
         if (pair != null && pair.blocksComparable()) {
@@ -122,7 +120,8 @@ final class OnlineVerify {
   /** The local entries and the peer's, matched by path in walk order. */
   private final class Merge {
     private final LocalWalk walk;
-    private LocalWalk.Entry local;
+    /** The next local path not yet matched, or null at the end of the walk. */
+    private String local;
     /** The peer's directories above the current entry, with when each was listed. */
     private final Deque<ManifestEntry> peerDirectories = new ArrayDeque<>();
     /** A subtree found only on the peer (or of another kind there): its entries are not compared. */
@@ -152,29 +151,26 @@ final class OnlineVerify {
       while (!peerDirectories.isEmpty() && !PathOrder.within(p, peerDirectories.peek().getPath())) {
         peerDirectories.pop();
       }
-      while (local != null && PathOrder.compare(local.path(), p) < 0) {
+      while (local != null && PathOrder.compare(local, p) < 0) {
         onlyHere(local);
         local = walk.next();
       }
-      boolean missing = e.getKind() == ManifestEntry.Kind.MISSING;
-      LocalWalk.Entry mine = null;
-      if (local != null && local.path().equals(p)) {
-        mine = local;
-      }
-      Pair pair = new Pair(e, mine);
+      boolean walked = p.equals(local);
+      Pair pair = new Pair(e);
       underLock(p, () -> {
         pair.compareAttributes();
         if (pair.blocksComparable()) {
           pair.compareBlocksLocked(e);
         }
       });
-      if (mine != null) {
-        if (!pair.descend) {
-          walk.skipChildren();
+      boolean directory = e.getKind() == ManifestEntry.Kind.DIRECTORY;
+      if (walked) {
+        if (pair.descend && pair.mine != null && pair.mine.kind() == ManifestEntry.Kind.DIRECTORY) {
+          walk.descend();
         }
         local = walk.next();
       }
-      if (!missing && e.getKind() == ManifestEntry.Kind.DIRECTORY) {
+      if (directory) {
         if (pair.descend) {
           peerDirectories.push(e);
         } else {
@@ -193,17 +189,16 @@ final class OnlineVerify {
       }
     }
 
-    /** A local entry the peer did not list: judged by when the peer listed its nearest directory. */
-    private void onlyHere(LocalWalk.Entry entry) throws IOException {
+    /** A local path the peer did not list: judged by when the peer listed its nearest directory. */
+    private void onlyHere(String p) throws IOException {
       ManifestEntry listed = null;
       for (ManifestEntry d : peerDirectories) {
-        if (PathOrder.within(entry.path(), d.getPath())) {
+        if (PathOrder.within(p, d.getPath())) {
           listed = d;
           break;
         }
       }
       long basis = listed == null ? -1 : listed.getAppliedBefore();
-      String p = entry.path();
       underLock(p, () -> {
         if (basis < 0 || !changes.settled(p, basis)) {
           again.add(p);
@@ -214,13 +209,10 @@ final class OnlineVerify {
           pathsCompared++;
           progress.filesDone.incrementAndGet();
           pathsDiffering++;
-          bitmap.markPath(p);
+          bitmap.markPath(p); // a directory as a whole: resync sends the subtree
           differs(p, "missing on the peer");
         }
       });
-      if (entry.kind() == ManifestEntry.Kind.DIRECTORY) {
-        walk.skipChildren(); // marked as a whole: resync sends the subtree
-      }
     }
   }
 
@@ -237,11 +229,10 @@ final class OnlineVerify {
     /** Whether the entries under this directory are compared one by one. */
     boolean descend = true;
 
-    Pair(ManifestEntry entry, LocalWalk.Entry walked) {
+    Pair(ManifestEntry entry) {
       this.path = entry.getPath();
       this.peer = entry.getKind() == ManifestEntry.Kind.MISSING ? null : entry;
       this.basis = entry.getAppliedBefore();
-      this.mine = walked;
     }
 
     boolean blocksComparable() {

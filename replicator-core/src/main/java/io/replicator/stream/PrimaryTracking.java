@@ -179,7 +179,7 @@ final class PrimaryTracking implements Closeable {
     } else if (change instanceof FileChange.Delete d) {
       bitmap.markDelete(d.path());
     } else if (change instanceof FileChange.Move m) {
-      bitmap.markMove(m.source(), m.target());
+      bitmap.markMove(m.source(), m.target(), m.replaceExisting());
     } else if (!(change instanceof FileChange.Force)) {
       bitmap.markPath(change.path());
     }

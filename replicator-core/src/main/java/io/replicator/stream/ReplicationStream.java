@@ -311,7 +311,7 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
   private Completion submitOne(FileChange change, Runnable onApplied, PeerConnection resyncConnection)
       throws IOException {
     boolean fromResync = resyncConnection != null;
-    int bytes = change instanceof FileChange.Write w ? w.length() : 0;
+    int bytes = change.payloadLength();
     boolean force = change instanceof FileChange.Force;
     Pending pending;
     lock.lock();
@@ -331,7 +331,7 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
         ByteBuf payload = null;
         if (bytes > 0) {
           payload = PooledByteBufAllocator.DEFAULT.directBuffer(bytes, bytes);
-          payload.writeBytes(((FileChange.Write) change).data().duplicate());
+          payload.writeBytes(change.payload().duplicate());
         }
         Envelope header = Envelope.newBuilder().setChange(ChangeProtos.toProto(seq, change)).build();
         pending = new Pending(seq, bytes, force, change, onApplied);

@@ -110,8 +110,8 @@ final class ResyncCoordinator {
       v.numbered(seq, change);
     }
     ResyncSource r = resync;
-    if (r != null && change.isNamespaceChange()) {
-      r.touched(change);
+    if (r != null) {
+      r.touched(seq, change);
     }
   }
 

@@ -48,6 +48,11 @@ class ChangeProtosTest {
         new FileChange.Delete("old"),
         new FileChange.Move("a", "b/c", true, false),
         new FileChange.Move("a", "b", false, true),
+        new FileChange.Move("a", "b", false, false, true),
+        new FileChange.WriteFile("f", 0, ByteBuffer.allocate(0), true, 0, 0640,
+            FileTime.from(Instant.parse("2026-01-02T03:04:05.123456789Z"))),
+        new FileChange.WriteFile("dir/f", 4096, ByteBuffer.allocate(0), false, -1, -1, null),
+        new FileChange.WriteFile("dir/f", 0, ByteBuffer.allocate(0), false, 1L << 40, -1, null),
         new FileChange.Copy("src", "dst", true, true),
         new FileChange.Copy("src", "dst", false, false),
         new FileChange.CreateSymbolicLink("link", "../../outside/target"),
@@ -103,6 +108,28 @@ class ChangeProtosTest {
     back.data().duplicate().get(data);
     assertThat(data).isEqualTo(bytes);
     assertThat(frame.position()).as("the caller's buffer is untouched").isEqualTo(2);
+  }
+
+  @Test
+  void writeFileTakesItsDataFromThePayloadAndKeepsItsAttributes() throws Exception {
+    FileTime time = FileTime.from(Instant.parse("2026-05-06T07:08:09Z"));
+    FileChange.WriteFile change = new FileChange.WriteFile("d/small", 0,
+        ByteBuffer.wrap("content".getBytes(StandardCharsets.UTF_8)), true, 7, 0600, time);
+
+    Change proto = ChangeProtos.toProto(9, change);
+
+    assertThat(proto.getOpCase()).isEqualTo(Change.OpCase.WRITE_FILE);
+    assertThat(proto.toByteArray()).as("no data inside the header").hasSizeLessThan(40);
+    FileChange back = ChangeProtos.fromProto(Change.parseFrom(proto.toByteArray()),
+        ByteBuffer.wrap("content".getBytes(StandardCharsets.UTF_8)));
+    assertThat(back).isEqualTo(change);
+    assertThat(back.payloadLength()).isEqualTo(7);
+    assertThatThrownBy(() -> ChangeProtos.fromProto(op(b -> b.setWriteFile(
+        io.replicator.proto.WriteFile.newBuilder().setPath("f").setPosition(5).setCreate(true))), null))
+        .isInstanceOf(MalformedChangeException.class).hasMessageContaining("creates the file");
+    assertThatThrownBy(() -> ChangeProtos.fromProto(op(b -> b.setWriteFile(
+        io.replicator.proto.WriteFile.newBuilder().setPath("f").setMode(01000))), null))
+        .isInstanceOf(MalformedChangeException.class).hasMessageContaining("outside 0..0777");
   }
 
   @Test
