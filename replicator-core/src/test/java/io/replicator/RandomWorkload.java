@@ -26,15 +26,15 @@ import java.util.concurrent.TimeUnit;
  * creates, writes, appends, truncates, renames, copies, links, deletes and sets attributes, and all
  * threads overlap with positional writes on shared files. Same seed, same operations per thread.
  */
-final class RandomWorkload {
+public final class RandomWorkload {
   private RandomWorkload() {}
 
-  static void run(FileSystem fs, int threads, int opsPerThread, long seed) throws Exception {
+  public static void run(FileSystem fs, int threads, int opsPerThread, long seed) throws Exception {
     run(fs, threads, opsPerThread, seed, 0);
   }
 
   /** As {@link #run(FileSystem, int, int, long)}, the threads owning directories from {@code firstWorker} on. */
-  static void run(FileSystem fs, int threads, int opsPerThread, long seed, int firstWorker) throws Exception {
+  public static void run(FileSystem fs, int threads, int opsPerThread, long seed, int firstWorker) throws Exception {
     Path shared = Files.createDirectories(fs.getPath("/shared"));
     for (int s = 0; s < 3; s++) {
       Files.write(shared.resolve("s" + s), new byte[32 * 1024]);

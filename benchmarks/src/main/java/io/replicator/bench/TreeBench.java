@@ -474,6 +474,12 @@ final class TreeBench {
     progress.printf("    cpu by thread (since start), process delta %.2f s, live threads %.2f s:%n", processCpu, sum);
     byName.entrySet().stream().sorted(Map.Entry.<String, Double>comparingByValue().reversed()).limit(15)
         .forEach(e -> progress.printf("      %-40s %.2f s%n", e.getKey(), e.getValue()));
+    long gcMillis = 0;
+    for (var gc : ManagementFactory.getGarbageCollectorMXBeans()) {
+      gcMillis += gc.getCollectionTime();
+    }
+    progress.printf("      gc (since start) %.2f s, jit (since start) %.2f s%n", gcMillis / 1e3,
+        ManagementFactory.getCompilationMXBean().getTotalCompilationTime() / 1e3);
   }
 
   /** CPU seconds this process (both nodes, the harness) used so far. */

@@ -6,7 +6,7 @@ import java.nio.file.Path;
 
 /**
  * Named fault-injection points in the apply path, so tests can simulate a full disk, a failing
- * fsync or a slow disk. An IOException thrown here is an apply failure like any other.
+ * fsync, a slow disk or a peer slow to answer a manifest. An IOException thrown here is an apply failure like any other.
  */
 interface ApplyFaults {
 
@@ -18,4 +18,7 @@ interface ApplyFaults {
 
   /** Called just before a file or directory at {@code path} is made durable (one fsync). */
   default void beforeSync(Path path) throws IOException {}
+
+  /** Called on the manifest thread before it walks the tree for {@code request} (a slow peer, say). */
+  default void beforeManifest(io.replicator.proto.ManifestRequest request) throws IOException {}
 }

@@ -831,8 +831,25 @@ final class ChangeApplier implements Closeable {
       }
       bytesWritten.add(w.length());
     } else if (change instanceof FileChange.WriteFile f) {
-      Path path = guard.resolveFollowingLinks(f.path());
-      FileChannel channel = f.create() ? createForResync(worker, f.path(), path) : worker.channel(f.path());
+      Path path = null;
+      FileChannel channel = null;
+      boolean modeSet = false;
+      if (f.create() && worker.channels.get(f.path()) == null) {
+        // the usual case, a file new to this copy: created exclusively, which never follows a link
+        // at the end, so only the ancestors need checking; with its mode when the umask keeps it
+        Path candidate = guard.resolveNoFollow(f.path());
+        channel = createNew(candidate, f.mode());
+        if (channel != null) {
+          path = candidate;
+          worker.channels.put(f.path(), channel);
+          markNamespaceDirty(path);
+          modeSet = f.mode() >= 0 && (f.mode() & ProcessUmask.BITS) == 0;
+        }
+      }
+      if (channel == null) {
+        path = guard.resolveFollowingLinks(f.path());
+        channel = f.create() ? create(worker, f.path(), true) : worker.channel(f.path());
+      }
       ByteBuffer data = f.data().duplicate();
       long position = f.position();
       while (data.hasRemaining()) {
@@ -842,7 +859,7 @@ final class ChangeApplier implements Closeable {
       if (f.size() >= 0 && (!f.create() || f.size() < position) && channel.size() > f.size()) {
         channel.truncate(f.size());
       }
-      if (f.mode() >= 0) {
+      if (f.mode() >= 0 && !modeSet) {
         view(path, PosixFileAttributeView.class, "posix").setPermissions(ChangeProtos.toPermissions(f.mode()));
       }
       if (f.lastModified() != null) {
@@ -860,23 +877,43 @@ final class ChangeApplier implements Closeable {
   }
 
   /**
-   * An empty regular file at {@code path} for resync to fill, created exclusively when it is new (the
-   * usual case: one system call, no look first), emptied when it exists.
+   * Creates a new regular file at {@code path} (never through a link), with {@code mode} (when not
+   * negative) as the umask leaves it; null when something is there already.
    */
-  private FileChannel createForResync(Worker worker, String changePath, Path path) throws IOException {
-    FileChannel cached = worker.channels.get(changePath);
-    if (cached != null) {
-      return create(worker, changePath, true);
-    }
-    FileChannel channel;
+  private static FileChannel createNew(Path path, int mode) throws IOException {
+    Set<StandardOpenOption> options = Set.of(StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW);
     try {
-      channel = FileChannel.open(path, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW);
-      markNamespaceDirty(path);
+      if (mode >= 0) {
+        try {
+          return FileChannel.open(path, options,
+              java.nio.file.attribute.PosixFilePermissions.asFileAttribute(ChangeProtos.toPermissions(mode)));
+        } catch (UnsupportedOperationException e) {
+          // no POSIX attributes at creation on this provider: the mode is set afterwards
+        }
+      }
+      return FileChannel.open(path, options);
     } catch (FileAlreadyExistsException e) {
-      return create(worker, changePath, true);
+      return null;
     }
-    worker.channels.put(changePath, channel);
-    return channel;
+  }
+
+  /** The process's umask, found once by creating a file that asks for every permission. */
+  private static final class ProcessUmask {
+    static final int BITS = probe();
+
+    private static int probe() {
+      try {
+        Path probe = Files.createTempFile("replicator-umask", ".probe",
+            java.nio.file.attribute.PosixFilePermissions.asFileAttribute(ChangeProtos.toPermissions(0777)));
+        try {
+          return 0777 & ~ChangeProtos.toMode(Files.getPosixFilePermissions(probe));
+        } finally {
+          Files.deleteIfExists(probe);
+        }
+      } catch (IOException | UnsupportedOperationException e) {
+        return 0777; // unknown: every mode is set explicitly
+      }
+    }
   }
 
   /** Makes sure a regular file exists at {@code changePath} (emptied when {@code truncate}); its cached channel. */

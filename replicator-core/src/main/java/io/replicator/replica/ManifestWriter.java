@@ -42,6 +42,9 @@ final class ManifestWriter implements AutoCloseable {
     /** How far changes are applied now. */
     long appliedSeq();
 
+    /** Called before a request's tree is walked (fault injection in tests). */
+    default void beforeWalk(ManifestRequest request) throws IOException {}
+
     /** The manifest could not be written: the connection must end with this reason. */
     void failed(String reason);
   }
@@ -136,6 +139,7 @@ final class ManifestWriter implements AutoCloseable {
       throw new IOException("changes ahead of manifest request " + request.getRequestId()
           + " were not applied within " + PATIENCE.toSeconds() + " s");
     }
+    peer.beforeWalk(request);
     Batcher batcher = new Batcher(request.getRequestId());
     long paths;
     try {

@@ -87,6 +87,11 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
     public void beforeSync(Path path) throws IOException {
       faults.beforeSync(path);
     }
+
+    @Override
+    public void beforeManifest(io.replicator.proto.ManifestRequest request) throws IOException {
+      faults.beforeManifest(request);
+    }
   };
 
   private ReplicaNode(Path root, ChangeApplier.Options applierOptions, InetSocketAddress listen,
@@ -322,6 +327,11 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
         @Override
         public long appliedSeq() {
           return applier.appliedSeq();
+        }
+
+        @Override
+        public void beforeWalk(io.replicator.proto.ManifestRequest request) throws IOException {
+          currentFaults.beforeManifest(request);
         }
 
         @Override

@@ -642,7 +642,8 @@ final class ResyncSource {
     FileTime modified;
     try (FileChannel ch = FileChannel.open(local, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
       n = readFully(ch, chunk, 0, (int) Math.min(chunk.length, Math.max(0, mine.size())));
-      size = ch.size();
+      // read under the caller's lock: no write through the file system changed it since mine was read
+      size = n < mine.size() ? ch.size() : mine.size();
       // read under the lock the caller holds, so no write through the file system moved it since
       modified = mine.modified();
     } catch (NoSuchFileException e) {
