@@ -6,6 +6,7 @@ import com.dynatrace.hash4j.hashing.Hashing;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.channels.SeekableByteChannel;
 
 /**
  * Strong per-block checksums for resync and verify: 128-bit XXH3 of each block (a short last
@@ -37,7 +38,15 @@ public final class BlockChecksums {
    * the end of the file; returns the checksums, {@link #SIZE} bytes per block read.
    */
   public static byte[] hashBlocks(FileChannel ch, long firstBlock, int count, int blockSize) throws IOException {
-    long size = ch.size();
+    return hashBlocks(ch, ch.size(), firstBlock, count, blockSize);
+  }
+
+  /**
+   * As {@link #hashBlocks(FileChannel, long, int, int)}, on any channel, for a file of {@code size}
+   * bytes (known already: no need to ask); a file that turns out shorter is hashed as far as it goes.
+   */
+  public static byte[] hashBlocks(SeekableByteChannel ch, long size, long firstBlock, int count, int blockSize)
+      throws IOException {
     long start = firstBlock * blockSize;
     if (start >= size || count <= 0) {
       return new byte[0];
@@ -50,9 +59,18 @@ public final class BlockChecksums {
       long pos = start + (long) i * blockSize;
       int want = (int) Math.min(blockSize, size - pos);
       buf.clear().limit(want);
-      while (buf.hasRemaining()) {
-        if (ch.read(buf, pos + buf.position()) < 0) {
-          break;
+      if (ch instanceof FileChannel fc) {
+        while (buf.hasRemaining()) {
+          if (fc.read(buf, pos + buf.position()) < 0) {
+            break;
+          }
+        }
+      } else {
+        ch.position(pos);
+        while (buf.hasRemaining()) {
+          if (ch.read(buf) < 0) {
+            break;
+          }
         }
       }
       hash(block, 0, buf.position(), out, i * SIZE);

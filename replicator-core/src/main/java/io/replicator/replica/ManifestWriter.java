@@ -187,8 +187,8 @@ final class ManifestWriter implements AutoCloseable {
         batch = ManifestBatch.newBuilder().setRequestId(requestId);
         bytes = 16;
       }
-      // the request id is said once per batch
-      batch.addEntries(entry.toBuilder().clearRequestId());
+      // the request id is said once per batch, not per entry
+      batch.addEntries(entry);
       bytes += size;
     }
 

@@ -7,20 +7,29 @@ import io.replicator.change.LocalPaths;
 import io.replicator.meta.BlockChecksums;
 import io.replicator.proto.ManifestEntry;
 import io.replicator.proto.ManifestRequest;
+import java.io.Closeable;
 import java.io.IOException;
-import java.nio.channels.FileChannel;
+import java.nio.channels.SeekableByteChannel;
+import java.nio.file.DirectoryStream;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
+import java.nio.file.SecureDirectoryStream;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributeView;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.PosixFileAttributeView;
 import java.nio.file.attribute.PosixFileAttributes;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Deque;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
 
@@ -28,13 +37,16 @@ import java.util.function.LongSupplier;
  * The replica's answer to a manifest request: for each requested path, and everything under it
  * when it is a directory (unless asked not to descend), its kind, size, link target, mode and
  * (unless asked not to) the checksums of its blocks. Walks in sorted pre-order with one sorted
- * listing per level of depth held at a time, never follows symbolic links, skips the metadata
- * directory, and resolves requested paths through the {@link PathGuard} so a primary cannot read
- * checksums from outside the root.
+ * listing per level of depth held at a time, skips the metadata directory, and never follows a
+ * symbolic link.
  *
  * <p>Changes keep being applied while it walks: each entry carries how far they were applied
  * before it was read ({@code applied_before}), so the primary can tell which comparisons a
- * concurrent change may have spoiled.
+ * concurrent change may have spoiled. Since names may change under the walk, it goes from
+ * directory to directory through {@link SecureDirectoryStream}s (every step relative to a
+ * directory it holds open, never through a link), so a link swapped in meanwhile cannot lead it
+ * out of the root; where the provider has no secure streams, each path is resolved through the
+ * {@link PathGuard} instead.
  */
 final class ReplicaManifest {
   /** Blocks per entry: 2048 checksums (32 KiB) keep one entry well under the 64 KiB header limit. */
@@ -72,13 +84,18 @@ final class ReplicaManifest {
       if (problem != null) {
         return "manifest request: " + problem;
       }
+      String first = p.split("/", 2)[0];
+      if (first.equalsIgnoreCase(PathGuard.METADATA_DIRECTORY)) {
+        return "manifest request: the metadata directory is off limits";
+      }
     }
     return null;
   }
 
   /**
    * Writes the manifest for {@code request}; returns the number of paths listed. {@code appliedSeq}
-   * tells how far changes are applied; it is read before each entry.
+   * tells how far changes are applied; it is read before each entry. Entries carry no request id
+   * (the batch that carries them does).
    */
   static long write(Path root, ManifestRequest request, EntrySink sink, LongSupplier appliedSeq) throws IOException {
     String problem = problem(request);
@@ -93,65 +110,261 @@ final class ReplicaManifest {
     return m.paths;
   }
 
-  /** A directory being walked: its change path and the names not yet visited. */
-  private record Level(String path, Iterator<String> names) {}
+  // ---------------------------------------------------------------- directories
 
-  private void walk(String rootPath, boolean descend) throws IOException {
-    Deque<Level> stack = new ArrayDeque<>();
-    List<String> children = visit(rootPath, descend);
-    if (children != null) {
-      stack.push(new Level(rootPath, children.iterator()));
-    }
-    while (!stack.isEmpty()) {
-      Level top = stack.peek();
-      if (!top.names().hasNext()) {
-        stack.pop();
-        continue;
-      }
-      String child = LocalPaths.child(top.path(), top.names().next());
-      List<String> grandChildren = visit(child, true);
-      if (grandChildren != null) {
-        stack.push(new Level(child, grandChildren.iterator()));
-      }
-    }
+  /** A directory being walked, and how to reach what it holds. */
+  private interface Dir extends Closeable {
+    /** The attributes of {@code name} in it, never following a link; null when it is not there. */
+    BasicFileAttributes attributes(String name) throws IOException;
+
+    /** The sorted names it holds (the metadata directory left out at the root). */
+    List<String> names() throws IOException;
+
+    /** Opens the directory {@code name} in it, never through a link. */
+    Dir open(String name) throws IOException;
+
+    /** Opens the regular file {@code name} in it for reading, never through a link. */
+    SeekableByteChannel read(String name) throws IOException;
+
+    /** The path of {@code name} in it (to read a link's target). */
+    Path path(String name);
   }
 
-  /** Emits the entry of {@code changePath}; returns its sorted children when it is a directory to descend into. */
-  private List<String> visit(String changePath, boolean descend) throws IOException {
-    long applied = appliedSeq.getAsLong();
-    Path p;
-    BasicFileAttributes a;
-    try {
-      p = guard.resolveNoFollow(changePath);
-      a = readAttributes(p);
-    } catch (NoSuchFileException | NotDirectoryException e) {
-      // gone meanwhile (a change applied while walking), or a parent is no directory any more
-      emitMissing(changePath, applied);
-      return null;
+  /** A directory held open: every step is relative to it, and none follows a link. */
+  private final class SecureDir implements Dir {
+    private final SecureDirectoryStream<Path> stream;
+    private final Path path;
+    private final boolean atRoot;
+
+    SecureDir(SecureDirectoryStream<Path> stream, Path path, boolean atRoot) {
+      this.stream = stream;
+      this.path = path;
+      this.atRoot = atRoot;
     }
-    List<String> children = null;
-    if (a.isDirectory() && descend) {
+
+    private Path name(String name) {
+      return path.getFileSystem().getPath(name);
+    }
+
+    @Override
+    public BasicFileAttributes attributes(String name) throws IOException {
       try {
-        children = LocalPaths.sortedChildren(p, changePath);
+        PosixFileAttributeView posix =
+            stream.getFileAttributeView(name(name), PosixFileAttributeView.class, LinkOption.NOFOLLOW_LINKS);
+        if (posix != null) {
+          return posix.readAttributes();
+        }
+        return stream.getFileAttributeView(name(name), BasicFileAttributeView.class, LinkOption.NOFOLLOW_LINKS)
+            .readAttributes();
       } catch (NoSuchFileException | NotDirectoryException e) {
-        emitMissing(changePath, applied);
         return null;
       }
     }
-    emit(changePath, p, a, applied);
-    return children;
+
+    @Override
+    public List<String> names() {
+      List<String> names = new ArrayList<>();
+      for (Path child : stream) {
+        String name = child.getFileName().toString();
+        if (!(atRoot && name.equals(LocalPaths.METADATA_DIRECTORY))) {
+          names.add(name);
+        }
+      }
+      Collections.sort(names);
+      return names;
+    }
+
+    @Override
+    public Dir open(String name) throws IOException {
+      return new SecureDir(stream.newDirectoryStream(name(name), LinkOption.NOFOLLOW_LINKS), path.resolve(name),
+          false);
+    }
+
+    @Override
+    public SeekableByteChannel read(String name) throws IOException {
+      return stream.newByteChannel(name(name), Set.of(StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS));
+    }
+
+    @Override
+    public Path path(String name) {
+      return path.resolve(name);
+    }
+
+    @Override
+    public void close() throws IOException {
+      stream.close();
+    }
   }
+
+  /** Where the provider has no secure streams: each path resolved through the guard. */
+  private final class GuardedDir implements Dir {
+    private final String changePath;
+
+    GuardedDir(String changePath) {
+      this.changePath = changePath;
+    }
+
+    @Override
+    public BasicFileAttributes attributes(String name) throws IOException {
+      try {
+        return readAttributes(guard.resolveNoFollow(LocalPaths.child(changePath, name)));
+      } catch (NoSuchFileException | NotDirectoryException e) {
+        return null;
+      }
+    }
+
+    @Override
+    public List<String> names() throws IOException {
+      return LocalPaths.sortedChildren(guard.resolveNoFollow(changePath), changePath);
+    }
+
+    @Override
+    public Dir open(String name) {
+      return new GuardedDir(LocalPaths.child(changePath, name));
+    }
+
+    @Override
+    public SeekableByteChannel read(String name) throws IOException {
+      return Files.newByteChannel(guard.resolveNoFollow(LocalPaths.child(changePath, name)),
+          StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
+    }
+
+    @Override
+    public Path path(String name) {
+      try {
+        return guard.resolveNoFollow(LocalPaths.child(changePath, name));
+      } catch (IOException e) {
+        return guard.root().resolve(LocalPaths.child(changePath, name));
+      }
+    }
+
+    @Override
+    public void close() {}
+  }
+
+  /** The root directory, held open when the provider can. */
+  private Dir openRoot() throws IOException {
+    DirectoryStream<Path> stream = Files.newDirectoryStream(guard.root());
+    if (stream instanceof SecureDirectoryStream<Path> secure) {
+      return new SecureDir(secure, guard.root(), true);
+    }
+    stream.close();
+    return new GuardedDir("");
+  }
+
+  // ---------------------------------------------------------------- the walk
+
+  /** A directory being walked: its change path, its handle and the names not yet visited. */
+  private record Level(String path, Dir dir, Iterator<String> names) {}
+
+  private void walk(String rootPath, boolean descend) throws IOException {
+    Deque<Level> stack = new ArrayDeque<>();
+    try {
+      if (rootPath.isEmpty()) {
+        long applied = appliedSeq.getAsLong();
+        Dir root = openRoot();
+        BasicFileAttributes a = readAttributes(guard.root());
+        stack.push(new Level("", root, descend ? root.names().iterator() : Collections.emptyIterator()));
+        emit("", root, "", a, applied);
+      } else {
+        Dir parent = parentOf(rootPath);
+        if (parent == null) {
+          emitMissing(rootPath, appliedSeq.getAsLong());
+          return;
+        }
+        // held at the bottom only to be closed: the requested path itself is visited, not its siblings
+        stack.push(new Level(parentPath(rootPath), parent, Collections.emptyIterator()));
+        visit(stack, parent, parentPath(rootPath), lastName(rootPath), descend);
+      }
+      while (!stack.isEmpty()) {
+        Level top = stack.peek();
+        if (!top.names().hasNext()) {
+          stack.pop().dir().close();
+          continue;
+        }
+        visit(stack, top.dir(), top.path(), top.names().next(), true);
+      }
+    } finally {
+      for (Level l : stack) {
+        l.dir().close();
+      }
+    }
+  }
+
+  /** Emits the entry {@code name} of {@code dir}; a directory to descend into is pushed, open, with its names. */
+  private void visit(Deque<Level> stack, Dir dir, String dirPath, String name, boolean descend)
+      throws IOException {
+    String changePath = LocalPaths.child(dirPath, name);
+    long applied = appliedSeq.getAsLong();
+    BasicFileAttributes a = dir.attributes(name);
+    if (a == null) {
+      emitMissing(changePath, applied); // gone meanwhile: a change applied while walking
+      return;
+    }
+    if (a.isDirectory() && descend) {
+      Dir child;
+      List<String> names;
+      try {
+        child = dir.open(name);
+      } catch (FileSystemException e) {
+        // gone, or replaced by a link meanwhile (the open refuses to follow it): a change applied
+        // while walking, which the primary sees as such
+        emitMissing(changePath, applied);
+        return;
+      }
+      try {
+        names = child.names();
+      } catch (IOException | RuntimeException e) {
+        child.close();
+        throw e;
+      }
+      stack.push(new Level(changePath, child, names.iterator()));
+    }
+    emit(changePath, dir, name, a, applied);
+  }
+
+  /** The directory holding {@code changePath}, opened step by step from the root; null when missing. */
+  private Dir parentOf(String changePath) throws IOException {
+    Dir dir = openRoot();
+    String[] names = changePath.split("/");
+    try {
+      for (int i = 0; i < names.length - 1; i++) {
+        Dir next = dir.open(names[i]);
+        dir.close();
+        dir = next;
+      }
+      return dir;
+    } catch (NoSuchFileException | NotDirectoryException e) {
+      dir.close();
+      return null;
+    } catch (FileSystemException e) {
+      // an ancestor that is a link: the walk never follows one, the primary reconciles the name
+      dir.close();
+      return null;
+    }
+  }
+
+  private static String parentPath(String changePath) {
+    int slash = changePath.lastIndexOf('/');
+    return slash < 0 ? "" : changePath.substring(0, slash);
+  }
+
+  private static String lastName(String changePath) {
+    return changePath.substring(changePath.lastIndexOf('/') + 1);
+  }
+
+  // ---------------------------------------------------------------- entries
 
   private void emitMissing(String changePath, long applied) throws IOException {
     paths++;
-    sink.accept(ManifestEntry.newBuilder().setRequestId(request.getRequestId()).setPath(changePath)
+    sink.accept(ManifestEntry.newBuilder().setPath(changePath)
         .setKind(ManifestEntry.Kind.MISSING).setLast(true).setAppliedBefore(applied).build());
   }
 
-  private void emit(String changePath, Path p, BasicFileAttributes a, long applied) throws IOException {
+  private void emit(String changePath, Dir dir, String name, BasicFileAttributes a, long applied)
+      throws IOException {
     paths++;
     ManifestEntry.Builder b = ManifestEntry.newBuilder()
-        .setRequestId(request.getRequestId())
         .setPath(changePath)
         .setAppliedBefore(applied)
         .setLastModifiedNanos(a.lastModifiedTime().to(TimeUnit.NANOSECONDS));
@@ -161,7 +374,8 @@ final class ReplicaManifest {
     if (a.isSymbolicLink()) {
       String target;
       try {
-        target = LocalPaths.linkTarget(guard.root(), p);
+        // the link's own text, read by name: nothing is followed
+        target = LocalPaths.linkTarget(guard.root(), name.isEmpty() ? guard.root() : dir.path(name));
       } catch (NoSuchFileException | java.nio.file.NotLinkException e) {
         emitMissingCounted(changePath, applied);
         return;
@@ -174,7 +388,7 @@ final class ReplicaManifest {
     } else if (request.getWithoutHashes() || a.size() == 0) {
       sink.accept(b.setKind(ManifestEntry.Kind.FILE).setSize(a.size()).setLast(true).build());
     } else {
-      hashes(changePath, p, a.size(), b, applied);
+      hashes(changePath, dir, name, a.size(), b, applied);
     }
   }
 
@@ -193,22 +407,26 @@ final class ReplicaManifest {
     emitMissing(changePath, applied);
   }
 
-  private void hashes(String changePath, Path p, long size, ManifestEntry.Builder b, long applied)
+  private void hashes(String changePath, Dir dir, String name, long size, ManifestEntry.Builder b, long applied)
       throws IOException {
-    FileChannel ch;
+    SeekableByteChannel ch;
     try {
-      ch = FileChannel.open(p, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
+      ch = dir.read(name);
     } catch (NoSuchFileException e) {
       emitMissingCounted(changePath, applied);
       return;
+    } catch (FileSystemException e) {
+      emitMissingCounted(changePath, applied); // replaced by a link meanwhile: never followed
+      return;
     }
     try (ch) {
-      // the size the hashes cover: a file growing meanwhile is hashed as far as it was
+      // the size read with the attributes: a file growing meanwhile is hashed as far as it was
       long blocks = (size + blockSize - 1) / blockSize;
       for (long first = 0; first < blocks; first += BLOCKS_PER_ENTRY) {
         int n = (int) Math.min(BLOCKS_PER_ENTRY, blocks - first);
-        byte[] sums = BlockChecksums.hashBlocks(ch, first, n, blockSize);
-        sink.accept(b.clone().setKind(ManifestEntry.Kind.FILE).setSize(size).setFirstBlock(first)
+        byte[] sums = BlockChecksums.hashBlocks(ch, size, first, n, blockSize);
+        ManifestEntry.Builder slice = first + n >= blocks ? b : b.clone();
+        sink.accept(slice.setKind(ManifestEntry.Kind.FILE).setSize(size).setFirstBlock(first)
             .setBlockHashes(ByteString.copyFrom(sums)).setLast(first + n >= blocks).build());
       }
     }

@@ -301,15 +301,16 @@ final class OnlineVerify {
         int offset = from;
         int n = Math.min(LOCK_BLOCKS, count - from);
         if (from == 0 && firstRunLocked) {
-          compareRun(slice, sums, offset, n);
+          // the attributes were read in this hold of the lock: their size is the file's
+          compareRun(slice, sums, offset, n, mine.size());
         } else {
-          underLock(path, () -> compareRun(slice, sums, offset, n));
+          underLock(path, () -> compareRun(slice, sums, offset, n, -1));
         }
       }
     }
 
-    /** Blocks {@code offset .. offset+n} of the slice, under the path's lock. */
-    private void compareRun(ManifestEntry slice, byte[] sums, int offset, int n) throws IOException {
+    /** Blocks {@code offset .. offset+n} of the slice, under the path's lock ({@code size} when known, else -1). */
+    private void compareRun(ManifestEntry slice, byte[] sums, int offset, int n, long size) throws IOException {
       if (!changes.settled(path, slice.getAppliedBefore())) {
         blocks = false;
         again.add(path);
@@ -319,7 +320,7 @@ final class OnlineVerify {
       byte[] here;
       try (FileChannel ch = FileChannel.open(LocalPaths.resolve(root, path), StandardOpenOption.READ,
           LinkOption.NOFOLLOW_LINKS)) {
-        here = BlockChecksums.hashBlocks(ch, firstBlock, n, blockSize);
+        here = BlockChecksums.hashBlocks(ch, size >= 0 ? size : ch.size(), firstBlock, n, blockSize);
       } catch (NoSuchFileException ex) {
         blocks = false;
         again.add(path); // gone without a recorded change: look again

@@ -4,7 +4,8 @@ package io.replicator.stream;
  * How many resync bytes may be in flight, adapted to the application: acknowledgement latencies
  * of application changes are averaged while no resync runs (the baseline) and while one does;
  * when the recent average exceeds twice the baseline the budget halves, otherwise it grows by a
- * step (AIMD), between a floor of one run and a quarter of the window.
+ * step (AIMD), between a floor of one run and a quarter of the window; until the first halving it
+ * doubles instead (slow start), so a short resync does not spend its time growing.
  */
 final class ResyncBudget {
   private static final long FLOOR = 64 * 1024;
@@ -18,6 +19,7 @@ final class ResyncBudget {
   private double baseline;
   private double recent;
   private boolean resyncing;
+  private boolean slowStart = true;
   private long lastAdjust;
 
   ResyncBudget(long windowBytes) {
@@ -43,6 +45,7 @@ final class ResyncBudget {
     if (running) {
       recent = 0;
       budget = FLOOR;
+      slowStart = true;
     }
   }
 
@@ -53,8 +56,13 @@ final class ResyncBudget {
     }
     lastAdjust = now;
     if (baseline > 0 && recent > 2 * baseline) {
+      slowStart = false;
       budget = Math.max(FLOOR, budget / 2);
       recent = 2 * baseline; // judge the next period by its own samples, not the old peak
+    } else if (slowStart) {
+      // until the application first shows strain, grow as TCP's slow start does: a resync that
+      // starts from one run would otherwise take seconds to reach the window's quarter
+      budget = Math.min(ceiling, budget * 2);
     } else {
       budget = Math.min(ceiling, budget + STEP);
     }

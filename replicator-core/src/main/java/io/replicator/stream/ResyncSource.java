@@ -277,6 +277,7 @@ final class ResyncSource {
       });
     }
     tree.underNamespaceLock(() -> {
+      exclusive = true; // the application waits for this lock: pacing would only make it wait longer
       if (overflow[0]) {
         pass(roots); // too large to hold: streamed under the lock
       } else {
@@ -289,8 +290,10 @@ final class ResyncSource {
       }
       // only what changed between the fetch and the lock (nothing can change now)
       pass(PathOrder.minimalRoots(drainAgain()));
+      exclusive = false;
       return null;
     });
+    exclusive = false;
     if (!again.isEmpty()) {
       log.warn("resync to {}: {} path(s) left after the last pass, e.g. {}", conn.remoteNodeId(), again.size(),
           again.iterator().next());
@@ -380,7 +383,7 @@ final class ResyncSource {
       String p = e.getPath();
       boolean peerHas = e.getKind() != ManifestEntry.Kind.MISSING;
       if (e.getKind() != ManifestEntry.Kind.FILE && e.getKind() != ManifestEntry.Kind.DIRECTORY) {
-        rate.acquire(SMALL_FILE_CREDIT); // a file may take its place: credit before the lock
+        credit(SMALL_FILE_CREDIT); // a file may take its place: credit before the lock
       }
       boolean[] descend = {true};
       underLock(p, () -> {
@@ -463,7 +466,7 @@ final class ResyncSource {
         }
       }
       long basis = listed == null ? -1 : listed.getAppliedBefore();
-      rate.acquire(SMALL_FILE_CREDIT); // it may travel whole: credit before the lock
+      credit(SMALL_FILE_CREDIT); // it may travel whole: credit before the lock
       boolean[] descend = {false};
       underLock(p, () -> {
         if (basis < 0 || !renames.settled(p, basis)) {
@@ -609,7 +612,7 @@ final class ResyncSource {
         } catch (NoSuchFileException e) {
           continue; // gone meanwhile: its delete went to the peer in order
         }
-        rate.acquire(Math.min(TransportSettings.MAX_PAYLOAD, size));
+        credit(Math.min(TransportSettings.MAX_PAYLOAD, size));
         tree.underFileLock(l.path(), () -> {
           if (!renames.settled(l.path(), l.basis())) {
             again.add(l.path());
@@ -665,6 +668,16 @@ final class ResyncSource {
   private record Rest(String path, long from) {}
 
   private byte[] buffer = new byte[64 * 1024];
+  /** One run of blocks read, compared or sent at a time (this resync runs on one thread). */
+  private byte[] runBuffer;
+  private final byte[] sum = new byte[BlockChecksums.SIZE];
+
+  private byte[] runBuffer() {
+    if (runBuffer == null) {
+      runBuffer = new byte[RUN_BLOCKS * blockSize];
+    }
+    return runBuffer;
+  }
 
   /** A reusable buffer of at least {@code size} bytes (changes copy what they carry when submitted). */
   private byte[] buffer(int size) {
@@ -684,12 +697,12 @@ final class ResyncSource {
     }
     List<Rest> rest = List.copyOf(pendingRest);
     pendingRest.clear();
-    byte[] chunk = new byte[RUN_BLOCKS * blockSize];
+    byte[] chunk = runBuffer();
     for (Rest r : rest) {
       Path local = LocalPaths.resolve(root, r.path());
       for (long position = r.from(); ; position += chunk.length) {
         long at = position;
-        rate.acquire(chunk.length);
+        credit(chunk.length);
         boolean more = tree.underFileLock(r.path(), () -> {
           int n;
           try (FileChannel ch = FileChannel.open(local, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
@@ -758,12 +771,12 @@ final class ResyncSource {
       byte[] sums = e.getBlockHashes().toByteArray();
       int count = sums.length / BlockChecksums.SIZE;
       peerBlocks = e.getFirstBlock() + count;
-      byte[] chunk = new byte[RUN_BLOCKS * blockSize];
+      byte[] chunk = runBuffer();
       for (int from = 0; from < count && !gone; from += RUN_BLOCKS) {
         int offset = from;
         int n = Math.min(RUN_BLOCKS, count - from);
         long firstBlock = e.getFirstBlock() + from;
-        rate.acquire((long) n * blockSize);
+        credit((long) n * blockSize);
         underLock(path, () -> compareRun(sums, offset, n, firstBlock, chunk));
       }
     }
@@ -778,7 +791,6 @@ final class ResyncSource {
         return;
       }
       progress.bytesDone.addAndGet(read);
-      byte[] sum = new byte[BlockChecksums.SIZE];
       int blocks = (read + blockSize - 1) / blockSize;
       int runStart = -1;
       for (int b = 0; b <= blocks; b++) {
@@ -806,7 +818,7 @@ final class ResyncSource {
       if (gone) {
         return;
       }
-      byte[] chunk = new byte[RUN_BLOCKS * blockSize];
+      byte[] chunk = runBuffer();
       for (long block = peerBlocks; ; block += RUN_BLOCKS) {
         long start = block * blockSize;
         long beyond;
@@ -816,7 +828,7 @@ final class ResyncSource {
           return;
         }
         if (beyond > 0) {
-          rate.acquire(Math.min(beyond, chunk.length)); // only for bytes that may travel
+          credit(Math.min(beyond, chunk.length)); // only for bytes that may travel
         }
         boolean more = tree.underFileLock(path, () -> {
           int n;
@@ -859,11 +871,11 @@ final class ResyncSource {
 
   // ------------------------------------------------------------------ dirty blocks
 
-  /** Sends the dirty blocks of files the passes did not cover, in runs, then their time. */
+  /** Sends the dirty blocks of files the passes did not cover, in runs; the last run carries the file's time. */
   private void sendDirtyBlocks(DirtyBitmap.Snapshot snapshot, List<String> roots, PrimaryTracking tracking)
       throws IOException {
     sendRest();
-    byte[] chunk = new byte[RUN_BLOCKS * blockSize];
+    byte[] chunk = runBuffer();
     for (String p : snapshot.files()) {
       if (covered(p, roots)) {
         continue;
@@ -872,12 +884,10 @@ final class ResyncSource {
       PrimitiveIterator.OfLong it = snapshot.blocks(p);
       long runFirst = -1;
       long runLast = -1;
-      boolean any = false;
       while (true) {
         long b = it.hasNext() ? it.nextLong() : -1;
         if (runFirst >= 0 && (b < 0 || b != runLast + 1 || b - runFirst >= RUN_BLOCKS)) {
-          sendRun(p, local, runFirst, runLast, chunk, tracking);
-          any = true;
+          sendRun(p, local, runFirst, runLast, chunk, tracking, b < 0);
           runFirst = -1;
         }
         if (b < 0) {
@@ -888,18 +898,7 @@ final class ResyncSource {
         }
         runLast = b;
       }
-      if (any) {
-        tree.underFileLock(p, () -> {
-          try {
-            FileTime t = Files.getLastModifiedTime(local, LinkOption.NOFOLLOW_LINKS);
-            submit(new FileChange.WriteFile(p, 0, ByteBuffer.allocate(0), false, -1, -1, t), null);
-          } catch (NoSuchFileException e) {
-            // deleted meanwhile; the delete was sent
-          }
-          return null;
-        });
-        progress.filesDone.incrementAndGet();
-      }
+      progress.filesDone.incrementAndGet();
     }
   }
 
@@ -912,15 +911,20 @@ final class ResyncSource {
     return false;
   }
 
-  private void sendRun(String p, Path local, long first, long lastBlock, byte[] chunk, PrimaryTracking tracking)
-      throws IOException {
+  /** One run of dirty blocks, read and sent under the file's lock; the file's last run also sets its time. */
+  private void sendRun(String p, Path local, long first, long lastBlock, byte[] chunk, PrimaryTracking tracking,
+      boolean lastRun) throws IOException {
     long start = first * blockSize;
     int want = (int) ((lastBlock - first + 1) * blockSize);
-    rate.acquire(want);
+    credit(want);
     tree.underFileLock(p, () -> {
       int n;
+      FileTime modified = null;
       try (FileChannel ch = FileChannel.open(local, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
         n = readFully(ch, chunk, start, want);
+        if (lastRun) {
+          modified = Files.getLastModifiedTime(local, LinkOption.NOFOLLOW_LINKS);
+        }
       } catch (NoSuchFileException e) {
         n = 0; // deleted while the resync ran: the delete went through the stream
       }
@@ -930,8 +934,11 @@ final class ResyncSource {
           tracking.blockResynced(p, b);
         }
       };
-      if (n > 0) {
-        writeRun(p, start, chunk, 0, n, clear);
+      if (n > 0 || modified != null) {
+        // one change: the blocks, and the time the writes moved
+        submit(new FileChange.WriteFile(p, start, ByteBuffer.wrap(chunk, 0, n).asReadOnlyBuffer(), false, -1, -1,
+            modified), clear);
+        bytesSent.addAndGet(n);
       } else {
         clear.run(); // beyond the end: the truncate was sent, nothing to copy
       }
@@ -964,11 +971,64 @@ final class ResyncSource {
   }
 
   private void submit(FileChange change, Runnable onApplied) throws IOException {
-    Completion c = link.submitResync(conn, change, onApplied);
+    changesInFlight.incrementAndGet();
+    Completion c = link.submitResync(conn, change, () -> {
+      if (onApplied != null) {
+        onApplied.run();
+      }
+      if (changesInFlight.decrementAndGet() <= MAX_CHANGES_IN_FLIGHT / 2) {
+        Thread w = waiter;
+        if (w != null) {
+          java.util.concurrent.locks.LockSupport.unpark(w);
+        }
+      }
+    });
     if (c == null) {
       throw new ManifestChannel.LinkLostException(manifest.lostReason());
     }
     last = c;
+  }
+
+  /**
+   * Resync changes sent and not yet applied by the peer are kept under a bound, waited for before a
+   * path's lock is taken: creating a small file costs the peer far more than its bytes say, and the
+   * application's changes are applied (and acknowledged) after whatever is ahead of them.
+   */
+  static final int MAX_CHANGES_IN_FLIGHT = 256;
+
+  private final java.util.concurrent.atomic.AtomicInteger changesInFlight = new java.util.concurrent.atomic.AtomicInteger();
+  private volatile Thread waiter;
+  /** Set while this thread holds the exclusive lock: nothing of the application's can wait behind it then. */
+  private boolean exclusive;
+
+  /** Pacing before a lock: room for more resync changes, then (for {@code bytes}) room in the budget. */
+  private void credit(long bytes) throws IOException {
+    if (exclusive) {
+      return;
+    }
+    pace();
+    rate.acquire(bytes);
+  }
+
+  private void pace() throws IOException {
+    if (exclusive || changesInFlight.get() < MAX_CHANGES_IN_FLIGHT) {
+      return;
+    }
+    waiter = Thread.currentThread();
+    try {
+      while (changesInFlight.get() >= MAX_CHANGES_IN_FLIGHT) {
+        if (!conn.isActive()) {
+          throw new ManifestChannel.LinkLostException(manifest.lostReason());
+        }
+        java.util.concurrent.locks.LockSupport.parkNanos(this, 50_000_000L);
+        if (Thread.interrupted()) {
+          Thread.currentThread().interrupt();
+          throw new java.io.InterruptedIOException("interrupted while pacing the resync");
+        }
+      }
+    } finally {
+      waiter = null;
+    }
   }
 
   @FunctionalInterface
@@ -977,6 +1037,7 @@ final class ResyncSource {
   }
 
   private void underLock(String path, Locked action) throws IOException {
+    pace();
     tree.underFileLock(path, () -> {
       action.run();
       return null;
