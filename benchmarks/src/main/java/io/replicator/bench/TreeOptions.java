@@ -16,7 +16,7 @@ final class TreeOptions {
   int dirs = -1;
   int rounds = 1;
   int changedPercent = 1;
-  double stallBaselineSeconds = 3;
+  double stallBaselineSeconds = 10;
   List<String> cases = ALL_CASES;
   Path dir;
   Path json;

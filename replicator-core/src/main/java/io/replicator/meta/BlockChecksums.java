@@ -1,6 +1,5 @@
 package io.replicator.meta;
 
-import com.dynatrace.hash4j.hashing.HashStream128;
 import com.dynatrace.hash4j.hashing.Hasher128;
 import com.dynatrace.hash4j.hashing.Hashing;
 import java.io.IOException;
@@ -20,11 +19,22 @@ public final class BlockChecksums {
 
   private BlockChecksums() {}
 
+  /** A block-sized buffer per thread: hashing reads one block at a time, many times a second. */
+  private static final ThreadLocal<byte[]> SCRATCH = new ThreadLocal<>();
+
+  private static byte[] scratch(int size) {
+    byte[] b = SCRATCH.get();
+    if (b == null || b.length < size) {
+      b = new byte[size];
+      SCRATCH.set(b);
+    }
+    return b;
+  }
+
   /** The checksum of {@code length} bytes of {@code array} from {@code offset}. */
   public static void hash(byte[] array, int offset, int length, byte[] out, int outOffset) {
-    HashStream128 h = HASHER.hashStream();
-    h.putBytes(array, offset, length);
-    var v = h.get();
+    // one shot: the same value as hashing the bytes as a stream, without a stream object per block
+    var v = HASHER.hashBytesTo128Bits(array, offset, length);
     long hi = v.getMostSignificantBits();
     long lo = v.getLeastSignificantBits();
     for (int i = 0; i < 8; i++) {
@@ -53,8 +63,8 @@ public final class BlockChecksums {
     }
     int blocks = (int) Math.min(count, (size - start + blockSize - 1) / blockSize);
     byte[] out = new byte[blocks * SIZE];
-    byte[] block = new byte[blockSize];
-    ByteBuffer buf = ByteBuffer.wrap(block);
+    byte[] block = scratch(blockSize);
+    ByteBuffer buf = ByteBuffer.wrap(block, 0, blockSize);
     for (int i = 0; i < blocks; i++) {
       long pos = start + (long) i * blockSize;
       int want = (int) Math.min(blockSize, size - pos);
