@@ -185,6 +185,12 @@ final class PrimaryTracking implements Closeable {
     }
   }
 
+  /** Sets the bits of a write the peer may not have (its data is not needed). */
+  void markWrite(String path, long position, long length) {
+    bitmapChanged = true;
+    bitmap.markWrite(path, position, length);
+  }
+
   /** A written block was acknowledged by the peer during resync. */
   void blockResynced(String path, long block) {
     bitmap.clearBlock(path, block);
