@@ -133,7 +133,9 @@ final class PrimaryTracking implements Closeable {
       activityLog.beforeWrite(w.path(), w.position(), w.length());
     } else if (change instanceof FileChange.Truncate t) {
       activityLog.beforeNamespaceChange(t.path());
-    } else if (change.isNamespaceChange() || change instanceof FileChange.CreateFile) {
+    } else if (change instanceof FileChange.CreateFile) {
+      activityLog.beforeCreate(change.path());
+    } else if (change.isNamespaceChange()) {
       activityLog.beforeNamespaceChange(change.path());
       if (change instanceof FileChange.Move m) {
         activityLog.beforeNamespaceChange(m.source());
