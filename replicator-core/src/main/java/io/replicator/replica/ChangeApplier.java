@@ -54,7 +54,8 @@ import org.slf4j.LoggerFactory;
  *   <li><b>Lanes, no dispatcher.</b> The caller (the connection's I/O thread) hands each change
  *       straight to one of N lanes, chosen by a hash of its path, so changes to one path run in
  *       seq order on one thread while different paths run in parallel; a change crosses one
- *       thread hand-off on its way in. {@link #offer} never blocks and never touches files.
+ *       thread hand-off on its way in. {@link #offer} never blocks; it touches files only for a
+ *       small write or a create whose lane is idle, which it applies itself when asked to.
  *   <li><b>File data and file forces in lanes.</b> Writes, truncates, creates and the {@code
  *       Force} of a file run in the file's lane. A lane takes a run of queued {@code Force}s at
  *       once and fsyncs each distinct file once (group commit), and forces of files in different
@@ -303,14 +304,26 @@ final class ChangeApplier implements Closeable {
    *     {@link Listener#onRoom()}
    */
   boolean offer(long seq, FileChange change, Runnable release) throws IOException {
+    return offer(seq, change, release, false);
+  }
+
+  /**
+   * {@link #offer}, and when {@code mayApplyHere}, a small write or a create whose lane is idle
+   * (and no barrier pending) is applied on the calling thread instead of waking the lane: the
+   * receiving thread of any synchronous mirror writes what it receives, and a hand-off to a lane
+   * and back costs two thread wake-ups per write. Fsyncs, truncates, namespace changes and large
+   * writes always go to a lane.
+   */
+  boolean offer(long seq, FileChange change, Runnable release, boolean mayApplyHere) throws IOException {
     checkNotNull(release, "release");
     Task task = new Task(seq, change, release, null);
     boolean handedOver = false;
     boolean room;
+    Lane here;
     try {
       checkNotNull(change, "change");
       room = reserve(task);
-      dispatch(task);
+      here = dispatch(task, mayApplyHere && appliesHere(change));
       handedOver = true;
       releaseIfClosed();
     } finally {
@@ -318,8 +331,24 @@ final class ChangeApplier implements Closeable {
         task.release();
       }
     }
+    if (here != null) {
+      try {
+        runData(here, task);
+      } finally {
+        laneTaskDone(here, false);
+      }
+    }
     return room;
   }
+
+  /** Changes cheap enough to apply on the receiving thread: page-cache work without an fsync. */
+  private static boolean appliesHere(FileChange change) {
+    return (change instanceof FileChange.Write w && w.length() <= APPLY_HERE_BYTES)
+        || change instanceof FileChange.CreateFile;
+  }
+
+  /** Largest write applied on the receiving thread. */
+  private static final int APPLY_HERE_BYTES = 64 * 1024;
 
   /**
    * Runs {@code step} after every change handed over before it is applied, and before any handed
@@ -700,14 +729,30 @@ final class ChangeApplier implements Closeable {
    * starts at once on the first lane. Called by the one submitting thread.
    */
   private void dispatch(Task task) {
+    dispatch(task, false);
+  }
+
+  /**
+   * As {@link #dispatch(Task)}; when {@code mayApplyHere} and the task's lane is idle, it is not
+   * queued but counted as running, and its lane returned for the caller to run it (then {@link
+   * #laneTaskDone}).
+   */
+  private Lane dispatch(Task task, boolean mayApplyHere) {
     Task startBarrier = null;
+    Lane here = null;
     dispatchLock.lock();
     try {
       if (barrierRunning || !held.isEmpty()) {
         held.addLast(task);
       } else if (!task.isBarrier()) {
         laneTasksRunning++;
-        lanes[laneOf(task)].queue.add(task);
+        Lane lane = lanes[laneOf(task)];
+        lane.tasks++;
+        if (mayApplyHere && lane.tasks == 1) {
+          here = lane;
+        } else {
+          lane.queue.add(task);
+        }
       } else if (laneTasksRunning == 0) {
         barrierRunning = true;
         startBarrier = task;
@@ -721,14 +766,19 @@ final class ChangeApplier implements Closeable {
       // Every lane is idle: the first one runs it, so it still runs off the caller's thread.
       lanes[0].queue.add(startBarrier);
     }
+    return here;
   }
 
-  /** A lane finished a lane task: when it was the last one and a barrier waits, run it here. */
-  private void laneTaskDone(Lane lane) {
+  /**
+   * A lane task finished: when it was the last one and a barrier waits, run it here (or, when
+   * {@code mayRunBarrier} is false, on the first lane).
+   */
+  private void laneTaskDone(Lane lane, boolean mayRunBarrier) {
     Task barrier = null;
     dispatchLock.lock();
     try {
       laneTasksRunning--;
+      lane.tasks--;
       if (laneTasksRunning == 0 && !barrierRunning && !held.isEmpty()) {
         // The head of the held queue is a barrier: a lane task is only held behind one.
         barrier = held.pollFirst();
@@ -738,7 +788,11 @@ final class ChangeApplier implements Closeable {
       dispatchLock.unlock();
     }
     if (barrier != null) {
-      runBarrierChain(lane, barrier);
+      if (mayRunBarrier) {
+        runBarrierChain(lane, barrier);
+      } else {
+        lanes[0].queue.add(barrier);
+      }
     }
   }
 
@@ -759,7 +813,9 @@ final class ChangeApplier implements Closeable {
           if (!t.isBarrier()) {
             held.pollFirst();
             laneTasksRunning++;
-            lanes[laneOf(t)].queue.add(t);
+            Lane target = lanes[laneOf(t)];
+            target.tasks++;
+            target.queue.add(t);
           } else if (laneTasksRunning == 0) {
             next = held.pollFirst();
             barrierRunning = true;
@@ -1304,6 +1360,8 @@ final class ChangeApplier implements Closeable {
   /** One apply thread with its queue and its channels. */
   private final class Lane {
     final BlockingQueue<Task> queue = new LinkedBlockingQueue<>();
+    /** Tasks handed to this lane and not finished (queued or running); guarded by dispatchLock. */
+    int tasks;
     final ChannelCache channels;
     final Thread thread;
 
@@ -1355,7 +1413,7 @@ final class ChangeApplier implements Closeable {
             int done = forces.isEmpty() ? 1 : forces.size();
             forces.clear();
             for (int i = 0; i < done; i++) {
-              laneTaskDone(this);
+              laneTaskDone(this, true);
             }
           }
         }

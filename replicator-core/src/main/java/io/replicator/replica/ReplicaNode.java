@@ -367,7 +367,7 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
       }
       received.set(seq);
       try {
-        if (!applier.offer(seq, change, frame::release) && !paused) {
+        if (!applier.offer(seq, change, frame::release, true) && !paused) {
           paused = true;
           c.setAutoRead(false);
         }

@@ -46,7 +46,8 @@ final class SendWindow {
 
   /** One change (or the last chunk of a split write) waiting for its acknowledgement. */
   static final class Pending {
-    final long seq;
+    /** Given when the change is numbered; published to other threads through the ring. */
+    long seq;
     final int bytes;
     final boolean force;
     final CompletableFuture<Void> done = new CompletableFuture<>();
@@ -59,8 +60,7 @@ final class SendWindow {
     private final long writePosition;
     private final AtomicBoolean retired = new AtomicBoolean();
 
-    Pending(long seq, int bytes, FileChange change, Runnable onApplied) {
-      this.seq = seq;
+    Pending(int bytes, FileChange change, Runnable onApplied) {
       this.bytes = bytes;
       this.force = change instanceof FileChange.Force;
       // a Write keeps no reference to its data, which the application may reuse
@@ -205,10 +205,15 @@ final class SendWindow {
   Pending send(FileChange change, ByteBuf payload, Runnable onApplied, PeerConnection expected)
       throws IOException {
     int bytes = change instanceof FileChange.Write w ? w.length() : 0;
+    // everything but giving out the number is done before the lock: a writer that holds it and
+    // loses its processor holds up every other writer
+    io.replicator.proto.Change body = ChangeProtos.unnumbered(change);
+    Pending p = new Pending(bytes, change, onApplied);
     boolean handedOver = false;
     try {
       while (true) {
         awaitRoom(bytes);
+        PeerConnection wake = null;
         sendLock.lock();
         try {
           if (closed) {
@@ -227,8 +232,7 @@ final class SendWindow {
             // connected after the caller decided not to copy: copy now (rare)
             data = copy((FileChange.Write) change);
           }
-          Envelope header = Envelope.newBuilder().setChange(ChangeProtos.toProto(seq, change)).build();
-          Pending p = new Pending(seq, bytes, change, onApplied);
+          p.seq = seq;
           ring.set(slot(seq), p);
           inFlightChanges.incrementAndGet();
           inFlightBytes.addAndGet(bytes);
@@ -237,11 +241,16 @@ final class SendWindow {
           }
           lastSeq = seq;
           handedOver = true;
-          c.send(data == null ? Frame.of(header) : new Frame(header, data));
-          return p;
+          if (c.queue(Frame.change(body, seq, data))) {
+            wake = c;
+          }
         } finally {
           sendLock.unlock();
         }
+        if (wake != null) {
+          wake.flushQueued();
+        }
+        return p;
       }
     } finally {
       if (!handedOver && payload != null) {
@@ -250,13 +259,24 @@ final class SendWindow {
     }
   }
 
-  /** A direct copy of a write's data, for the frame; the application may reuse its buffer. */
+  /**
+   * A copy of a write's data for the frame (the application may reuse its buffer). Small ones go
+   * to the heap: the buffer is freed by the I/O thread, and a pooled direct buffer allocated by
+   * one thread and freed by another takes the pool's shared lock both times.
+   */
   static ByteBuf copy(FileChange.Write w) {
     int n = w.length();
+    if (n <= SMALL_COPY) {
+      byte[] b = new byte[n];
+      w.data().duplicate().get(b);
+      return io.netty.buffer.Unpooled.wrappedBuffer(b);
+    }
     ByteBuf b = io.netty.buffer.PooledByteBufAllocator.DEFAULT.directBuffer(n, n);
     b.writeBytes(w.data().duplicate());
     return b;
   }
+
+  private static final int SMALL_COPY = 64 * 1024;
 
   /** Waits until {@code bytes} more fit (or nothing is in flight, or the link or window is gone). */
   private void awaitRoom(int bytes) {
