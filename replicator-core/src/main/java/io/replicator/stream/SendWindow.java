@@ -51,7 +51,8 @@ final class SendWindow {
     final int bytes;
     final boolean force;
     final CompletableFuture<Void> done = new CompletableFuture<>();
-    final long sentNanos = System.nanoTime();
+    /** When it was numbered and sent (not when it began to wait for room); set with {@link #seq}. */
+    long sentNanos;
     /** Runs once the peer applied the change (resync clears its bits here); may be null. */
     final Runnable onApplied;
     /** What to mark should the peer never acknowledge it: the change, or for a Write its range. */
@@ -233,6 +234,7 @@ final class SendWindow {
             data = copy((FileChange.Write) change);
           }
           p.seq = seq;
+          p.sentNanos = System.nanoTime();
           ring.set(slot(seq), p);
           inFlightChanges.incrementAndGet();
           inFlightBytes.addAndGet(bytes);
