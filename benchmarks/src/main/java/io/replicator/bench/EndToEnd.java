@@ -130,7 +130,7 @@ final class EndToEnd {
       targets.add(Target.local(dir.resolve("local")));
       targets.add(Target.floor(dir.resolve("floor")));
       for (ReplicationMode mode : options.modes) {
-        targets.add(Target.replicated(mode, dir.resolve(mode.name().toLowerCase())));
+        targets.add(Target.replicated(mode, dir.resolve(mode.name().toLowerCase()), options.applyThreads));
       }
       for (int round = 1; round <= options.rounds; round++) {
         // Rotate the order so that no variant is always the first to run after a heavy case.
@@ -696,9 +696,13 @@ final class EndToEnd {
       return new FloorTarget(dir);
     }
 
-    static Target replicated(ReplicationMode mode, Path dir) throws IOException {
-      ReplicaServer replica = Replicator.replica(dir.resolve("replica"))
-          .listen(new InetSocketAddress("127.0.0.1", 0)).nodeId("bench-replica-" + mode).start();
+    static Target replicated(ReplicationMode mode, Path dir, int applyThreads) throws IOException {
+      Replicator.ReplicaBuilder builder = Replicator.replica(dir.resolve("replica"))
+          .listen(new InetSocketAddress("127.0.0.1", 0)).nodeId("bench-replica-" + mode);
+      if (applyThreads > 0) {
+        builder.applyThreads(applyThreads);
+      }
+      ReplicaServer replica = builder.start();
       try {
         ReplicatedFileSystem fs = Replicator.primary(dir.resolve("primary")).peer(replica.localAddress())
             .nodeId("bench-primary-" + mode).mode(mode).open();
