@@ -290,9 +290,11 @@ final class PeerLink {
           reachedSync();
           window.sendControl(c, Envelope.newBuilder().setResyncDone(ResyncDone.newBuilder()
               .setLastSeq(0).setGenerations(tracking.generations().toProto())).build());
+          dropIfBehind(c);
         } else {
           goLive(c);
           reachedSync();
+          dropIfBehind(c);
         }
       }
       case INCREMENTAL_LOCAL_SOURCE -> resyncs.start(c, tracking.peerNeedsFullResync());
@@ -331,6 +333,18 @@ final class PeerLink {
       return true;
     } finally {
       stateLock.unlock();
+    }
+  }
+
+  /**
+   * A connection went live as in sync while a change was being marked as missed by the peer (the
+   * two ran at the same time): the peer is behind on a link that believes otherwise. Dropping the
+   * link makes the reconnect decide again, and that decision is an incremental resync.
+   */
+  void dropIfBehind(PeerConnection c) {
+    if (tracking.peerOutOfDate() && !resyncs.running()) {
+      log.info("peer {} came back while changes were marked for it; reconnecting to resync them", c.remoteNodeId());
+      c.close(Goodbye.Code.UNSPECIFIED, "reconnecting to resync changes made while the link came up");
     }
   }
 

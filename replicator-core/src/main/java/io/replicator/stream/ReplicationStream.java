@@ -158,12 +158,16 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
 
   @Override
   public void beforeLocalChange(FileChange change) throws IOException {
-    boolean connected = link.live() != null;
-    if (suspendedReason != null || (!connected && blocksOnPeerLoss())) {
+    if (suspendedReason != null || (link.live() == null && blocksOnPeerLoss())) {
       awaitWritable();
-      connected = link.live() != null;
     }
-    tracking.beforeLocalChange(change, connected);
+    PeerConnection live = link.live();
+    tracking.beforeLocalChange(change, live != null);
+    PeerConnection now = link.live();
+    if (live == null && now != null) {
+      // the peer came back while this change was being marked as one it misses
+      link.dropIfBehind(now);
+    }
   }
 
   @Override
