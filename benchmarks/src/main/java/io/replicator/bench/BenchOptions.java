@@ -19,6 +19,8 @@ final class BenchOptions {
   int files = 20_000;
   int samples = 5_000;
   int threads = 16;
+  /** Apply threads of the secondaries; 0 for the library's default. */
+  int applyThreads;
   double threadSeconds = 3;
   int rounds = 3;
   List<ReplicationMode> modes = List.of(ReplicationMode.SYNC, ReplicationMode.MEMORY, ReplicationMode.ASYNC);
@@ -44,6 +46,7 @@ final class BenchOptions {
         "  --modes LIST          of SYNC,MEMORY,ASYNC (default all; local and the floor always run)",
         "  --samples N           4 KiB write+force samples per round and variant (default 5000, quick 1000)",
         "  --threads N           writer threads of the concurrent case (default 16)",
+        "  --apply-threads N     apply threads (lanes) of each secondary (default: the library's)",
         "  --thread-seconds S    measured seconds of the concurrent case (default 3, quick 1)",
         "  --seq-size SIZE       bytes of the 1 MiB sequential case, e.g. 2g, 512m (default 2g, quick 256m)",
         "  --files N             4 KiB files created per round (default 20000, quick 2000)",
@@ -96,6 +99,7 @@ final class BenchOptions {
         case "--rounds" -> o.rounds = positiveInt(e.getKey(), v);
         case "--samples" -> o.samples = positiveInt(e.getKey(), v);
         case "--threads" -> o.threads = positiveInt(e.getKey(), v);
+        case "--apply-threads" -> o.applyThreads = positiveInt(e.getKey(), v);
         case "--thread-seconds" -> o.threadSeconds = Double.parseDouble(v);
         case "--seq-size" -> o.seqBytes = size(e.getKey(), v);
         case "--resync-size" -> o.resyncBytes = size(e.getKey(), v);
@@ -130,6 +134,7 @@ final class BenchOptions {
     m.put("modes", modes.stream().map(Enum::name).toList());
     m.put("samples", samples);
     m.put("threads", threads);
+    m.put("applyThreads", applyThreads);
     m.put("threadSeconds", threadSeconds);
     m.put("seqBytes", seqBytes);
     m.put("files", files);

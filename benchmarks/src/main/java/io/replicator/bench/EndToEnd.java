@@ -72,7 +72,8 @@ final class EndToEnd {
     results.defineCase("files", "(4) create " + String.format("%,d", options.files) + " files of 4 KiB: rate", LOCAL,
         FLOOR);
     results.defineCase("resync", "(5) resync after 1% of " + mib(options.resyncBytes)
-        + " changed in scattered 4 KiB blocks (SYNC, bytes counted on the wire)", RSYNC);
+        + " changed in scattered 4 KiB blocks (SYNC, bytes counted on the wire, time from the moment the"
+        + " secondary listens)", RSYNC);
     results.defineCase("failover", "(6) failover, library-level: secondary notices a silent primary by heartbeat"
         + " timeout, then opens as primary and completes a 4 KiB write + force", "default timers");
   }
@@ -129,7 +130,7 @@ final class EndToEnd {
       targets.add(Target.local(dir.resolve("local")));
       targets.add(Target.floor(dir.resolve("floor")));
       for (ReplicationMode mode : options.modes) {
-        targets.add(Target.replicated(mode, dir.resolve(mode.name().toLowerCase())));
+        targets.add(Target.replicated(mode, dir.resolve(mode.name().toLowerCase()), options.applyThreads));
       }
       for (int round = 1; round <= options.rounds; round++) {
         // Rotate the order so that no variant is always the first to run after a heavy case.
@@ -409,9 +410,11 @@ final class EndToEnd {
       int port, long changedBytes, boolean full) throws Exception {
     long up = proxy.upstreamBytes();
     long down = proxy.downstreamBytes();
-    long t0 = System.nanoTime();
     ReplicaServer replica = startReplica(replicaRoot, port);
-    waitUntil(() -> fs.status().inSync(), 1800);
+    // counted from the moment the peer is reachable (its server listens): the primary's reconnect,
+    // the handshake, the generation exchange and the data
+    long t0 = System.nanoTime();
+    waitUntil(() -> fs.status().inSync(), 1800, 1);
     double seconds = (System.nanoTime() - t0) / 1e9;
     long sent = proxy.upstreamBytes() - up;
     results.add("resync", variant, "time", "s", seconds);
@@ -617,12 +620,16 @@ final class EndToEnd {
   }
 
   private static void waitUntil(BooleanSupplier condition, int seconds) throws InterruptedException {
+    waitUntil(condition, seconds, 5);
+  }
+
+  private static void waitUntil(BooleanSupplier condition, int seconds, long pollMillis) throws InterruptedException {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
     while (!condition.getAsBoolean()) {
       if (System.nanoTime() > deadline) {
         throw new IllegalStateException("condition not reached within " + seconds + " s");
       }
-      Thread.sleep(5);
+      Thread.sleep(pollMillis);
     }
   }
 
@@ -689,9 +696,13 @@ final class EndToEnd {
       return new FloorTarget(dir);
     }
 
-    static Target replicated(ReplicationMode mode, Path dir) throws IOException {
-      ReplicaServer replica = Replicator.replica(dir.resolve("replica"))
-          .listen(new InetSocketAddress("127.0.0.1", 0)).nodeId("bench-replica-" + mode).start();
+    static Target replicated(ReplicationMode mode, Path dir, int applyThreads) throws IOException {
+      Replicator.ReplicaBuilder builder = Replicator.replica(dir.resolve("replica"))
+          .listen(new InetSocketAddress("127.0.0.1", 0)).nodeId("bench-replica-" + mode);
+      if (applyThreads > 0) {
+        builder.applyThreads(applyThreads);
+      }
+      ReplicaServer replica = builder.start();
       try {
         ReplicatedFileSystem fs = Replicator.primary(dir.resolve("primary")).peer(replica.localAddress())
             .nodeId("bench-primary-" + mode).mode(mode).open();

@@ -46,8 +46,20 @@ public final class ChangeProtos {
    */
   public static Change toProto(long seq, FileChange change) {
     checkArgument(seq > 0, "seq must be positive: %s", seq);
+    return builder(change).setSeq(seq).build();
+  }
+
+  /**
+   * The header for a change without its sequence number (0), for a sender that numbers it later
+   * ({@code body.toBuilder().setSeq(n)}).
+   */
+  public static Change unnumbered(FileChange change) {
+    return builder(change).build();
+  }
+
+  private static Change.Builder builder(FileChange change) {
     checkNotNull(change, "change");
-    Change.Builder b = Change.newBuilder().setSeq(seq);
+    Change.Builder b = Change.newBuilder();
     if (change instanceof FileChange.Write w) {
       b.setWrite(Write.newBuilder().setPath(w.path()).setPosition(w.position()));
     } else if (change instanceof FileChange.WriteFile f) {
@@ -117,7 +129,7 @@ public final class ChangeProtos {
       // Unreachable while FileChange is sealed; a new kind must be added here.
       throw new IllegalArgumentException("unknown change kind " + change.getClass().getName());
     }
-    return b.build();
+    return b;
   }
 
   /**

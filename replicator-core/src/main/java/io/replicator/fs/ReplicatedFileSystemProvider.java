@@ -5,15 +5,6 @@ import static com.google.common.base.Preconditions.checkNotNull;
 import static java.nio.file.StandardCopyOption.ATOMIC_MOVE;
 import static java.nio.file.StandardCopyOption.COPY_ATTRIBUTES;
 import static java.nio.file.StandardCopyOption.REPLACE_EXISTING;
-import static java.nio.file.StandardOpenOption.APPEND;
-import static java.nio.file.StandardOpenOption.CREATE;
-import static java.nio.file.StandardOpenOption.CREATE_NEW;
-import static java.nio.file.StandardOpenOption.DELETE_ON_CLOSE;
-import static java.nio.file.StandardOpenOption.DSYNC;
-import static java.nio.file.StandardOpenOption.READ;
-import static java.nio.file.StandardOpenOption.SYNC;
-import static java.nio.file.StandardOpenOption.TRUNCATE_EXISTING;
-import static java.nio.file.StandardOpenOption.WRITE;
 
 import io.replicator.ReplicatedFileSystem;
 import io.replicator.Replicator;
@@ -56,13 +47,11 @@ import java.nio.file.attribute.UserPrincipal;
 import java.nio.file.spi.FileSystemProvider;
 import java.util.Arrays;
 import java.util.EnumSet;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.locks.Lock;
 
 /**
  * The {@code replica} URI scheme: a provider whose file systems wrap a directory of another file
@@ -236,51 +225,29 @@ public final class ReplicatedFileSystemProvider extends FileSystemProvider {
   @Override
   public SeekableByteChannel newByteChannel(
       Path path, Set<? extends OpenOption> options, FileAttribute<?>... attrs) throws IOException {
-    return openChannel(WrappedPath.cast(path), options, attrs, false);
+    return openChannel(WrappedPath.cast(path), OpenOptions.forChannel(options), attrs, false);
   }
 
   @Override
   public FileChannel newFileChannel(
       Path path, Set<? extends OpenOption> options, FileAttribute<?>... attrs) throws IOException {
-    return openChannel(WrappedPath.cast(path), options, attrs, true);
+    return openChannel(WrappedPath.cast(path), OpenOptions.forChannel(options), attrs, true);
   }
 
   @Override
   public OutputStream newOutputStream(Path path, OpenOption... options) throws IOException {
-    Set<OpenOption> opts = new HashSet<>();
-    if (options.length == 0) {
-      opts.add(CREATE);
-      opts.add(TRUNCATE_EXISTING);
-    } else {
-      for (OpenOption option : options) {
-        if (option == READ) {
-          throw new IllegalArgumentException("READ not allowed");
-        }
-        opts.add(option);
-      }
-    }
-    opts.add(WRITE);
     // Every byte goes through the channel's write, so nothing escapes replication.
-    return Channels.newOutputStream(openChannel(WrappedPath.cast(path), opts, new FileAttribute<?>[0], false));
+    return Channels.newOutputStream(openChannel(WrappedPath.cast(path), OpenOptions.forOutputStream(options),
+        new FileAttribute<?>[0], false));
   }
 
   @Override
   public InputStream newInputStream(Path path, OpenOption... options) throws IOException {
     WrappedPath wrapped = WrappedPath.cast(path);
-    boolean plain = true;
-    for (OpenOption option : options) {
-      if (option == APPEND || option == WRITE) {
-        throw new UnsupportedOperationException("'" + option + "' not allowed");
-      }
-      if (option != READ && option != LinkOption.NOFOLLOW_LINKS) {
-        plain = false;
-      }
-    }
-    if (!plain) {
+    OpenOptions changing = OpenOptions.forInputStream(options);
+    if (changing != null) {
       // DELETE_ON_CLOSE and friends change the tree: go through a replicating channel.
-      Set<OpenOption> opts = new HashSet<>(Arrays.asList(options));
-      opts.add(READ);
-      return Channels.newInputStream(openChannel(wrapped, opts, new FileAttribute<?>[0], false));
+      return Channels.newInputStream(openChannel(wrapped, changing, new FileAttribute<?>[0], false));
     }
     WrappedFileSystem fs = usable(wrapped);
     InputStream delegate;
@@ -318,16 +285,19 @@ public final class ReplicatedFileSystemProvider extends FileSystemProvider {
       ExecutorService executor,
       FileAttribute<?>... attrs)
       throws IOException {
-    ReplicatingFileChannel channel = openChannel(WrappedPath.cast(path), options, attrs, true);
+    ReplicatingFileChannel channel = openChannel(WrappedPath.cast(path), OpenOptions.forChannel(options), attrs,
+        true);
     return new ReplicatingAsynchronousFileChannel(channel, executor);
   }
 
   /**
    * Opens a channel; an open that creates or truncates is a change and is reported as {@code
-   * CreateFile}, with the permissions it was created with when attributes asked for some.
+   * CreateFile}, with the permissions it was created with when attributes asked for some. The
+   * open does not wait for that change's replication: the channel's first write, truncate or
+   * force waits for it, or its close (see {@link ReplicatingFileChannel#openedBy}).
    */
   private ReplicatingFileChannel openChannel(
-      WrappedPath path, Set<? extends OpenOption> options, FileAttribute<?>[] attrs, boolean fileChannel)
+      WrappedPath path, OpenOptions options, FileAttribute<?>[] attrs, boolean fileChannel)
       throws IOException {
     WrappedFileSystem fs = usable(path);
     return openChannel(fs, () -> path, byPath(path, fileChannel), options, attrs);
@@ -371,109 +341,77 @@ public final class ReplicatedFileSystemProvider extends FileSystemProvider {
 
   /**
    * Opens a channel on {@code delegateFile}; {@code pathUnderLock} names it, and is asked under the
-   * shared lock, which orders it against renames (a directory stream's names follow them).
+   * locks, which order it against renames (a directory stream's names follow them).
    */
   ReplicatingFileChannel openChannel(
       WrappedFileSystem fs,
       java.util.function.Supplier<WrappedPath> pathUnderLock,
       DelegateFile delegateFile,
-      Set<? extends OpenOption> options,
+      OpenOptions options,
       FileAttribute<?>[] attrs)
       throws IOException {
-    boolean append = options.contains(APPEND);
-    boolean write = append || options.contains(WRITE);
-    boolean read = options.contains(READ) || !write;
-    boolean createNew = write && options.contains(CREATE_NEW);
-    boolean create = write && !createNew && options.contains(CREATE);
-    boolean truncate = write && !append && options.contains(TRUNCATE_EXISTING);
-    boolean deleteOnClose = options.contains(DELETE_ON_CLOSE);
-    boolean syncMetadata = options.contains(SYNC);
-    boolean sync = syncMetadata || options.contains(DSYNC);
-    boolean noFollow = options.contains(LinkOption.NOFOLLOW_LINKS);
     boolean permissionsAsked = initialPermissions(attrs);
-
-    // DELETE_ON_CLOSE is done by the wrapper at close, so that the delete is replicated too.
-    Set<? extends OpenOption> delegateOptions = options;
-    if (deleteOnClose) {
-      Set<OpenOption> copy = new HashSet<>(options);
-      copy.remove(DELETE_ON_CLOSE);
-      delegateOptions = copy;
-    }
-    ReplicatingFileChannel channel;
-    ChangeSink.Completion created = ChangeSink.Completion.DONE;
-    ChangeSink.Completion permitted = ChangeSink.Completion.DONE;
-    ChangeSink sink = fs.sink();
-    // The shared lock also orders the registration of the channel against renames.
-    Lock shared = fs.sharedLock();
-    shared.lock();
-    try {
-      WrappedPath path = pathUnderLock.get();
+    // A writer takes the file's lock; a reader the shared lock only, which still orders the
+    // registration of the channel against renames.
+    WrappedFileSystem.Scope scope = options.write() ? WrappedFileSystem.Scope.FILE : WrappedFileSystem.Scope.SHARED;
+    WrappedPath[] at = new WrappedPath[1];
+    LockedChange.Made<ReplicatingFileChannel> made = fs.change(scope, () -> {
+      at[0] = pathUnderLock.get();
+      return at[0].changePath();
+    }, (changePath, change) -> {
+      WrappedPath path = at[0];
       fs.checkAccessible(path);
-      String changePath = path.changePath();
-      Lock pathLock = write ? fs.pathLock(changePath) : null;
-      if (pathLock != null) {
-        pathLock.lock();
+      boolean creates = options.createNew();
+      if (options.create()) {
+        creates = !delegateFile.exists(options.noFollow());
       }
+      FileChange.CreateFile createChange =
+          creates || options.truncate() ? new FileChange.CreateFile(changePath, true) : null;
+      FileChange.SetPermissions permissionsChange =
+          creates && permissionsAsked
+              ? new FileChange.SetPermissions(changePath, requestedPermissions(attrs))
+              : null;
+      if (createChange != null) {
+        change.before(createChange);
+      }
+      if (permissionsChange != null) {
+        change.before(permissionsChange);
+      }
+      SeekableByteChannel delegate;
       try {
-        boolean creates = createNew;
-        if (create) {
-          creates = !delegateFile.exists(noFollow);
-        }
-        FileChange.CreateFile createChange =
-            creates || truncate ? new FileChange.CreateFile(changePath, true) : null;
-        FileChange.SetPermissions permissionsChange =
-            creates && permissionsAsked
-                ? new FileChange.SetPermissions(changePath, requestedPermissions(attrs))
-                : null;
+        delegate = delegateFile.open(options.delegate(), attrs);
+      } catch (IOException e) {
+        throw fs.translate(e, path, null);
+      }
+      ReplicatingFileChannel channel = new ReplicatingFileChannel(fs, changePath, delegate, options);
+      try {
         if (createChange != null) {
-          sink.beforeLocalChange(createChange);
+          change.submit(createChange);
         }
         if (permissionsChange != null) {
-          sink.beforeLocalChange(permissionsChange);
-        }
-        SeekableByteChannel delegate;
-        try {
-          delegate = delegateFile.open(delegateOptions, attrs);
-        } catch (IOException e) {
-          throw fs.translate(e, path, null);
-        }
-        channel =
-            new ReplicatingFileChannel(
-                fs, changePath, delegate, read, write, append, sync, syncMetadata, deleteOnClose);
-        try {
-          if (createChange != null) {
-            created = sink.submit(createChange);
-          }
-          if (permissionsChange != null) {
-            // Report what the file got (the umask applies), not what was asked.
-            Set<PosixFilePermission> actual;
-            try {
-              actual = delegateFile.permissions();
-            } catch (IOException | UnsupportedOperationException e) {
-              actual = permissionsChange.permissions();
-            }
-            permitted = sink.submit(new FileChange.SetPermissions(changePath, actual));
-          }
-          fs.register(channel);
-        } catch (IOException | RuntimeException | Error e) {
-          // Whatever failed after the open must not leak the delegate's channel.
+          // Report what the file got (the umask applies), not what was asked.
+          Set<PosixFilePermission> actual;
           try {
-            delegate.close();
-          } catch (IOException suppressed) {
-            e.addSuppressed(suppressed);
+            actual = delegateFile.permissions();
+          } catch (IOException | UnsupportedOperationException e) {
+            actual = permissionsChange.permissions();
           }
-          throw e;
+          change.submit(new FileChange.SetPermissions(changePath, actual));
         }
-      } finally {
-        if (pathLock != null) {
-          pathLock.unlock();
+        fs.register(channel);
+      } catch (IOException | RuntimeException | Error e) {
+        // Whatever failed after the open must not leak the delegate's channel.
+        try {
+          delegate.close();
+        } catch (IOException suppressed) {
+          e.addSuppressed(suppressed);
         }
+        throw e;
       }
-    } finally {
-      shared.unlock();
-    }
-    channel.await(created);
-    channel.await(permitted);
+      return channel;
+    });
+    ReplicatingFileChannel channel = made.value();
+    channel.openedBy(made.completion());
     return channel;
   }
 
@@ -531,25 +469,20 @@ public final class ReplicatedFileSystemProvider extends FileSystemProvider {
       throw new FileAlreadyExistsException(wrapped.toString());
     }
     Path delegatePath = wrapped.delegate();
-    ChangeSink sink = fs.sink();
-    FileChange.MakeDirectory change = new FileChange.MakeDirectory(changePath);
-    ChangeSink.Completion completion;
-    ChangeSink.Completion permitted = ChangeSink.Completion.DONE;
-    Lock exclusive = fs.exclusiveLock();
-    exclusive.lock();
-    try {
-      sink.beforeLocalChange(change);
+    fs.change(WrappedFileSystem.Scope.NAMESPACE, wrapped::changePath, (ignored, change) -> {
+      FileChange.MakeDirectory mkdir = new FileChange.MakeDirectory(changePath);
+      change.before(mkdir);
       FileChange.SetPermissions permissionsChange = null;
       if (permissionsAsked) {
         permissionsChange = new FileChange.SetPermissions(changePath, requestedPermissions(attrs));
-        sink.beforeLocalChange(permissionsChange);
+        change.before(permissionsChange);
       }
       try {
         delegatePath.getFileSystem().provider().createDirectory(delegatePath, attrs);
       } catch (IOException e) {
         throw fs.translate(e, wrapped, null);
       }
-      completion = sink.submit(change);
+      change.submit(mkdir);
       if (permissionsChange != null) {
         Set<PosixFilePermission> actual;
         try {
@@ -557,13 +490,10 @@ public final class ReplicatedFileSystemProvider extends FileSystemProvider {
         } catch (IOException | UnsupportedOperationException e) {
           actual = permissionsChange.permissions();
         }
-        permitted = sink.submit(new FileChange.SetPermissions(changePath, actual));
+        change.submit(new FileChange.SetPermissions(changePath, actual));
       }
-    } finally {
-      exclusive.unlock();
-    }
-    completion.await();
-    permitted.await();
+      return null;
+    }).await();
   }
 
   @Override
@@ -656,14 +586,10 @@ public final class ReplicatedFileSystemProvider extends FileSystemProvider {
     WrappedFileSystem fs = usable(wrapped);
     String changePath = checkNotRoot(wrapped, "delete");
     Path delegatePath = wrapped.delegate();
-    FileChange.Delete change = new FileChange.Delete(changePath);
-    ChangeSink sink = fs.sink();
-    ChangeSink.Completion completion = ChangeSink.Completion.DONE;
-    boolean deleted;
-    Lock exclusive = fs.exclusiveLock();
-    exclusive.lock();
-    try {
-      sink.beforeLocalChange(change);
+    return fs.change(WrappedFileSystem.Scope.NAMESPACE, wrapped::changePath, (ignored, change) -> {
+      FileChange.Delete delete = new FileChange.Delete(changePath);
+      change.before(delete);
+      boolean deleted;
       try {
         deleted = delegatePath.getFileSystem().provider().deleteIfExists(delegatePath);
       } catch (IOException e) {
@@ -671,13 +597,10 @@ public final class ReplicatedFileSystemProvider extends FileSystemProvider {
       }
       if (deleted) {
         fs.unlinked(changePath);
-        completion = sink.submit(change);
+        change.submit(delete);
       }
-    } finally {
-      exclusive.unlock();
-    }
-    completion.await();
-    return deleted;
+      return deleted;
+    }).await();
   }
 
   /** DELETE_ON_CLOSE of a channel: deletes its file by its current name, replicated. */

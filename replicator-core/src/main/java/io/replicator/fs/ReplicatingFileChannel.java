@@ -16,7 +16,6 @@ import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.SeekableByteChannel;
 import java.nio.channels.WritableByteChannel;
 import java.util.Objects;
-import java.util.concurrent.locks.Lock;
 
 /**
  * A {@link FileChannel} of a {@link WrappedFileSystem}: every write, truncate and force is made on
@@ -33,44 +32,50 @@ final class ReplicatingFileChannel extends FileChannel {
   private static final int TRANSFER_CHUNK = 64 * 1024;
 
   private final WrappedFileSystem fs;
-  private final ChangeSink sink;
   private final SeekableByteChannel delegate;
   /** The delegate as a FileChannel, or null when the delegate only offers a byte channel. */
   private final FileChannel delegateFile;
 
-  private final boolean readable;
-  private final boolean writable;
-  private final boolean append;
-  private final boolean sync;
-  private final boolean syncMetadata;
-  private final boolean deleteOnClose;
+  private final OpenOptions options;
 
   // Written only under the exclusive namespace lock, read under its shared side (or racily, for
   // close), so the lock orders renames against every change through this channel.
   private volatile String changePath;
   private volatile boolean unlinked;
+  /**
+   * The replication of the open that created or emptied the file, until something waited for
+   * it: the channel's first write, truncate or force, or its close (see {@link #openedBy}).
+   */
+  private volatile ChangeSink.Completion opening = ChangeSink.Completion.DONE;
+  /** Threads waiting in {@link #await}: a close meanwhile is an interrupt's or another thread's. */
+  private final java.util.concurrent.atomic.AtomicInteger waiting = new java.util.concurrent.atomic.AtomicInteger();
 
   ReplicatingFileChannel(
-      WrappedFileSystem fs,
-      String changePath,
-      SeekableByteChannel delegate,
-      boolean readable,
-      boolean writable,
-      boolean append,
-      boolean sync,
-      boolean syncMetadata,
-      boolean deleteOnClose) {
+      WrappedFileSystem fs, String changePath, SeekableByteChannel delegate, OpenOptions options) {
     this.fs = fs;
-    this.sink = fs.sink();
     this.changePath = checkNotNull(changePath, "changePath");
     this.delegate = checkNotNull(delegate, "delegate");
     this.delegateFile = delegate instanceof FileChannel ? (FileChannel) delegate : null;
-    this.readable = readable;
-    this.writable = writable;
-    this.append = append;
-    this.sync = sync;
-    this.syncMetadata = syncMetadata;
-    this.deleteOnClose = deleteOnClose;
+    this.options = checkNotNull(options, "options");
+  }
+
+  /**
+   * The open made a change (created or emptied the file) whose replication the open itself does
+   * not wait for: the channel's first write, truncate or force waits for it after its own change
+   * (usually already covered by then), and so does its close. So an open costs no round trip of
+   * its own, and whatever returns after it still implies it.
+   */
+  void openedBy(ChangeSink.Completion completion) {
+    this.opening = completion;
+  }
+
+  /** Waits for the open's replication once; an error replicating it is this call's error. */
+  private void awaitOpening() throws IOException {
+    ChangeSink.Completion c = opening;
+    if (c != ChangeSink.Completion.DONE) {
+      await(c);
+      opening = ChangeSink.Completion.DONE;
+    }
   }
 
   String changePath() {
@@ -160,110 +165,82 @@ final class ReplicatingFileChannel extends FileChannel {
     if (positional) {
       file();
     }
-    int written;
-    ChangeSink.Completion completion = ChangeSink.Completion.DONE;
-    try {
-      Lock shared = fs.sharedLock();
-      shared.lock();
-      try {
-        String path = changePath;
-        Lock pathLock = fs.pathLock(path);
-        pathLock.lock();
-        try {
-          if (unlinked || !src.hasRemaining()) {
-            written = positional ? delegateFile.write(src, position) : delegate.write(src);
-          } else {
-            // An append lands at the end even for a positional write (as pwrite with O_APPEND).
-            long at = append ? delegate.size() : positional ? position : delegate.position();
-            ByteBuffer view = src.asReadOnlyBuffer();
-            FileChange.Write change = new FileChange.Write(path, at, view);
-            sink.beforeLocalChange(change);
-            written = positional ? delegateFile.write(src, position) : delegate.write(src);
-            if (written > 0) {
-              if (written != view.remaining()) {
-                change = new FileChange.Write(path, at, view.slice(view.position(), written));
-              }
-              completion = sink.submit(change);
-            }
-          }
-        } finally {
-          pathLock.unlock();
-        }
-      } finally {
-        shared.unlock();
+    LockedChange.Made<Integer> made = change((path, change) -> {
+      if (unlinked || !src.hasRemaining()) {
+        return positional ? delegateFile.write(src, position) : delegate.write(src);
       }
+      // An append lands at the end even for a positional write (as pwrite with O_APPEND).
+      long at = options.append() ? delegate.size() : positional ? position : delegate.position();
+      ByteBuffer view = src.asReadOnlyBuffer();
+      FileChange.Write write = new FileChange.Write(path, at, view);
+      change.before(write);
+      int n = positional ? delegateFile.write(src, position) : delegate.write(src);
+      if (n > 0) {
+        change.submit(n == view.remaining() ? write : new FileChange.Write(path, at, view.slice(view.position(), n)));
+      }
+      return n;
+    });
+    int written = awaitMade(made);
+    if (options.forcesWrites() && written > 0) {
+      force(options.sync());
+    }
+    return written;
+  }
+
+  /** A change through this channel: under the file's locks (see {@link LockedChange}). */
+  private <T> LockedChange.Made<T> change(LockedChange.Step<T> step) throws IOException {
+    try {
+      return fs.change(WrappedFileSystem.Scope.FILE, this::changePath, step);
     } catch (IOException e) {
       throw closeOnInterrupt(e);
     }
-    await(completion);
-    if (sync && written > 0) {
-      force(syncMetadata);
-    }
-    return written;
+  }
+
+  /** Waits for a change's replication, then for the open's if nothing waited for it yet. */
+  private <T> T awaitMade(LockedChange.Made<T> made) throws IOException {
+    T value = made.await(this::await);
+    awaitOpening();
+    return value;
   }
 
   @Override
   public long write(ByteBuffer[] srcs, int offset, int length) throws IOException {
     Objects.checkFromIndexSize(offset, length, srcs.length);
     checkWritable();
-    long written;
-    ChangeSink.Completion[] completions = null;
-    try {
-      Lock shared = fs.sharedLock();
-      shared.lock();
-      try {
-        String path = changePath;
-        Lock pathLock = fs.pathLock(path);
-        pathLock.lock();
-        try {
-          if (unlinked) {
-            written = gatherWrite(srcs, offset, length);
-          } else {
-            long at = append ? delegate.size() : delegate.position();
-            ByteBuffer[] views = new ByteBuffer[length];
-            long offsetInWrite = 0;
-            for (int i = 0; i < length; i++) {
-              views[i] = srcs[offset + i].asReadOnlyBuffer();
-              if (views[i].hasRemaining()) {
-                sink.beforeLocalChange(new FileChange.Write(path, at + offsetInWrite, views[i]));
-                offsetInWrite += views[i].remaining();
-              }
-            }
-            written = gatherWrite(srcs, offset, length);
-            // One Write per buffer, at consecutive positions, covering exactly what was written.
-            completions = new ChangeSink.Completion[length];
-            long left = written;
-            long position = at;
-            for (int i = 0; i < length && left > 0; i++) {
-              ByteBuffer view = views[i];
-              int n = (int) Math.min(view.remaining(), left);
-              if (n == 0) {
-                continue;
-              }
-              ByteBuffer data = n == view.remaining() ? view : view.slice(view.position(), n);
-              completions[i] = sink.submit(new FileChange.Write(path, position, data));
-              position += n;
-              left -= n;
-            }
-          }
-        } finally {
-          pathLock.unlock();
-        }
-      } finally {
-        shared.unlock();
+    LockedChange.Made<Long> made = change((path, change) -> {
+      if (unlinked) {
+        return gatherWrite(srcs, offset, length);
       }
-    } catch (IOException e) {
-      throw closeOnInterrupt(e);
-    }
-    if (completions != null) {
-      for (ChangeSink.Completion completion : completions) {
-        if (completion != null) {
-          await(completion);
+      long at = options.append() ? delegate.size() : delegate.position();
+      ByteBuffer[] views = new ByteBuffer[length];
+      long offsetInWrite = 0;
+      for (int i = 0; i < length; i++) {
+        views[i] = srcs[offset + i].asReadOnlyBuffer();
+        if (views[i].hasRemaining()) {
+          change.before(new FileChange.Write(path, at + offsetInWrite, views[i]));
+          offsetInWrite += views[i].remaining();
         }
       }
-    }
-    if (sync && written > 0) {
-      force(syncMetadata);
+      long n = gatherWrite(srcs, offset, length);
+      // One Write per buffer, at consecutive positions, covering exactly what was written.
+      long left = n;
+      long position = at;
+      for (int i = 0; i < length && left > 0; i++) {
+        ByteBuffer view = views[i];
+        int part = (int) Math.min(view.remaining(), left);
+        if (part == 0) {
+          continue;
+        }
+        ByteBuffer data = part == view.remaining() ? view : view.slice(view.position(), part);
+        change.submit(new FileChange.Write(path, position, data));
+        position += part;
+        left -= part;
+      }
+      return n;
+    });
+    long written = awaitMade(made);
+    if (options.forcesWrites() && written > 0) {
+      force(options.sync());
     }
     return written;
   }
@@ -321,39 +298,23 @@ final class ReplicatingFileChannel extends FileChannel {
       throw new IllegalArgumentException("negative size " + size);
     }
     checkWritable();
-    ChangeSink.Completion completion = ChangeSink.Completion.DONE;
-    boolean shrank = false;
-    try {
-      Lock shared = fs.sharedLock();
-      shared.lock();
-      try {
-        String path = changePath;
-        Lock pathLock = fs.pathLock(path);
-        pathLock.lock();
-        try {
-          // FileChannel.truncate changes the file only when it shrinks; it may still move the
-          // position, which is local state.
-          shrank = size < delegate.size();
-          if (shrank && !unlinked) {
-            FileChange.Truncate change = new FileChange.Truncate(path, size);
-            sink.beforeLocalChange(change);
-            delegate.truncate(size);
-            completion = sink.submit(change);
-          } else {
-            delegate.truncate(size);
-          }
-        } finally {
-          pathLock.unlock();
-        }
-      } finally {
-        shared.unlock();
+    LockedChange.Made<Boolean> made = change((path, change) -> {
+      // FileChannel.truncate changes the file only when it shrinks; it may still move the
+      // position, which is local state.
+      boolean shrinks = size < delegate.size();
+      if (shrinks && !unlinked) {
+        FileChange.Truncate truncate = new FileChange.Truncate(path, size);
+        change.before(truncate);
+        delegate.truncate(size);
+        change.submit(truncate);
+      } else {
+        delegate.truncate(size);
       }
-    } catch (IOException e) {
-      throw closeOnInterrupt(e);
-    }
-    await(completion);
-    if (sync && shrank) {
-      force(syncMetadata);
+      return shrinks;
+    });
+    boolean shrank = awaitMade(made);
+    if (options.forcesWrites() && shrank) {
+      force(options.sync());
     }
     return this;
   }
@@ -367,26 +328,15 @@ final class ReplicatingFileChannel extends FileChannel {
   public void force(boolean metaData) throws IOException {
     checkOpen();
     FileChannel file = file();
-    ChangeSink.Completion completion = ChangeSink.Completion.DONE;
-    Lock shared = fs.sharedLock();
-    shared.lock();
-    try {
-      String path = changePath;
-      Lock pathLock = fs.pathLock(path);
-      pathLock.lock();
-      try {
-        if (!unlinked) {
-          // The one change submitted before it is made locally: local and remote fsync overlap.
-          FileChange.Force change = new FileChange.Force(path, metaData);
-          sink.beforeLocalChange(change);
-          completion = sink.submit(change);
-        }
-      } finally {
-        pathLock.unlock();
+    LockedChange.Made<Void> made = fs.change(WrappedFileSystem.Scope.FILE, this::changePath, (path, change) -> {
+      if (!unlinked) {
+        // The one change submitted before it is made locally: local and remote fsync overlap.
+        FileChange.Force force = new FileChange.Force(path, metaData);
+        change.before(force);
+        change.submit(force);
       }
-    } finally {
-      shared.unlock();
-    }
+      return null;
+    });
     IOException localFailure = null;
     try {
       file.force(metaData);
@@ -394,7 +344,7 @@ final class ReplicatingFileChannel extends FileChannel {
       localFailure = e;
     }
     try {
-      await(completion);
+      awaitMade(made);
     } catch (IOException e) {
       if (localFailure != null) {
         e.addSuppressed(localFailure);
@@ -470,13 +420,41 @@ final class ReplicatingFileChannel extends FileChannel {
 
   @Override
   protected void implCloseChannel() throws IOException {
+    IOException opened = null;
+    ChangeSink.Completion c = opening;
+    opening = ChangeSink.Completion.DONE;
+    if (c != ChangeSink.Completion.DONE && fs.isOpen() && waiting.get() == 0) {
+      // a channel closed without a write still waits for the change its open made (not when the
+      // close comes from an interrupt or another thread while one waits here: it must not block)
+      boolean interrupted = Thread.interrupted();
+      try {
+        while (true) {
+          try {
+            c.await();
+            break;
+          } catch (java.nio.channels.ClosedByInterruptException e) {
+            interrupted = true;
+            Thread.interrupted();
+          }
+        }
+      } catch (IOException e) {
+        opened = e;
+      } finally {
+        if (interrupted) {
+          Thread.currentThread().interrupt();
+        }
+      }
+    }
     try {
       delegate.close();
     } finally {
       fs.unregister(this);
-      if (deleteOnClose && !unlinked) {
+      if (options.deleteOnClose() && !unlinked) {
         fs.provider().deleteOnClose(fs, changePath);
       }
+    }
+    if (opened != null) {
+      throw opened;
     }
   }
 
@@ -490,6 +468,7 @@ final class ReplicatingFileChannel extends FileChannel {
     }
     boolean completed = false;
     ClosedByInterruptException interrupted = null;
+    waiting.incrementAndGet();
     try {
       begin();
       completion.await();
@@ -497,6 +476,7 @@ final class ReplicatingFileChannel extends FileChannel {
     } catch (ClosedByInterruptException e) {
       interrupted = e;
     } finally {
+      waiting.decrementAndGet();
       // Throws ClosedByInterruptException when our interruptor closed the channel. Passing true
       // when the sink saw the interrupt keeps a close we make ourselves from being reported as
       // an asynchronous close.
@@ -504,7 +484,9 @@ final class ReplicatingFileChannel extends FileChannel {
     }
     if (interrupted != null) {
       // On JDK 17 Thread.interrupt() may set the flag only after begin() looked at it, so the
-      // sink can see an interrupt our interruptor missed: close here, as the interruptor would.
+      // sink can see an interrupt our interruptor missed: close here, as the interruptor would
+      // (without waiting for the open's replication: an interrupt stops waiting).
+      opening = ChangeSink.Completion.DONE;
       closeQuietly();
       Thread.currentThread().interrupt();
       throw interrupted;
@@ -535,14 +517,14 @@ final class ReplicatingFileChannel extends FileChannel {
 
   private void checkReadable() throws ClosedChannelException {
     checkOpen();
-    if (!readable) {
+    if (!options.read()) {
       throw new NonReadableChannelException();
     }
   }
 
   private void checkWritable() throws ClosedChannelException {
     checkOpen();
-    if (!writable) {
+    if (!options.write()) {
       throw new NonWritableChannelException();
     }
   }

@@ -41,6 +41,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.Lock;
 import java.util.concurrent.locks.ReadWriteLock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.Supplier;
 
 /**
  * A replicated file system over a directory of any delegate file system: "/" is the delegate
@@ -51,7 +52,8 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * shared side of one file-system-wide lock and the lock of its path; a namespace change (mkdir,
  * delete, move, copy, links) holds the exclusive side. Both are held across {@code
  * beforeLocalChange}, the local change and {@code submit}, and released before {@code await}, so
- * the sink sees changes to one file in the order they took effect while many are in flight.
+ * the sink sees changes to one file in the order they took effect while many are in flight. That
+ * protocol is written once, in {@link #change} (see {@link LockedChange}).
  *
  * <p>The metadata directory {@value #METADATA_DIRECTORY} under the root is hidden: directory
  * streams skip it and every access to it is refused with {@link AccessDeniedException}. Open
@@ -375,32 +377,68 @@ public final class WrappedFileSystem extends ReplicatedFileSystem implements Loc
 
   // ---------------------------------------------------------------- locks and changes
 
-  @Override
-  public <T> T underFileLock(String changePath, IoAction<T> action) throws IOException {
-    Lock shared = sharedLock();
-    shared.lock();
+  /** Which locks order a change. */
+  enum Scope {
+    /** A data change of one path: the shared side of the namespace lock, then the path's lock. */
+    FILE,
+    /** The shared side only: an open that only reads still orders its registration against renames. */
+    SHARED,
+    /** A namespace change: the exclusive side, ordered against every other change. */
+    NAMESPACE
+  }
+
+  /** Work done under a change's locks; it is given the change path as read under them. */
+  @FunctionalInterface
+  private interface Locked<T> {
+    T run(String changePath) throws IOException;
+  }
+
+  /**
+   * Runs {@code work} under the locks of {@code scope}. The change path is read once the shared
+   * side is held: a rename (under the exclusive side) cannot move it meanwhile.
+   */
+  private <T> T locked(Scope scope, Supplier<String> changePath, Locked<T> work) throws IOException {
+    Lock namespace = scope == Scope.NAMESPACE ? exclusiveLock() : sharedLock();
+    namespace.lock();
     try {
-      Lock pathLock = pathLock(changePath);
+      String path = changePath.get();
+      if (scope != Scope.FILE) {
+        return work.run(path);
+      }
+      Lock pathLock = pathLock(path);
       pathLock.lock();
       try {
-        return action.run();
+        return work.run(path);
       } finally {
         pathLock.unlock();
       }
     } finally {
-      shared.unlock();
+      namespace.unlock();
     }
+  }
+
+  /**
+   * The one way a change is made (see {@link LockedChange}): takes the locks of {@code scope},
+   * runs {@code step}, which tells the sink before the local change, makes it and submits it,
+   * and releases the locks. The caller waits for the replication with {@link
+   * LockedChange.Made#await} once it has done what may overlap with it (a local fsync).
+   */
+  <T> LockedChange.Made<T> change(Scope scope, Supplier<String> changePath, LockedChange.Step<T> step)
+      throws IOException {
+    return locked(scope, changePath, path -> {
+      LockedChange change = new LockedChange(sink);
+      return change.made(step.run(path, change));
+    });
+  }
+
+  @Override
+  public <T> T underFileLock(String changePath, IoAction<T> action) throws IOException {
+    return locked(Scope.FILE, () -> changePath, path -> action.run());
   }
 
   @Override
   public <T> T underNamespaceLock(IoAction<T> action) throws IOException {
-    Lock exclusive = exclusiveLock();
-    exclusive.lock();
-    try {
-      return action.run();
-    } finally {
-      exclusive.unlock();
-    }
+    return locked(Scope.NAMESPACE, () -> "", path -> action.run());
   }
 
   /** Shared side of the namespace lock: held by every data change and every open. */
@@ -425,97 +463,79 @@ public final class WrappedFileSystem extends ReplicatedFileSystem implements Loc
   }
 
   /**
-   * Makes a data change of {@code path}: locks, asks the sink, changes locally, submits; then
-   * waits for the completion outside the locks. {@code change} may be null when nothing is
-   * reported (a local-only change).
+   * Makes a data change of {@code path} and waits for its replication. {@code change} may be null
+   * when nothing is reported (a local-only change).
    */
   void dataChange(WrappedPath path, FileChange change, LocalChange local) throws IOException {
-    dataChange(() -> path, p -> change, local);
-  }
-
-  /**
-   * As {@link #dataChange(WrappedPath, FileChange, LocalChange)}, with the path worked out under
-   * the shared lock, which orders it against renames (the names of a directory stream's entries
-   * follow them).
-   */
-  void dataChange(
-      java.util.function.Supplier<WrappedPath> pathUnderLock,
-      java.util.function.Function<WrappedPath, FileChange> changeOf,
-      LocalChange local)
-      throws IOException {
-    ChangeSink.Completion completion = ChangeSink.Completion.DONE;
-    Lock shared = sharedLock();
-    shared.lock();
-    try {
-      WrappedPath path = pathUnderLock.get();
-      checkAccessible(path);
-      FileChange change = changeOf.apply(path);
-      Lock pathLock = pathLock(path.changePath());
-      pathLock.lock();
-      try {
-        if (change != null) {
-          sink.beforeLocalChange(change);
-        }
-        try {
-          local.run();
-        } catch (IOException e) {
-          throw translate(e, path, null);
-        }
-        if (change != null) {
-          completion = sink.submit(change);
-        }
-      } finally {
-        pathLock.unlock();
+    change(Scope.FILE, path::changePath, (changePath, locked) -> {
+      if (change != null) {
+        locked.before(change);
       }
-    } finally {
-      shared.unlock();
-    }
-    completion.await();
+      try {
+        local.run();
+      } catch (IOException e) {
+        throw translate(e, path, null);
+      }
+      if (change != null) {
+        locked.submit(change);
+      }
+      return null;
+    }).await();
   }
 
   /**
-   * Makes a namespace change under the exclusive lock; {@code afterLocal} runs under the lock once
-   * the local change succeeded (to update open channels).
+   * Makes a namespace change and waits for its replication; {@code afterLocal} runs under the
+   * lock once the local change succeeded (to update open channels).
    */
   void namespaceChange(
       FileChange change, WrappedPath path, WrappedPath other, LocalChange local, Runnable afterLocal)
       throws IOException {
-    namespaceChange(() -> namespaceChangeLocked(change, path, other, local, afterLocal));
+    change(Scope.NAMESPACE, path::changePath, (changePath, locked) -> {
+      locked.before(change);
+      try {
+        local.run();
+      } catch (IOException e) {
+        throw translate(e, path, other);
+      }
+      if (afterLocal != null) {
+        afterLocal.run();
+      }
+      locked.submit(change);
+      return null;
+    }).await();
   }
 
-  /** A namespace change worked out under the exclusive lock; returns what to wait for after it. */
-  @FunctionalInterface
-  interface LockedChange {
-    ChangeSink.Completion run() throws IOException;
-  }
-
-  /** Runs {@code change} under the exclusive lock, then waits for its completion outside it. */
-  void namespaceChange(LockedChange change) throws IOException {
-    ChangeSink.Completion completion;
-    Lock exclusive = exclusiveLock();
-    exclusive.lock();
-    try {
-      completion = change.run();
-    } finally {
-      exclusive.unlock();
-    }
-    completion.await();
-  }
-
-  /** The body of a namespace change; the caller holds the exclusive lock. */
-  ChangeSink.Completion namespaceChangeLocked(
-      FileChange change, WrappedPath path, WrappedPath other, LocalChange local, Runnable afterLocal)
+  /**
+   * As {@link #dataChange(WrappedPath, FileChange, LocalChange)}, with the path worked out under
+   * the locks, where no rename can move it (the names of a directory stream's entries follow
+   * renames); {@code changeOf} may give null when nothing is reported.
+   */
+  void dataChange(
+      Supplier<WrappedPath> pathUnderLock,
+      java.util.function.Function<WrappedPath, FileChange> changeOf,
+      LocalChange local)
       throws IOException {
-    sink.beforeLocalChange(change);
-    try {
-      local.run();
-    } catch (IOException e) {
-      throw translate(e, path, other);
-    }
-    if (afterLocal != null) {
-      afterLocal.run();
-    }
-    return sink.submit(change);
+    WrappedPath[] at = new WrappedPath[1];
+    change(Scope.FILE, () -> {
+      at[0] = pathUnderLock.get();
+      return at[0].changePath();
+    }, (changePath, locked) -> {
+      WrappedPath path = at[0];
+      checkAccessible(path);
+      FileChange change = changeOf.apply(path);
+      if (change != null) {
+        locked.before(change);
+      }
+      try {
+        local.run();
+      } catch (IOException e) {
+        throw translate(e, path, null);
+      }
+      if (change != null) {
+        locked.submit(change);
+      }
+      return null;
+    }).await();
   }
 
   /** Called under the exclusive lock after a rename: open channels follow their file. */

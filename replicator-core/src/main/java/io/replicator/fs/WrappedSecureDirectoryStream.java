@@ -144,7 +144,7 @@ final class WrappedSecureDirectoryStream extends WrappedDirectoryStream implemen
         return view.readAttributes().permissions();
       }
     };
-    return fs.provider().openChannel(fs, () -> resolve(path), file, options, attrs);
+    return fs.provider().openChannel(fs, () -> resolve(path), file, OpenOptions.forChannel(options), attrs);
   }
 
   @Override
@@ -161,22 +161,32 @@ final class WrappedSecureDirectoryStream extends WrappedDirectoryStream implemen
     fs.checkOpen();
     checkLinked(path);
     Path delegatePath = delegatePath(path);
-    fs.namespaceChange(() -> {
-      WrappedPath target = resolve(path);
+    WrappedPath[] at = new WrappedPath[1];
+    fs.change(WrappedFileSystem.Scope.NAMESPACE, () -> {
+      at[0] = resolve(path);
+      return at[0].changePath();
+    }, (targetPath, change) -> {
+      WrappedPath target = at[0];
       fs.checkAccessible(target);
-      String targetPath = target.changePath();
       if (targetPath.isEmpty()) {
         throw new java.nio.file.FileSystemException(
             target.toString(), null, "cannot delete the root of a replicated file system");
       }
-      return fs.namespaceChangeLocked(new FileChange.Delete(targetPath), target, null, () -> {
+      FileChange.Delete delete = new FileChange.Delete(targetPath);
+      change.before(delete);
+      try {
         if (directoryExpected) {
           delegate.deleteDirectory(delegatePath);
         } else {
           delegate.deleteFile(delegatePath);
         }
-      }, () -> fs.unlinked(targetPath));
-    });
+      } catch (IOException e) {
+        throw fs.translate(e, target, null);
+      }
+      fs.unlinked(targetPath);
+      change.submit(delete);
+      return null;
+    }).await();
   }
 
   @Override
@@ -191,27 +201,36 @@ final class WrappedSecureDirectoryStream extends WrappedDirectoryStream implemen
     target.checkLinked(targetpath);
     Path delegateSource = delegatePath(srcpath);
     Path delegateTarget = target.delegatePath(targetpath);
-    fs.namespaceChange(() -> {
-      WrappedPath from = resolve(srcpath);
-      WrappedPath to = target.resolve(targetpath);
+    WrappedPath[] at = new WrappedPath[2];
+    fs.change(WrappedFileSystem.Scope.NAMESPACE, () -> {
+      at[0] = resolve(srcpath);
+      at[1] = target.resolve(targetpath);
+      return at[0].changePath();
+    }, (source, change) -> {
+      WrappedPath from = at[0];
+      WrappedPath to = at[1];
       fs.checkAccessible(from);
       fs.checkAccessible(to);
-      String source = from.changePath();
       String dest = to.changePath();
       if (source.isEmpty() || dest.isEmpty()) {
         throw new java.nio.file.FileSystemException(
             from.toString(), to.toString(), "cannot move the root of a replicated file system");
       }
       // an atomic rename that replaces the target, as renameat does
-      return fs.namespaceChangeLocked(new FileChange.Move(source, dest, true, true), from, to,
-          () -> delegate.move(delegateSource, target.delegate, delegateTarget),
-          () -> {
-            if (!source.equals(dest)) {
-              fs.unlinked(dest);
-              fs.renamed(source, dest);
-            }
-          });
-    });
+      FileChange.Move move = new FileChange.Move(source, dest, true, true);
+      change.before(move);
+      try {
+        delegate.move(delegateSource, target.delegate, delegateTarget);
+      } catch (IOException e) {
+        throw fs.translate(e, from, to);
+      }
+      if (!source.equals(dest)) {
+        fs.unlinked(dest);
+        fs.renamed(source, dest);
+      }
+      change.submit(move);
+      return null;
+    }).await();
   }
 
   @Override

@@ -35,11 +35,18 @@ import org.slf4j.LoggerFactory;
  * (and hot namespace paths) can differ from the peer. Least recently used extents are retired lazily.
  * Thread-safe; a write into hot extents takes no lock, does no I/O and allocates nothing.
  *
+ * <p>Updates are batched, as DRBD batches its activity-log transactions: writers that need new
+ * extents at the same time share one append and one fsync (group commit); a write that streams
+ * sequentially records the next extents ahead of it, so a long sequential file costs one record
+ * every {@value #AHEAD} extents rather than one per extent; and a created file records its first
+ * extent with its name. The file is preallocated with zeros, so an append overwrites allocated
+ * space and its fsync carries no change of the file's size.
+ *
  * <p>File {@value #FILE}: a header {@code "RPAL", uint32 format, int64 extent size}, then frames
- * {@code uint32 length, body, uint32 crc32c(length, body)}, one per append; a body is a sequence of
- * records {@code byte type (1 hot, 2 cold), int64 extent (-1: the path itself), uint32 length,
- * UTF-8 path}. A crash can only tear the last frame, which replay drops; damage before the last frame
- * is reported {@link StoreState#CORRUPT}.
+ * {@code uint32 length, body, uint32 crc32c(length, body)}, one per append, then zeros up to the
+ * preallocated size; a body is a sequence of records {@code byte type (1 hot, 2 cold), int64 extent
+ * (-1: the path itself), uint32 length, UTF-8 path}. A crash can only tear the last frame, which
+ * replay drops; damage before the last frame is reported {@link StoreState#CORRUPT}.
  */
 public final class ActivityLog implements Closeable {
   private static final Logger log = LoggerFactory.getLogger(ActivityLog.class);
@@ -62,6 +69,10 @@ public final class ActivityLog implements Closeable {
   static final long NAMESPACE = -1;
   /** Most extents one call may make hot: a bigger write must be split by the caller, or the bound means nothing. */
   static final long MAX_EXTENTS_PER_CALL = 1 << 16;
+  /** Extents recorded ahead of a write that continues the extent before it (a sequential stream). */
+  static final int AHEAD = 15;
+  /** Zeros written ahead of the log's end, so appends do not grow the file. */
+  static final int PREALLOCATE = 256 * 1024;
 
   /** Internal: a hot extent: bytes {@code [index * extentSize, (index + 1) * extentSize)} of {@code path}. */
   public record Extent(String path, long index) {}
@@ -95,14 +106,24 @@ public final class ActivityLog implements Closeable {
   private final long droppedTailBytes;
   private final ConcurrentHashMap<String, FileHot> hot = new ConcurrentHashMap<>();
   private final AtomicLong clock = new AtomicLong();
+  /** Guards the hot set and the batches; held for no I/O except compaction and clear. */
   private final ReentrantLock lock = new ReentrantLock();
+  /** Serialises the log's I/O: one batch is written and fsynced at a time. */
+  private final ReentrantLock ioLock = new ReentrantLock();
 
   // guarded by lock
   private int hotCount;
   private FileChannel channel;
+  /** End of the last frame: where the next append goes. */
   private long fileSize;
+  /** Bytes of the file, zeros after {@link #fileSize}. */
+  private long allocatedSize;
   private long recordsInFile;
   private boolean closed;
+  /** Records waiting for the next append; writers join it until a flush takes it. */
+  private Batch open = new Batch();
+  /** The batch being written, or null. */
+  private Batch writing;
 
   /** Test hook: fsyncs of the log file (appends and compactions). */
   final AtomicLong fsyncs = new AtomicLong();
@@ -171,7 +192,7 @@ public final class ActivityLog implements Closeable {
       } else {
         al.channel = FileChannel.open(file, StandardOpenOption.WRITE);
         al.fileSize = replay.goodEnd;
-        al.channel.position(al.fileSize);
+        al.allocatedSize = al.channel.size();
         al.recordsInFile = replay.records;
       }
     } finally {
@@ -217,7 +238,23 @@ public final class ActivityLog implements Closeable {
     }
     ChangePaths.check(path);
     checkArgument(last - first < MAX_EXTENTS_PER_CALL, "write of %s bytes spans too many extents: split it", length);
-    makeHot(path, first, last);
+    // continuing the extent before: a sequential stream, which will need the next ones soon
+    boolean sequential = first > 0 && f != null && f.find(first - 1) != null;
+    makeHot(path, first, last, sequential ? Math.min(AHEAD, maxHot / 16) : 0);
+  }
+
+  /**
+   * Call before creating {@code path}: the path itself becomes hot, and its first extent with it
+   * (a created file is about to be written), in one record.
+   */
+  public void beforeCreate(String path) throws IOException {
+    checkNotNull(path, "path");
+    FileHot f = hot.get(path);
+    if (f != null && touchAll(f, NAMESPACE, 0)) {
+      return;
+    }
+    ChangePaths.check(path);
+    makeHot(path, NAMESPACE, 0, 0);
   }
 
   /** Call before creating, deleting, renaming or truncating {@code path}: the path itself becomes hot. */
@@ -228,7 +265,7 @@ public final class ActivityLog implements Closeable {
       return;
     }
     ChangePaths.check(path);
-    makeHot(path, NAMESPACE, NAMESPACE);
+    makeHot(path, NAMESPACE, NAMESPACE, 0);
   }
 
   /** The hot extents now (namespace entries excluded; see {@link #hotPaths()}). */
@@ -286,32 +323,41 @@ public final class ActivityLog implements Closeable {
 
   /** A resync completed with the peer connected: nothing can differ, every extent is cold. */
   public void clear() throws IOException {
+    ioLock.lock();
     lock.lock();
     try {
       ensureOpen();
+      if (hotCount == 0 && open.isEmpty() && recordsInFile == 0) {
+        return; // already empty on disk: nothing to write
+      }
       hot.clear();
       hotCount = 0;
       rewrite(List.of());
     } finally {
       lock.unlock();
+      ioLock.unlock();
     }
   }
 
   @Override
   public void close() throws IOException {
+    ioLock.lock();
     lock.lock();
     try {
       closed = true;
       if (channel != null) {
+        // a clean end: the zeros reserved ahead are not needed until the next open
+        channel.truncate(fileSize);
         channel.close();
         channel = null;
       }
     } finally {
       lock.unlock();
+      ioLock.unlock();
     }
   }
 
-  /** The size of the log file as this log wrote it (for tests). */
+  /** The end of the log's last frame (the file may hold preallocated zeros beyond it); for tests. */
   long fileSize() {
     lock.lock();
     try {
@@ -338,57 +384,159 @@ public final class ActivityLog implements Closeable {
     return true;
   }
 
-  private void makeHot(String path, long first, long last) throws IOException {
+  /**
+   * Makes {@code [first, last]} of {@code path} hot durably, with {@code ahead} more extents after
+   * them when they are not hot yet. Writers that arrive while an append is being written join the
+   * next one; whoever finds the next one unwritten writes it for everybody in it.
+   */
+  private void makeHot(String path, long first, long last, int ahead) throws IOException {
+    Batch batch = null;
     lock.lock();
     try {
       ensureOpen();
       FileHot f = hot.get(path);
-      List<Long> missing = new ArrayList<>();
       long now = clock.get();
+      boolean added = false;
       for (long i = first; i <= last; i++) {
         Entry e = f == null ? null : f.find(i);
-        if (e == null) {
-          missing.add(i);
-        } else {
+        if (e != null) {
           e.lastUse = now;
+          continue;
+        }
+        Extent key = new Extent(path, i);
+        if (writing != null && writing.contains(key)) {
+          batch = batch == null ? writing : batch; // on its way to the disk: wait for it
+        } else if (!open.contains(key)) {
+          open.add(HOT, key);
+          added = true;
+        }
+        if (open.contains(key)) {
+          batch = open;
         }
       }
-      if (missing.isEmpty()) {
+      if (batch == null) {
         return; // another thread made them hot while we waited for the lock
       }
-      List<Entry> evict = chooseEvictions(path, first, last, missing.size());
-      byte[] pathBytes = path.getBytes(StandardCharsets.UTF_8);
-      FrameWriter w = new FrameWriter();
-      for (long i : missing) {
-        w.add(HOT, i, pathBytes);
-      }
-      // Cold records ride in the same append: they cost no fsync of their own, and losing them only
-      // means resyncing a little more after a crash.
-      for (Entry e : evict) {
-        w.add(COLD, e.index, e.path.getBytes(StandardCharsets.UTF_8));
-      }
-      append(w.finish());
-      recordsInFile += missing.size() + evict.size();
-      // Publish only after the fsync: a writer that sees an extent hot must be covered by the log.
-      for (long i : missing) {
-        insert(new Entry(path, i, clock.incrementAndGet()));
-      }
-      for (Entry e : evict) {
-        remove(e.path, e.index);
-      }
-      if (recordsInFile > 4L * Math.max(hotCount, compactMinRecords)) {
-        compact();
+      if (added) {
+        for (long i = last + 1; i <= last + ahead; i++) {
+          Extent key = new Extent(path, i);
+          if ((f == null || f.find(i) == null) && !open.contains(key)
+              && (writing == null || !writing.contains(key))) {
+            open.add(HOT, key);
+          }
+        }
       }
     } finally {
       lock.unlock();
+    }
+    // waiting for the open batch also waits for the one being written: they are written in turn
+    flush(batch);
+  }
+
+  /** Returns once {@code batch} is durable (writing it, and everything joined since, when nobody did). */
+  private void flush(Batch batch) throws IOException {
+    ioLock.lock();
+    try {
+      if (batch.finished) {
+        batch.rethrow();
+        return;
+      }
+      List<Entry> evict;
+      ByteBuffer frame;
+      lock.lock();
+      try {
+        ensureOpen();
+        // batches are taken only here, one at a time: an unfinished one is the open one
+        writing = batch;
+        open = new Batch();
+        evict = chooseEvictions(batch);
+        FrameWriter w = new FrameWriter();
+        for (Extent key : batch.keys) {
+          w.add(HOT, key.index(), key.path().getBytes(StandardCharsets.UTF_8));
+        }
+        // Cold records ride in the same append: they cost no fsync of their own, and losing them only
+        // means resyncing a little more after a crash.
+        for (Entry e : evict) {
+          w.add(COLD, e.index, e.path.getBytes(StandardCharsets.UTF_8));
+        }
+        frame = w.finish();
+      } finally {
+        lock.unlock();
+      }
+      IOException failure = null;
+      try {
+        append(frame);
+      } catch (IOException e) {
+        failure = e;
+      }
+      lock.lock();
+      try {
+        writing = null;
+        if (failure == null) {
+          recordsInFile += batch.keys.size() + evict.size();
+          // Publish only after the fsync: a writer that sees an extent hot must be covered by the log.
+          for (Extent key : batch.keys) {
+            insert(new Entry(key.path(), key.index(), clock.incrementAndGet()));
+          }
+          for (Entry e : evict) {
+            remove(e.path, e.index);
+          }
+          if (recordsInFile > 4L * Math.max(hotCount, compactMinRecords)) {
+            compact();
+          }
+        }
+      } catch (IOException e) {
+        failure = failure != null ? failure : e;
+      } finally {
+        lock.unlock();
+        batch.done(failure);
+      }
+      batch.rethrow();
+    } finally {
+      ioLock.unlock();
+    }
+  }
+
+  /** Records that wait to be appended together, and whether they were. */
+  private static final class Batch {
+    final List<Extent> keys = new ArrayList<>();
+    private final Set<Extent> set = new java.util.HashSet<>();
+    private volatile boolean finished;
+    private volatile IOException failure;
+
+    void add(byte type, Extent key) {
+      if (set.add(key)) {
+        keys.add(key);
+      }
+    }
+
+    boolean contains(Extent key) {
+      return set.contains(key);
+    }
+
+    boolean isEmpty() {
+      return keys.isEmpty();
+    }
+
+    void done(IOException e) {
+      failure = e;
+      finished = true;
+    }
+
+    void rethrow() throws IOException {
+      IOException e = failure;
+      if (e != null) {
+        throw new IOException("activity log append failed: " + e.getMessage(), e);
+      }
     }
   }
 
   /**
    * When the new entries would take the hot set over the bound, picks the least recently used entries
-   * (never those of the write in hand) to bring it to 7/8 of the bound, so eviction is done in batches.
+   * (never those of the batch in hand) to bring it to 7/8 of the bound, so eviction is done in batches.
    */
-  private List<Entry> chooseEvictions(String path, long first, long last, int adding) {
+  private List<Entry> chooseEvictions(Batch batch) {
+    int adding = batch.keys.size();
     if (hotCount + adding <= maxHot) {
       return List.of();
     }
@@ -396,7 +544,7 @@ public final class ActivityLog implements Closeable {
     List<Entry> candidates = new ArrayList<>(hotCount);
     for (FileHot f : hot.values()) {
       for (Entry e : f.entries) {
-        if (!(e.path.equals(path) && e.index >= first && e.index <= last)) {
+        if (!batch.contains(new Extent(e.path, e.index))) {
           candidates.add(e);
         }
       }
@@ -478,26 +626,55 @@ public final class ActivityLog implements Closeable {
     hot.put(path, new FileHot(indices, entries));
   }
 
+  /**
+   * Writes one frame at the end of the log and makes it durable. Under ioLock only: the channel
+   * and the sizes are touched by nobody else meanwhile (compaction and clear hold ioLock too).
+   */
   private void append(ByteBuffer buf) throws IOException {
     long before = fileSize;
+    int length = buf.remaining();
+    FileChannel ch = channel;
+    if (ch == null) {
+      throw new IOException("activity log is unusable after a failed write; reopen it");
+    }
     try {
+      boolean grows = before + buf.remaining() > allocatedSize;
+      long at = before;
       while (buf.hasRemaining()) {
-        channel.write(buf);
+        at += ch.write(buf, at);
       }
-      channel.force(false);
+      if (grows) {
+        allocatedSize = preallocate(ch, at);
+      }
+      // data only when the frame overwrote preallocated zeros; with the size too when it grew
+      ch.force(grows);
       fsyncs.incrementAndGet();
-      fileSize = channel.position();
+      fileSize = at;
     } catch (IOException e) {
-      // Cut back what a failed append left, so later appends do not follow a damaged frame.
+      // Zero what a failed append left, so later appends do not follow a damaged frame.
       try {
-        channel.truncate(before);
-        channel.position(before);
+        ByteBuffer zeros = ByteBuffer.allocate(length);
+        while (zeros.hasRemaining()) {
+          ch.write(zeros, before + zeros.position());
+        }
+        ch.force(false);
       } catch (IOException suppressed) {
         e.addSuppressed(suppressed);
         closeQuietly();
       }
       throw e;
     }
+  }
+
+  /** Writes zeros from {@code end} to the next {@link #PREALLOCATE} boundary past it; returns the new size. */
+  private static long preallocate(FileChannel ch, long end) throws IOException {
+    long target = (end / PREALLOCATE + 1) * PREALLOCATE;
+    ByteBuffer zeros = ByteBuffer.allocate(64 * 1024);
+    for (long at = Math.max(end, ch.size()); at < target; ) {
+      zeros.clear().limit((int) Math.min(zeros.capacity(), target - at));
+      at += ch.write(zeros, at);
+    }
+    return Math.max(target, ch.size());
   }
 
   /** Rewrites the log as a snapshot of the hot set: the size stays proportional to the hot set. */
@@ -520,6 +697,8 @@ public final class ActivityLog implements Closeable {
     }
     ByteBuffer header = ByteBuffer.allocate(HEADER).putInt(MAGIC).putInt(FORMAT).putLong(extentSize).flip();
     ByteBuffer body = w.finish();
+    long end;
+    long allocated;
     try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
         StandardOpenOption.TRUNCATE_EXISTING)) {
       while (header.hasRemaining()) {
@@ -528,14 +707,16 @@ public final class ActivityLog implements Closeable {
       while (body.hasRemaining()) {
         ch.write(body);
       }
+      end = ch.position();
+      allocated = preallocate(ch, end);
       ch.force(true);
       fsyncs.incrementAndGet();
     }
     Files.move(temp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     SlotFiles.forceDirectory(dir);
     channel = FileChannel.open(file, StandardOpenOption.WRITE);
-    fileSize = channel.size();
-    channel.position(fileSize);
+    fileSize = end;
+    allocatedSize = allocated;
     recordsInFile = entries.size();
   }
 
@@ -613,6 +794,8 @@ public final class ActivityLog implements Closeable {
     long records;
     long seq;
     long droppedTail;
+    /** Zeros after the last frame: preallocated, or left by a crash; nothing is lost in them. */
+    long zeroTail;
     boolean corrupt;
   }
 
@@ -647,7 +830,10 @@ public final class ActivityLog implements Closeable {
         int length = lenBuf.getInt(0);
         if (length <= 0 || length > MAX_FRAME) {
           if (allZero(ch, pos, size)) {
-            r.droppedTail = size - pos; // space the file system extended but never wrote
+            // zeros reserved ahead of the appends (or extended by the file system, never written)
+            r.zeroTail = size - pos;
+          } else if (allZero(ch, pos + 4, size)) {
+            r.droppedTail = size - pos; // a length written only in part
           } else {
             r.corrupt = true;
           }
@@ -663,7 +849,7 @@ public final class ActivityLog implements Closeable {
         CRC32C crc = new CRC32C();
         crc.update(frame.array(), 0, 4 + length);
         if ((int) crc.getValue() != frame.getInt(4 + length)) {
-          if (frameEnd == size) {
+          if (frameEnd == size || allZero(ch, frameEnd, size)) {
             r.droppedTail = size - pos; // the last append, written only in part
           } else {
             r.corrupt = true; // more frames follow: this one was complete once

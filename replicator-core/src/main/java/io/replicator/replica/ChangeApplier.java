@@ -25,21 +25,20 @@ import java.nio.file.attribute.FileAttributeView;
 import java.nio.file.attribute.FileOwnerAttributeView;
 import java.nio.file.attribute.PosixFileAttributeView;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.Condition;
-import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Predicate;
 import org.slf4j.Logger;
@@ -53,27 +52,36 @@ import org.slf4j.LoggerFactory;
  * <h2>Design</h2>
  *
  * <ul>
- *   <li><b>Threads.</b> The network thread calls {@link #submit}; it never touches files. One
- *       dispatcher thread takes changes in seq order and hands each data change (write,
- *       truncate, create file) to one of N apply workers chosen by a hash of its path, so changes
- *       to one path run in seq order on one worker while different paths run in parallel.
- *   <li><b>Barriers.</b> Namespace changes, attribute changes and {@code Force} run on the
- *       dispatcher itself once every earlier change is applied (the dispatcher waits until no
- *       data change is in flight), and nothing later is dispatched before they finish. Attribute
- *       changes are barriers too because a directory's times or permissions interact with
- *       changes to its children, which live on other workers. Consecutive {@code Force}s already
- *       queued when the first one runs form one group: each distinct file is fsynced once.
- *   <li><b>Channels.</b> Each worker keeps a small LRU of open channels for its paths, so a
- *       write stream opens its file once; barriers evict the channels of the paths they delete,
- *       rename or replace (all of them once the tree is known to hold symbolic links, since a
- *       link makes two paths name one file).
+ *   <li><b>Lanes, no dispatcher.</b> The caller (the connection's I/O thread) hands each change
+ *       straight to one of N lanes, chosen by a hash of its path, so changes to one path run in
+ *       seq order on one thread while different paths run in parallel; a change crosses one
+ *       thread hand-off on its way in. {@link #offer} never blocks; it touches files only for a
+ *       small write or a create whose lane is idle, which it applies itself when asked to.
+ *   <li><b>File data and file forces in lanes.</b> Writes, truncates, creates and the {@code
+ *       Force} of a file run in the file's lane. A lane takes a run of queued {@code Force}s at
+ *       once and fsyncs each distinct file once (group commit), and forces of files in different
+ *       lanes run in parallel. A {@code Force} of a directory (or of the root) waits in its lane
+ *       until every earlier change is applied, so the directory's fsync covers every entry made
+ *       before it.
+ *   <li><b>Barriers.</b> Namespace and attribute changes (and the network layer's control steps,
+ *       such as writing a resync manifest) run once every earlier change is applied, and nothing
+ *       later starts before they finish: later changes wait in a holding queue. A barrier runs on
+ *       the lane that finished the last earlier change (or on the first lane when all were idle),
+ *       so it costs no extra thread. Attribute changes are barriers because a directory's times or
+ *       permissions interact with changes to its children, which live in other lanes.
+ *   <li><b>Channels.</b> Each lane keeps a small LRU of open channels for its paths, so a write
+ *       stream opens its file once; barriers evict the channels of the paths they delete, rename
+ *       or replace (all of them once the tree is known to hold symbolic links, since a link makes
+ *       two paths name one file).
  *   <li><b>Durability.</b> Directories in which a name was created, removed or renamed are
  *       remembered as namespace-dirty; every {@code Force} fsyncs them after its files, so a
  *       durable file is also durably named.
  *   <li><b>Progress and back-pressure.</b> A ring indexed by seq records completions;
- *       {@link #appliedSeq()} is the highest seq below which everything is applied. Changes
- *       received but not yet covered by it hold budget (a count and their bytes), and
- *       {@code submit} blocks while the budget is spent.
+ *       {@link #appliedSeq()} is the highest seq below which everything is applied (cumulative,
+ *       so a change applied early in one lane is acknowledged once everything before it is).
+ *       Changes received but not yet covered by it hold budget (a count and their bytes): {@link
+ *       #offer} says when it is spent, and {@link Listener#onRoom()} when it is free again;
+ *       {@link #submit} blocks instead.
  *   <li><b>Failure.</b> The primary only sends changes that succeeded, so a change failing here
  *       means the replica is not what the primary thinks. The first failure is reported once,
  *       nothing after its seq is applied (earlier changes still finish), every queued payload is
@@ -84,7 +92,7 @@ final class ChangeApplier implements Closeable {
 
   private static final Logger log = LoggerFactory.getLogger(ChangeApplier.class);
 
-  /** Told about progress and the first failure; both calls come from apply threads. */
+  /** Told about progress, the first failure and free budget; all calls come from apply threads. */
   interface Listener {
 
     /**
@@ -99,15 +107,30 @@ final class ChangeApplier implements Closeable {
      * A {@link PathRefusedException} means the primary sent a path the replica refuses.
      */
     void onFailure(long seq, IOException cause);
+
+    /** After {@link #offer} said the budget was spent, enough of it is free again. Must be cheap. */
+    default void onRoom() {}
+
+    /**
+     * A change was applied ahead of an earlier one that is still running; {@link
+     * #takeAcknowledgement} reports it. Must be cheap.
+     */
+    default void onAppliedAhead() {}
+  }
+
+  /** A step of the network layer run in order with the changes (a barrier without a seq). */
+  @FunctionalInterface
+  interface ControlStep {
+    void run();
   }
 
   /**
    * Tuning of the applier.
    *
-   * @param applyThreads workers applying data changes in parallel
-   * @param channelCacheSize open file channels kept across all workers
-   * @param maxQueuedChanges received changes not yet applied before {@code submit} blocks
-   * @param maxQueuedBytes write bytes received and not yet applied before {@code submit} blocks
+   * @param applyThreads lanes applying changes in parallel
+   * @param channelCacheSize open file channels kept across all lanes
+   * @param maxQueuedChanges received changes not yet applied before the budget is spent
+   * @param maxQueuedBytes write bytes received and not yet applied before the budget is spent
    *     (a single larger write is still accepted when nothing else is queued)
    * @param closeTimeout how long {@link #close} waits for the threads to stop
    */
@@ -151,30 +174,42 @@ final class ChangeApplier implements Closeable {
     }
   }
 
-  /** Tells the dispatcher and the workers to stop. */
-  private static final Task STOP = new Task(0, null, () -> {});
+  /** Tells a lane to stop. */
+  private static final Task STOP = new Task(0, null, () -> {}, null);
 
   private final PathGuard guard;
   private final Listener listener;
   private final Options options;
   private final ApplyFaults faults;
   private final boolean directorySyncSupported;
-
-  // Capacity one above the budget: the budget bounds the tasks, the extra slot is for STOP.
-  private final BlockingQueue<Task> incoming;
-  private final Worker[] workers;
-  private final Thread dispatcher;
-  /** Data changes handed to workers and not finished; the dispatcher waits for 0 at a barrier. */
-  private final AtomicInteger inFlight = new AtomicInteger();
+  private final Lane[] lanes;
   /** Directories whose entries changed since they were last fsynced. */
   private final Set<Path> namespaceDirty = ConcurrentHashMap.newKeySet();
+  /** One lane at a time syncs the namespace-dirty directories (see {@link #syncNamespaceDirty}). */
+  private final ReentrantLock directorySyncLock = new ReentrantLock();
 
+  // Dispatch state, guarded by dispatchLock (held for a few instructions per change).
+  private final ReentrantLock dispatchLock = new ReentrantLock();
+  /** Lane tasks handed out and not finished; a barrier waits for 0. */
+  private int laneTasksRunning;
+  /** True from the start of a barrier to its end; nothing is handed to lanes meanwhile. */
+  private boolean barrierRunning;
+  /** Changes that arrived behind a barrier that has not finished, in seq order; its head waits to run. */
+  private final ArrayDeque<Task> held = new ArrayDeque<>();
+
+  // Progress, guarded by progressLock.
   private final ReentrantLock progressLock = new ReentrantLock();
   private final Condition progressChanged = progressLock.newCondition();
-  // Ring slots by seq modulo the budget; only seqs in (appliedSeq, receivedSeq] are live.
-  private final boolean[] doneRing;
-  private final int[] bytesRing;
+  // Ring slots by seq modulo its length; only seqs in (appliedSeq, receivedSeq] are live. It grows
+  // when more changes than it holds are queued (offer accepts past the budget).
+  private boolean[] doneRing;
+  private int[] bytesRing;
   private long queuedBytes;
+  /** offer reported a spent budget; onRoom is owed once it frees up. */
+  private boolean roomOwed;
+  /** Seqs applied ahead of appliedSeq and not yet reported by {@link #takeAcknowledgement}. */
+  private long[] appliedAhead = new long[64];
+  private int appliedAheadCount;
   private IOException failure;
   private long failureSeq;
   private volatile long receivedSeq;
@@ -205,34 +240,32 @@ final class ChangeApplier implements Closeable {
     this.options = checkNotNull(options, "options");
     this.faults = checkNotNull(faults, "faults");
     this.directorySyncSupported = probeDirectorySync(guard.root());
-    this.doneRing = new boolean[options.maxQueuedChanges()];
-    this.bytesRing = new int[options.maxQueuedChanges()];
-    this.incoming = new ArrayBlockingQueue<>(options.maxQueuedChanges() + 1);
-    int perWorkerChannels = Math.max(1, options.channelCacheSize() / options.applyThreads());
-    this.workers = new Worker[options.applyThreads()];
-    for (int i = 0; i < workers.length; i++) {
-      workers[i] = new Worker(i, perWorkerChannels);
+    int ring = Integer.highestOneBit(Math.max(16, options.maxQueuedChanges()) - 1) << 1;
+    this.doneRing = new boolean[ring];
+    this.bytesRing = new int[ring];
+    int perLaneChannels = Math.max(1, options.channelCacheSize() / options.applyThreads());
+    this.lanes = new Lane[options.applyThreads()];
+    for (int i = 0; i < lanes.length; i++) {
+      lanes[i] = new Lane(i, perLaneChannels);
     }
-    this.dispatcher = new Thread(this::dispatchLoop, "replica-dispatch");
-    dispatcher.setDaemon(true);
-    dispatcher.start();
-    for (Worker worker : workers) {
-      worker.thread.start();
+    for (Lane lane : lanes) {
+      lane.thread.start();
     }
     log.info(
-        "Applying changes under {} with {} threads (directory fsync {})",
+        "Applying changes under {} with {} lanes (directory fsync {})",
         guard.root(),
-        workers.length,
+        lanes.length,
         directorySyncSupported ? "on" : "not supported by the provider");
   }
 
   /**
-   * Hands over the next change. Ownership of {@code release} passes to the applier in every
-   * case: it runs exactly once, when the change's payload is no longer needed (applied, skipped
-   * after a failure, discarded by close, or right away when this method throws).
+   * Hands over the next change, waiting while the budget is spent. Ownership of {@code release}
+   * passes to the applier in every case: it runs exactly once, when the change's payload is no
+   * longer needed (applied, skipped after a failure, discarded by close, or right away when this
+   * method throws).
    *
-   * <p>Called by one thread, with seqs consecutive after the first (any positive value). Blocks
-   * while the queued budget is spent; never does file I/O.
+   * <p>Called by one thread, with seqs consecutive after the first (any positive value). Never
+   * does file I/O.
    *
    * @throws OutOfSequenceException on a gap, a repeat or a non-positive seq
    * @throws IOException when the applier is closed or has stopped after a failure
@@ -241,25 +274,100 @@ final class ChangeApplier implements Closeable {
   void submit(long seq, FileChange change, Runnable release)
       throws IOException, InterruptedException {
     checkNotNull(release, "release");
-    Task task = new Task(seq, change, release);
-    boolean handedOver = false;
+    boolean waited = false;
     try {
       checkNotNull(change, "change");
-      reserve(task);
-      if (!incoming.offer(task)) {
-        // The budget bounds the queue, so this is a bug, not back-pressure.
-        throw new IllegalStateException("dispatch queue full at seq " + seq);
+      progressLock.lockInterruptibly();
+      try {
+        checkRunning();
+        int bytes = change instanceof FileChange.Write w ? w.length() : 0;
+        while (receivedSeq != 0 && !hasRoom(bytes)) {
+          progressChanged.await();
+          checkRunning();
+        }
+      } finally {
+        progressLock.unlock();
       }
+      waited = true;
+    } finally {
+      if (!waited) {
+        release.run();
+      }
+    }
+    offer(seq, change, release);
+  }
+
+  /**
+   * Hands over the next change without ever blocking; the same contract as {@link #submit}
+   * otherwise. The change is accepted even past the budget.
+   *
+   * @return false when the budget is now spent: the caller should stop reading input until
+   *     {@link Listener#onRoom()}
+   */
+  boolean offer(long seq, FileChange change, Runnable release) throws IOException {
+    return offer(seq, change, release, false);
+  }
+
+  /**
+   * {@link #offer}, and when {@code mayApplyHere}, a small write or a create whose lane is idle
+   * (and no barrier pending) is applied on the calling thread instead of waking the lane: the
+   * receiving thread of any synchronous mirror writes what it receives, and a hand-off to a lane
+   * and back costs two thread wake-ups per write. Fsyncs, truncates, namespace changes and large
+   * writes always go to a lane.
+   */
+  boolean offer(long seq, FileChange change, Runnable release, boolean mayApplyHere) throws IOException {
+    checkNotNull(release, "release");
+    Task task = new Task(seq, change, release, null);
+    boolean handedOver = false;
+    boolean room;
+    Lane here;
+    try {
+      checkNotNull(change, "change");
+      room = reserve(task);
+      here = dispatch(task, mayApplyHere && appliesHere(change));
       handedOver = true;
-      if (closed) {
-        // close() may have drained the queue just before our offer: nobody else will.
-        releaseQueued(incoming);
-      }
+      releaseIfClosed();
     } finally {
       if (!handedOver) {
         task.release();
       }
     }
+    if (here != null) {
+      try {
+        runData(here, task);
+      } finally {
+        laneTaskDone(here, false);
+      }
+    }
+    return room;
+  }
+
+  /** Changes cheap enough to apply on the receiving thread: page-cache work without an fsync. */
+  private static boolean appliesHere(FileChange change) {
+    return (change instanceof FileChange.Write w && w.length() <= APPLY_HERE_BYTES)
+        || change instanceof FileChange.CreateFile;
+  }
+
+  /** Largest write applied on the receiving thread. */
+  private static final int APPLY_HERE_BYTES = 64 * 1024;
+
+  /**
+   * Runs {@code step} after every change handed over before it is applied, and before any handed
+   * over after it; on an apply thread, so it may do I/O and block. It runs even after a failure
+   * (it can ask {@link #failure()}) but not after close.
+   */
+  void control(ControlStep step) throws IOException {
+    checkNotNull(step, "step");
+    progressLock.lock();
+    try {
+      if (closed) {
+        throw new IOException("the applier is closed");
+      }
+    } finally {
+      progressLock.unlock();
+    }
+    dispatch(new Task(0, null, () -> {}, step));
+    releaseIfClosed();
   }
 
   /** The last seq handed to {@link #submit}; 0 before the first. */
@@ -270,6 +378,66 @@ final class ChangeApplier implements Closeable {
   /** Every change up to this seq is applied; the first seq minus one before any is. */
   long appliedSeq() {
     return appliedSeq;
+  }
+
+  /**
+   * What to acknowledge now: the cumulative applied seq, and up to {@code maxRanges} ranges
+   * {@code [first, last]} of changes applied ahead of it that were not reported before, in
+   * ascending order (flattened into pairs). The rest stays for the next call.
+   */
+  Acknowledgement takeAcknowledgement(int maxRanges) {
+    progressLock.lock();
+    try {
+      long applied = appliedSeq;
+      if (appliedAheadCount == 0) {
+        return new Acknowledgement(applied, NO_RANGES, false);
+      }
+      java.util.Arrays.sort(appliedAhead, 0, appliedAheadCount);
+      long[] ranges = new long[Math.min(appliedAheadCount, maxRanges) * 2];
+      int n = 0;
+      int i = 0;
+      for (; i < appliedAheadCount; i++) {
+        long seq = appliedAhead[i];
+        if (seq <= applied) {
+          continue; // covered by the cumulative seq since
+        }
+        if (n > 0 && ranges[n - 1] == seq - 1) {
+          ranges[n - 1] = seq;
+        } else if (n < ranges.length) {
+          ranges[n++] = seq;
+          ranges[n++] = seq;
+        } else {
+          break;
+        }
+      }
+      int left = appliedAheadCount - i;
+      System.arraycopy(appliedAhead, i, appliedAhead, 0, left);
+      appliedAheadCount = left;
+      return new Acknowledgement(applied, java.util.Arrays.copyOf(ranges, n), left > 0);
+    } finally {
+      progressLock.unlock();
+    }
+  }
+
+  private static final long[] NO_RANGES = new long[0];
+
+  /**
+   * See {@link #takeAcknowledgement}.
+   *
+   * @param appliedSeq every change up to it is applied
+   * @param appliedRanges pairs of bounds of changes applied ahead of it
+   * @param more whether ranges were left for the next acknowledgement
+   */
+  record Acknowledgement(long appliedSeq, long[] appliedRanges, boolean more) {}
+
+  /** Write bytes received and not yet applied. */
+  long queuedBytes() {
+    progressLock.lock();
+    try {
+      return queuedBytes;
+    } finally {
+      progressLock.unlock();
+    }
   }
 
   /** The failure that stopped the applier, or null. */
@@ -297,7 +465,7 @@ final class ChangeApplier implements Closeable {
     return fsyncs.sum();
   }
 
-  /** Groups of consecutive Force changes executed together. */
+  /** Runs of Force changes executed together (one fsync per distinct file in each). */
   long forceGroups() {
     return forceGroups.sum();
   }
@@ -305,8 +473,8 @@ final class ChangeApplier implements Closeable {
   /** Channels open in the caches right now. */
   int cachedChannels() {
     int total = 0;
-    for (Worker worker : workers) {
-      total += worker.channels.size();
+    for (Lane lane : lanes) {
+      total += lane.channels.size();
     }
     return total;
   }
@@ -369,33 +537,33 @@ final class ChangeApplier implements Closeable {
     } finally {
       progressLock.unlock();
     }
-    releaseQueued(incoming);
-    incoming.offer(STOP);
-    LockSupport.unpark(dispatcher);
+    releaseHeld();
+    for (Lane lane : lanes) {
+      releaseQueued(lane.queue);
+      lane.queue.offer(STOP);
+    }
     long deadline = System.nanoTime() + options.closeTimeout().toNanos();
-    boolean stopped = join(dispatcher, deadline);
-    for (Worker worker : workers) {
-      stopped &= join(worker.thread, deadline);
+    boolean stopped = true;
+    for (Lane lane : lanes) {
+      stopped &= join(lane.thread, deadline);
     }
     if (!stopped) {
       // Stuck in I/O (or a fault hook): an interrupt closes the channel it is blocked on.
       log.warn("Apply threads did not stop within {}; interrupting them", options.closeTimeout());
-      dispatcher.interrupt();
-      for (Worker worker : workers) {
-        worker.thread.interrupt();
+      for (Lane lane : lanes) {
+        lane.thread.interrupt();
       }
       long grace = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
-      join(dispatcher, grace);
-      for (Worker worker : workers) {
-        if (!join(worker.thread, grace)) {
-          log.warn("{} still running after close", worker.thread.getName());
+      for (Lane lane : lanes) {
+        if (!join(lane.thread, grace)) {
+          log.warn("{} still running after close", lane.thread.getName());
         }
       }
     }
-    releaseQueued(incoming);
-    for (Worker worker : workers) {
-      releaseQueued(worker.queue);
-      worker.channels.closeAll();
+    releaseHeld();
+    for (Lane lane : lanes) {
+      releaseQueued(lane.queue);
+      lane.channels.closeAll();
     }
     log.info(
         "Applier for {} closed at received seq {}, applied seq {}",
@@ -406,10 +574,10 @@ final class ChangeApplier implements Closeable {
 
   // ---------------------------------------------------------------- progress and budget
 
-  private void reserve(Task task) throws IOException, InterruptedException {
+  /** Numbers the task in; true while the budget holds after it. */
+  private boolean reserve(Task task) throws IOException {
     long seq = task.seq;
-    int slots = doneRing.length;
-    progressLock.lockInterruptibly();
+    progressLock.lock();
     try {
       checkRunning();
       if (seq <= 0) {
@@ -420,23 +588,43 @@ final class ChangeApplier implements Closeable {
         throw new OutOfSequenceException(
             (seq <= receivedSeq ? "repeated" : "gap before") + " seq " + seq + ": expected " + expected);
       }
-      while (receivedSeq != 0
-          && (receivedSeq - appliedSeq >= slots
-              || (queuedBytes > 0 && queuedBytes + task.bytes > options.maxQueuedBytes()))) {
-        progressChanged.await();
-        checkRunning();
-      }
       if (receivedSeq == 0) {
         appliedSeq = seq - 1;
+      }
+      if (seq - appliedSeq > doneRing.length) {
+        growRing();
       }
       int slot = slot(seq);
       doneRing[slot] = false;
       bytesRing[slot] = task.bytes;
       queuedBytes += task.bytes;
       receivedSeq = seq;
+      boolean room = hasRoom(0);
+      if (!room) {
+        roomOwed = true;
+      }
+      return room;
     } finally {
       progressLock.unlock();
     }
+  }
+
+  /** Whether {@code bytes} more fit the budget (a single change of any size fits an empty queue). */
+  private boolean hasRoom(int bytes) {
+    return receivedSeq - appliedSeq < options.maxQueuedChanges()
+        && (queuedBytes == 0 || queuedBytes + bytes <= options.maxQueuedBytes());
+  }
+
+  /** Doubles the ring, keeping the live slots; under progressLock. */
+  private void growRing() {
+    boolean[] done = new boolean[doneRing.length * 2];
+    int[] bytes = new int[bytesRing.length * 2];
+    for (long s = appliedSeq + 1; s <= receivedSeq; s++) {
+      done[(int) (s & (done.length - 1))] = doneRing[slot(s)];
+      bytes[(int) (s & (bytes.length - 1))] = bytesRing[slot(s)];
+    }
+    doneRing = done;
+    bytesRing = bytes;
   }
 
   private void checkRunning() throws IOException {
@@ -450,6 +638,8 @@ final class ChangeApplier implements Closeable {
 
   private void markApplied(long seq) {
     changesApplied.increment();
+    boolean room = false;
+    boolean ahead = false;
     progressLock.lock();
     try {
       doneRing[slot(seq)] = true;
@@ -460,18 +650,42 @@ final class ChangeApplier implements Closeable {
         doneRing[slot] = false;
         queuedBytes -= bytesRing[slot];
       }
+      if (seq > applied) {
+        // applied ahead of an earlier change still running: reported on its own
+        if (appliedAheadCount == appliedAhead.length) {
+          appliedAhead = java.util.Arrays.copyOf(appliedAhead, appliedAhead.length * 2);
+        }
+        appliedAhead[appliedAheadCount++] = seq;
+        ahead = true;
+      }
       if (applied != appliedSeq) {
         appliedSeq = applied;
         progressChanged.signalAll();
-        // Under the lock so that calls never go backwards when two workers finish together.
+        // Under the lock so that calls never go backwards when two lanes finish together.
         try {
           listener.onApplied(applied);
         } catch (RuntimeException e) {
           log.error("onApplied listener failed", e);
         }
+        // Resume the input only once a good part of the budget is free, not at the first change.
+        if (roomOwed && receivedSeq - appliedSeq <= options.maxQueuedChanges() / 2
+            && queuedBytes <= options.maxQueuedBytes() / 2) {
+          roomOwed = false;
+          room = true;
+        }
       }
     } finally {
       progressLock.unlock();
+    }
+    try {
+      if (ahead) {
+        listener.onAppliedAhead();
+      }
+      if (room) {
+        listener.onRoom();
+      }
+    } catch (RuntimeException e) {
+      log.error("applier listener failed", e);
     }
   }
 
@@ -544,56 +758,145 @@ final class ChangeApplier implements Closeable {
   }
 
   private boolean skipped(Task task) {
-    return closed || task.seq > stopAfterSeq;
+    return closed || (task.step == null && task.seq > stopAfterSeq);
   }
 
   private int slot(long seq) {
-    return (int) (seq % doneRing.length);
+    return (int) (seq & (doneRing.length - 1));
   }
 
-  // ---------------------------------------------------------------- dispatcher
-
-  private void dispatchLoop() {
+  /** Waits until every change before {@code seq} is applied (or the applier stopped). */
+  private void awaitAppliedBefore(long seq) throws InterruptedException {
+    progressLock.lock();
     try {
-      while (true) {
-        Task task = incoming.take();
-        if (task == STOP) {
-          return;
-        }
-        if (skipped(task)) {
-          task.release();
-        } else if (isBarrier(task.change)) {
-          try {
-            awaitWorkersIdle();
-          } catch (InterruptedException e) {
-            task.release();
-            throw e;
-          }
-          if (skipped(task)) {
-            // An earlier change failed while we waited.
-            task.release();
-          } else if (task.change instanceof FileChange.Force) {
-            runForceGroup(collectForceGroup(task));
-          } else {
-            runBarrier(task);
-          }
-        } else {
-          inFlight.incrementAndGet();
-          Worker worker = workers[stripe(task.change.path())];
-          if (!worker.queue.offer(task)) {
-            throw new IllegalStateException("worker queue full at seq " + task.seq);
-          }
-        }
+      while (appliedSeq < seq - 1 && failure == null && !closed) {
+        progressChanged.await();
       }
-    } catch (InterruptedException e) {
-      log.debug("Dispatcher interrupted");
-    } catch (RuntimeException | Error e) {
-      log.error("Dispatcher died", e);
-      fail(appliedSeq + 1, new IOException("dispatcher died", e));
     } finally {
-      for (Worker worker : workers) {
-        worker.queue.offer(STOP);
+      progressLock.unlock();
+    }
+  }
+
+  // ---------------------------------------------------------------- dispatch
+
+  /**
+   * Hands a task to its lane, or holds it behind a barrier; a barrier with no lane task running
+   * starts at once on the first lane. Called by the one submitting thread.
+   */
+  private void dispatch(Task task) {
+    dispatch(task, false);
+  }
+
+  /**
+   * As {@link #dispatch(Task)}; when {@code mayApplyHere} and the task's lane is idle, it is not
+   * queued but counted as running, and its lane returned for the caller to run it (then {@link
+   * #laneTaskDone}).
+   */
+  private Lane dispatch(Task task, boolean mayApplyHere) {
+    Task startBarrier = null;
+    Lane here = null;
+    dispatchLock.lock();
+    try {
+      if (barrierRunning || !held.isEmpty()) {
+        held.addLast(task);
+      } else if (!task.isBarrier()) {
+        laneTasksRunning++;
+        Lane lane = lanes[laneOf(task)];
+        lane.tasks++;
+        if (mayApplyHere && lane.tasks == 1) {
+          here = lane;
+        } else {
+          lane.queue.add(task);
+        }
+      } else if (laneTasksRunning == 0) {
+        barrierRunning = true;
+        startBarrier = task;
+      } else {
+        held.addLast(task);
       }
+    } finally {
+      dispatchLock.unlock();
+    }
+    if (startBarrier != null) {
+      // Every lane is idle: the first one runs it, so it still runs off the caller's thread.
+      lanes[0].queue.add(startBarrier);
+    }
+    return here;
+  }
+
+  /**
+   * A lane task finished: when it was the last one and a barrier waits, run it here (or, when
+   * {@code mayRunBarrier} is false, on the first lane).
+   */
+  private void laneTaskDone(Lane lane, boolean mayRunBarrier) {
+    Task barrier = null;
+    dispatchLock.lock();
+    try {
+      laneTasksRunning--;
+      lane.tasks--;
+      if (laneTasksRunning == 0 && !barrierRunning && !held.isEmpty()) {
+        // The head of the held queue is a barrier: a lane task is only held behind one.
+        barrier = held.pollFirst();
+        barrierRunning = true;
+      }
+    } finally {
+      dispatchLock.unlock();
+    }
+    if (barrier != null) {
+      if (mayRunBarrier) {
+        runBarrierChain(lane, barrier);
+      } else {
+        lanes[0].queue.add(barrier);
+      }
+    }
+  }
+
+  /**
+   * Runs a barrier, then releases what was held behind it: lane tasks go to their lanes, and a
+   * next barrier runs here too when no lane task precedes it.
+   */
+  private void runBarrierChain(Lane lane, Task first) {
+    Task barrier = first;
+    while (barrier != null) {
+      runBarrier(lane, barrier);
+      Task next = null;
+      dispatchLock.lock();
+      try {
+        barrierRunning = false;
+        while (!held.isEmpty()) {
+          Task t = held.peekFirst();
+          if (!t.isBarrier()) {
+            held.pollFirst();
+            laneTasksRunning++;
+            Lane target = lanes[laneOf(t)];
+            target.tasks++;
+            target.queue.add(t);
+          } else if (laneTasksRunning == 0) {
+            next = held.pollFirst();
+            barrierRunning = true;
+            break;
+          } else {
+            break; // runs when the last lane task before it finishes
+          }
+        }
+      } finally {
+        dispatchLock.unlock();
+      }
+      barrier = next;
+    }
+  }
+
+  private void releaseHeld() {
+    List<Task> dropped;
+    dispatchLock.lock();
+    try {
+      dropped = new ArrayList<>(held);
+      held.clear();
+    } finally {
+      dispatchLock.unlock();
+    }
+    for (Task t : dropped) {
+      t.release();
     }
   }
 
@@ -614,41 +917,35 @@ final class ChangeApplier implements Closeable {
     return mapped;
   }
 
-  private static boolean isBarrier(FileChange change) {
+  private static boolean isBarrierChange(FileChange change) {
     return change.isNamespaceChange()
-        || change instanceof FileChange.Force
         || change instanceof FileChange.SetTimes
         || change instanceof FileChange.SetPermissions
         || change instanceof FileChange.SetOwner;
   }
 
-  private int stripe(String path) {
-    // Spread the String hash; paths differing in one character must not crowd one worker.
-    return Math.floorMod(path.hashCode() * 0x9E3779B9, workers.length);
+  private int laneOf(Task task) {
+    // Spread the String hash; paths differing in one character must not crowd one lane.
+    return Math.floorMod(task.change.path().hashCode() * 0x9E3779B9, lanes.length);
   }
 
-  /** Parks until every dispatched data change is finished, which also makes the caches idle. */
-  private void awaitWorkersIdle() throws InterruptedException {
-    // When closed nothing more is applied, so there is nothing to wait for.
-    while (inFlight.get() != 0 && !closed) {
-      LockSupport.park(this);
-      if (Thread.interrupted()) {
-        throw new InterruptedException();
+  private void runBarrier(Lane lane, Task task) {
+    if (task.step != null) {
+      try {
+        if (!closed) {
+          task.step.run();
+        }
+      } catch (RuntimeException e) {
+        log.error("Control step failed", e);
+      } finally {
+        task.release();
       }
+      return;
     }
-  }
-
-  private List<Task> collectForceGroup(Task first) {
-    List<Task> group = new ArrayList<>();
-    group.add(first);
-    // Forces that arrived while the earlier changes drained are satisfied by the same fsyncs.
-    while (incoming.peek() != null && incoming.peek().change instanceof FileChange.Force) {
-      group.add(incoming.poll());
+    if (skipped(task)) {
+      task.release();
+      return;
     }
-    return group;
-  }
-
-  private void runBarrier(Task task) {
     boolean applied = false;
     Exception error = null;
     try {
@@ -667,61 +964,162 @@ final class ChangeApplier implements Closeable {
     }
   }
 
-  private void runForceGroup(List<Task> group) {
-    forceGroups.increment();
-    Task failedBefore = null;
+  // ---------------------------------------------------------------- lanes
+
+  /** Applies one data change in its lane. */
+  private void runData(Lane lane, Task task) {
+    if (skipped(task)) {
+      task.release();
+      return;
+    }
+    boolean applied = false;
     Exception error = null;
-    List<Task> ready = new ArrayList<>(group.size());
-    for (Task task : group) {
+    try {
+      faults.beforeApply(task.seq, task.change);
+      applyData(lane, task.change);
+      applied = true;
+    } catch (IOException | RuntimeException e) {
+      error = e;
+    } finally {
+      task.release();
+    }
+    if (applied) {
+      markApplied(task.seq);
+    } else {
+      fail(task.seq, error);
+    }
+  }
+
+  /**
+   * Makes a run of Forces durable, each distinct file once (group commit). A Force of a directory
+   * (or of the root) is not grouped: its entries may be made by changes in any lane, so it waits
+   * until every change before it is applied, then syncs the directory.
+   */
+  private void runForces(Lane lane, List<Task> group) {
+    forceGroups.increment();
+    List<Task> files = new ArrayList<>(group.size());
+    List<Path> filePaths = new ArrayList<>(group.size());
+    for (int i = 0; i < group.size(); i++) {
+      Task task = group.get(i);
       if (skipped(task)) {
         task.release();
         continue;
       }
+      Path path;
+      boolean directory;
       try {
         faults.beforeApply(task.seq, task.change);
-        ready.add(task);
+        path = guard.resolveFollowingLinks(task.change.path());
+        directory = Files.isDirectory(path);
       } catch (IOException | RuntimeException e) {
-        // The Forces before this one are still made durable and acknowledged; none after it.
-        failedBefore = task;
-        error = e;
-        break;
-      }
-    }
-    if (failedBefore != null) {
-      for (Task task : group.subList(group.indexOf(failedBefore), group.size())) {
-        task.release();
-      }
-    }
-    if (!ready.isEmpty()) {
-      boolean durable = false;
-      Exception syncError = null;
-      try {
-        Map<String, Boolean> metadataByPath = new LinkedHashMap<>();
-        for (Task task : ready) {
-          FileChange.Force force = (FileChange.Force) task.change;
-          metadataByPath.merge(force.path(), force.metadata(), Boolean::logicalOr);
-        }
-        syncAll(metadataByPath);
-        durable = true;
-      } catch (IOException | RuntimeException e) {
-        syncError = e;
-      } finally {
-        for (Task task : ready) {
+        if (skippable(e)) {
+          // not there yet on a copy being resynced: nothing of it to make durable
           task.release();
-        }
-      }
-      if (durable || skippable(syncError)) {
-        for (Task task : ready) {
           markApplied(task.seq);
+          continue;
         }
-      } else {
-        // Which Force's fsync failed does not matter: none of the group is durable for sure.
-        fail(ready.get(0).seq, syncError);
+        // The Forces before this one are still made durable and acknowledged; none after it.
+        boolean ok = syncFiles(lane, files, filePaths);
+        task.release();
+        if (ok) {
+          fail(task.seq, e);
+        }
+        releaseAll(group.subList(i + 1, group.size()));
+        return;
+      }
+      if (!directory) {
+        files.add(task);
+        filePaths.add(path);
+        continue;
+      }
+      if (!syncFiles(lane, files, filePaths)) {
+        task.release();
+        releaseAll(group.subList(i + 1, group.size()));
+        return;
+      }
+      if (!syncDirectoryForce(task, path)) {
+        releaseAll(group.subList(i + 1, group.size()));
         return;
       }
     }
-    if (failedBefore != null) {
-      fail(failedBefore.seq, error);
+    syncFiles(lane, files, filePaths);
+  }
+
+  /** fsyncs the files of some Forces, then the namespace-dirty directories; false after a failure. */
+  private boolean syncFiles(Lane lane, List<Task> forces, List<Path> paths) {
+    if (forces.isEmpty()) {
+      return true;
+    }
+    Exception error = null;
+    try {
+      Map<String, Boolean> metadataByPath = new LinkedHashMap<>();
+      Map<String, Path> resolved = new LinkedHashMap<>();
+      for (int i = 0; i < forces.size(); i++) {
+        FileChange.Force force = (FileChange.Force) forces.get(i).change;
+        metadataByPath.merge(force.path(), force.metadata(), Boolean::logicalOr);
+        resolved.putIfAbsent(force.path(), paths.get(i));
+      }
+      for (Map.Entry<String, Boolean> entry : metadataByPath.entrySet()) {
+        try {
+          syncFile(lane, entry.getKey(), resolved.get(entry.getKey()), entry.getValue());
+        } catch (IOException e) {
+          if (!skippable(e)) {
+            throw e;
+          }
+          // gone on a copy being resynced: the resync brings it back, durable with the rest
+        }
+      }
+      syncNamespaceDirty(new HashSet<>());
+    } catch (IOException | RuntimeException e) {
+      error = e;
+    } finally {
+      releaseAll(forces);
+    }
+    if (error != null) {
+      // Which Force's fsync failed does not matter: none of them is durable for sure.
+      fail(forces.get(0).seq, error);
+      return false;
+    }
+    for (Task task : forces) {
+      markApplied(task.seq);
+    }
+    forces.clear();
+    paths.clear();
+    return true;
+  }
+
+  /** A directory's Force: after every earlier change, the directory and the dirty ones. Releases it. */
+  private boolean syncDirectoryForce(Task task, Path directory) {
+    Exception error = null;
+    try {
+      awaitAppliedBefore(task.seq);
+      if (skipped(task)) {
+        return false; // an earlier change failed meanwhile
+      }
+      Set<Path> synced = new HashSet<>();
+      Path real = directory.toRealPath();
+      synced.add(real);
+      syncDirectory(real);
+      syncNamespaceDirty(synced);
+    } catch (IOException | RuntimeException e) {
+      error = e;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      error = new java.io.InterruptedIOException("interrupted before a directory fsync");
+    } finally {
+      task.release();
+    }
+    if (error != null && !skippable(error)) {
+      fail(task.seq, error);
+      return false;
+    }
+    markApplied(task.seq);
+    return true;
+  }
+
+  private static void releaseAll(List<Task> tasks) {
+    for (Task task : tasks) {
+      task.release();
     }
   }
 
@@ -821,7 +1219,7 @@ final class ChangeApplier implements Closeable {
     }
   }
 
-  private void applyData(Worker worker, FileChange change) throws IOException {
+  private void applyData(Lane worker, FileChange change) throws IOException {
     if (change instanceof FileChange.Write w) {
       FileChannel channel = worker.channel(w.path());
       ByteBuffer data = w.data().duplicate();
@@ -917,7 +1315,7 @@ final class ChangeApplier implements Closeable {
   }
 
   /** Makes sure a regular file exists at {@code changePath} (emptied when {@code truncate}); its cached channel. */
-  private FileChannel create(Worker worker, String changePath, boolean truncate) throws IOException {
+  private FileChannel create(Lane worker, String changePath, boolean truncate) throws IOException {
     FileChannel cached = worker.channels.get(changePath);
     Path path = guard.resolveFollowingLinks(changePath);
     if (cached != null) {
@@ -960,7 +1358,7 @@ final class ChangeApplier implements Closeable {
 
   /**
    * Closes cached channels that a delete, rename or replace of these paths makes stale: the paths
-   * themselves and everything under them. Runs while the workers are idle.
+   * themselves and everything under them. Runs in a barrier, while every lane is idle.
    */
   private void evictChannels(String... changePaths) {
     Predicate<String> stale;
@@ -978,8 +1376,8 @@ final class ChangeApplier implements Closeable {
             return false;
           };
     }
-    for (Worker worker : workers) {
-      worker.channels.evictIf(stale);
+    for (Lane lane : lanes) {
+      lane.channels.evictIf(stale);
     }
   }
 
@@ -1003,39 +1401,37 @@ final class ChangeApplier implements Closeable {
     }
   }
 
-  /** fsyncs each path once (files first), then every namespace-dirty directory. */
-  private void syncAll(Map<String, Boolean> metadataByPath) throws IOException {
-    Set<Path> syncedDirectories = new HashSet<>();
-    for (Map.Entry<String, Boolean> entry : metadataByPath.entrySet()) {
-      String changePath = entry.getKey();
-      Path path = guard.resolveFollowingLinks(changePath);
-      if (Files.isDirectory(path)) {
-        Path real = path.toRealPath();
-        if (syncedDirectories.add(real)) {
-          syncDirectory(real);
-        }
-      } else {
-        syncFile(changePath, path, entry.getValue());
-      }
+  /**
+   * fsyncs every namespace-dirty directory. One lane at a time: a Force that finds a directory
+   * dirty returns only after that directory's fsync, even when another lane took it from the set.
+   */
+  private void syncNamespaceDirty(Set<Path> alreadySynced) throws IOException {
+    if (namespaceDirty.isEmpty()) {
+      return;
     }
-    for (Path directory : List.copyOf(namespaceDirty)) {
-      // Remove before syncing: a failure leaves the applier stopped anyway.
-      namespaceDirty.remove(directory);
-      if (syncedDirectories.add(directory)) {
-        try {
-          syncDirectory(directory);
-        } catch (NoSuchFileException gone) {
-          // Removed since; its removal made its own parent dirty.
-          log.debug("Namespace-dirty directory {} is gone", directory);
+    directorySyncLock.lock();
+    try {
+      for (Path directory : List.copyOf(namespaceDirty)) {
+        // Remove before syncing: a failure leaves the applier stopped anyway.
+        namespaceDirty.remove(directory);
+        if (alreadySynced.add(directory)) {
+          try {
+            syncDirectory(directory);
+          } catch (NoSuchFileException gone) {
+            // Removed since; its removal made its own parent dirty.
+            log.debug("Namespace-dirty directory {} is gone", directory);
+          }
         }
       }
+    } finally {
+      directorySyncLock.unlock();
     }
   }
 
-  private void syncFile(String changePath, Path path, boolean metadata) throws IOException {
+  /** fsyncs one file through the lane's cached channel when it has one. */
+  private void syncFile(Lane lane, String changePath, Path path, boolean metadata) throws IOException {
     faults.beforeSync(path);
-    // A worker-owned channel is safe to use: the workers are idle during a barrier.
-    FileChannel cached = workers[stripe(changePath)].channels.get(changePath);
+    FileChannel cached = lane.channels.get(changePath);
     if (cached != null) {
       cached.force(metadata);
     } else {
@@ -1081,9 +1477,24 @@ final class ChangeApplier implements Closeable {
 
   // ---------------------------------------------------------------- plumbing
 
+  /** Releases every queued task, leaving a lane's stop token in place. */
   private static void releaseQueued(BlockingQueue<Task> queue) {
-    for (Task task; (task = queue.poll()) != null; ) {
+    queue.removeIf(task -> {
+      if (task == STOP) {
+        return false;
+      }
       task.release();
+      return true;
+    });
+  }
+
+  /** A task handed over while close ran may have landed after close emptied the queues. */
+  private void releaseIfClosed() {
+    if (closed) {
+      releaseHeld();
+      for (Lane lane : lanes) {
+        releaseQueued(lane.queue);
+      }
     }
   }
 
@@ -1112,12 +1523,14 @@ final class ChangeApplier implements Closeable {
   }
 
   /** One apply thread with its queue and its channels. */
-  private final class Worker {
-    final BlockingQueue<Task> queue = new ArrayBlockingQueue<>(options.maxQueuedChanges() + 1);
+  private final class Lane {
+    final BlockingQueue<Task> queue = new LinkedBlockingQueue<>();
+    /** Tasks handed to this lane and not finished (queued or running); guarded by dispatchLock. */
+    int tasks;
     final ChannelCache channels;
     final Thread thread;
 
-    Worker(int index, int channelCapacity) {
+    Lane(int index, int channelCapacity) {
       this.channels = new ChannelCache(channelCapacity);
       this.thread = new Thread(this::run, "replica-apply-" + index);
       thread.setDaemon(true);
@@ -1135,62 +1548,66 @@ final class ChangeApplier implements Closeable {
     }
 
     private void run() {
+      List<Task> forces = new ArrayList<>();
       try {
         while (true) {
           Task task = queue.take();
           if (task == STOP) {
             return;
           }
-          runData(task);
+          if (task.isBarrier()) {
+            // handed here because every lane was idle; more may follow behind it
+            runBarrierChain(this, task);
+            continue;
+          }
+          try {
+            if (task.change instanceof FileChange.Force) {
+              // Forces queued behind this one are satisfied by the same fsyncs (group commit).
+              forces.add(task);
+              while (queue.peek() != null && queue.peek().change instanceof FileChange.Force) {
+                forces.add(queue.poll());
+              }
+              runForces(this, forces);
+            } else {
+              runData(this, task);
+            }
+          } catch (RuntimeException | Error e) {
+            log.error("{} failed on {}", thread.getName(), task, e);
+            fail(task.seq, new IOException("apply thread failed", e));
+          } finally {
+            int done = forces.isEmpty() ? 1 : forces.size();
+            forces.clear();
+            for (int i = 0; i < done; i++) {
+              laneTaskDone(this, true);
+            }
+          }
         }
       } catch (InterruptedException e) {
         log.debug("{} interrupted", thread.getName());
       }
     }
-
-    private void runData(Task task) {
-      try {
-        if (skipped(task)) {
-          task.release();
-          return;
-        }
-        boolean applied = false;
-        Exception error = null;
-        try {
-          faults.beforeApply(task.seq, task.change);
-          applyData(this, task.change);
-          applied = true;
-        } catch (IOException | RuntimeException e) {
-          error = e;
-        } finally {
-          task.release();
-        }
-        if (applied) {
-          markApplied(task.seq);
-        } else {
-          fail(task.seq, error);
-        }
-      } finally {
-        if (inFlight.decrementAndGet() == 0) {
-          LockSupport.unpark(dispatcher);
-        }
-      }
-    }
   }
 
-  /** A submitted change and the promise to release its payload exactly once. */
+  /** A submitted change (or a control step) and the promise to release its payload exactly once. */
   private static final class Task {
     final long seq;
     final FileChange change;
+    final ControlStep step;
     final int bytes;
     private final AtomicBoolean released = new AtomicBoolean();
     private final Runnable release;
 
-    Task(long seq, FileChange change, Runnable release) {
+    Task(long seq, FileChange change, Runnable release, ControlStep step) {
       this.seq = seq;
       this.change = change;
+      this.step = step;
       this.bytes = change == null ? 0 : change.payloadLength();
       this.release = release;
+    }
+
+    /** Runs alone, after every earlier change and before every later one. */
+    boolean isBarrier() {
+      return step != null || isBarrierChange(change);
     }
 
     void release() {
@@ -1205,7 +1622,8 @@ final class ChangeApplier implements Closeable {
 
     @Override
     public String toString() {
-      return "seq " + seq + " " + (change == null ? "-" : ChangePaths.printable(change.toString()));
+      return step != null ? "control step"
+          : "seq " + seq + " " + (change == null ? "-" : ChangePaths.printable(change.toString()));
     }
   }
 }

@@ -28,7 +28,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -41,19 +40,18 @@ import org.slf4j.LoggerFactory;
  * ChangeApplier}, and acknowledges them cumulatively. A new connection from the same primary
  * replaces a stale one (a half-open link); a different primary is refused while one is connected.
  *
- * <p>Each connection is a {@link Session}: frames are counted as received on the I/O thread,
- * queued to the session's receiver thread (reading pauses when too much is queued), validated,
- * and applied. A session starts applying only after the previous one has fully stopped, so
- * changes from two connections never interleave.
+ * <p>Each connection is a {@link Session}: frames are counted, validated and handed to the
+ * applier's lanes on the I/O thread (reading pauses while the applier's budget is spent), and
+ * acknowledged from there once applied. A session starts applying only after the previous one has
+ * fully stopped, so changes from two connections never interleave.
  */
 public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
   private static final Logger log = LoggerFactory.getLogger(ReplicaNode.class);
-  /** Queued-but-unapplied payload bytes at which reading from the primary pauses, and resumes. */
-  private static final long PAUSE_BYTES = 32L << 20;
-  private static final long RESUME_BYTES = 8L << 20;
 
   private final Path root;
   private final ChangeApplier.Options applierOptions;
+  /** Ranges of changes applied out of order per acknowledgement: keeps an ack within 1 KiB. */
+  private static final int MAX_ACK_RANGES = 40;
   /** How long a closed session keeps applying what it had already received. */
   private static final Duration DRAIN_TIMEOUT = Duration.ofSeconds(30);
   private final TransportServer server;
@@ -171,7 +169,6 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
       session = s;
       previousStopped = s.stopped;
       unfinishedSessions.incrementAndGet();
-      s.start();
       log.info("primary {} connected from {}", candidate.remoteNodeId(), candidate.remoteAddress());
       io.replicator.proto.SyncState state;
       try {
@@ -265,7 +262,7 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
         connected ? Optional.of(s.connection.remoteNodeId() + "@" + s.connection.remoteAddress()) : Optional.empty(),
         connected, false, Optional.ofNullable(problem), syncState.generations().current(), syncState.dirtyBytes(),
         received, applied,
-        connected ? Math.max(0, received - applied) : 0, connected ? s.queuedBytes.get() : 0, Optional.empty());
+        connected ? Math.max(0, received - applied) : 0, connected ? s.applier.queuedBytes() : 0, Optional.empty());
   }
 
   @Override
@@ -282,27 +279,33 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
     if (s != null) {
       s.connection.close(Goodbye.Code.SHUTDOWN, "replica closing");
       s.ended.set(true);
+      s.finish();
       s.stopped.orTimeout(10, TimeUnit.SECONDS).exceptionally(e -> null).join();
     }
     log.info("replica on {} stopped", root);
   }
 
-  /** One primary connection: receive, validate, apply, acknowledge. */
+  /**
+   * One primary connection: receive, validate, apply, acknowledge. Frames are checked and handed
+   * to the applier's lanes on the connection's I/O thread (one hand-off per change); resync
+   * control messages run in order with the changes as the applier's control steps; when the
+   * applier's budget is spent, reading from the primary pauses until it frees up.
+   */
   private final class Session implements PeerListener, ChangeApplier.Listener {
     final PeerConnection connection;
-    final CompletableFuture<Void> previous;
     final CompletableFuture<Void> stopped = new CompletableFuture<>();
     final ChangeApplier applier;
-    final LinkedBlockingQueue<Frame> queue = new LinkedBlockingQueue<>();
     final AtomicLong received = new AtomicLong();
-    final AtomicLong queuedBytes = new AtomicLong();
     final AtomicBoolean ackScheduled = new AtomicBoolean();
-    /** No more frames will arrive; the receiver finishes what is queued, then stops. */
+    /** No more frames will be applied; what is queued finishes (or is dropped when discarding). */
     final AtomicBoolean ended = new AtomicBoolean();
-    /** Queued frames are dropped instead of applied (after a failure or a protocol error). */
+    /** Queued changes are dropped instead of applied (after a failure or a protocol error). */
     private volatile boolean discard;
-    final Thread receiver;
-    private volatile boolean paused;
+    /** MEMORY primaries wait for receipt: acknowledge frames as they arrive, not only once applied. */
+    private final boolean ackOnReceipt;
+    private final AtomicBoolean finishing = new AtomicBoolean();
+    /** Reading paused because the applier's budget is spent; touched on the I/O thread only. */
+    private boolean paused;
     private final Object writable = new Object();
     private long ackedReceived = -1;
     private long ackedApplied = -1;
@@ -311,7 +314,7 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
 
     Session(PeerConnection connection, CompletableFuture<Void> previous) throws IOException {
       this.connection = connection;
-      this.previous = previous;
+      this.ackOnReceipt = !connection.remoteHello().getAppliedAcksOnly();
       this.applier = new ChangeApplier(root, this, applierOptions, currentFaults);
       this.manifests = new ManifestWriter(root, new ManifestWriter.Peer() {
         @Override
@@ -340,56 +343,95 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
           abort();
         }
       }, connection.remoteNodeId());
-      this.receiver = new Thread(this::receive, "replica-receive-" + connection.remoteNodeId());
-      this.receiver.setDaemon(true);
-    }
-
-    void start() {
-      receiver.start();
+      if (!previous.isDone()) {
+        // changes of an earlier connection must be finished before these start
+        applier.control(() -> previous.orTimeout(60, TimeUnit.SECONDS).exceptionally(e -> null).join());
+      }
     }
 
     @Override
     public void onFrame(PeerConnection c, Frame frame) {
       Envelope.BodyCase kind = frame.header().getBodyCase();
+      if (ended.get()) {
+        frame.release();
+        return;
+      }
       if (kind == Envelope.BodyCase.MANIFEST_CREDIT) {
-        // not queued: credit lets the manifest go on while changes wait their turn
+        // not queued behind changes: credit lets the manifest go on while they are applied
         manifests.credit(frame.header().getManifestCredit());
         frame.release();
         return;
       }
-      if (kind == Envelope.BodyCase.MANIFEST_REQUEST || kind == Envelope.BodyCase.RESYNC_START
-          || kind == Envelope.BodyCase.RESYNC_DONE) {
+      if (kind == Envelope.BodyCase.MANIFEST_REQUEST) {
+        // not a barrier: the manifest thread waits for the changes received before it to be
+        // applied, and walks while the lanes keep applying what follows
+        boolean ok = manifests.submit(frame.header().getManifestRequest(), received.get());
+        frame.release();
+        if (!ok) {
+          abort();
+        }
+        return;
+      }
+      if (kind == Envelope.BodyCase.RESYNC_START || kind == Envelope.BodyCase.RESYNC_DONE) {
         // resync control: handled in order with the changes around it
-        if (ended.get()) {
-          frame.release();
-        } else {
-          queue.add(frame);
+        long receivedBefore = received.get();
+        try {
+          applier.control(() -> {
+            try {
+              if (!discard && !control(frame, receivedBefore)) {
+                abort();
+              }
+            } finally {
+              frame.release();
+            }
+          });
+        } catch (IOException e) {
+          frame.release(); // the applier stopped: the session is ending
         }
         return;
       }
       if (kind != Envelope.BodyCase.CHANGE) {
         frame.release();
         c.close(Goodbye.Code.PROTOCOL_ERROR, "a primary does not send " + kind);
+        abort();
         return;
       }
-      if (ended.get()) {
-        frame.release();
-        return;
-      }
-      long seq = frame.header().getChange().getSeq();
+      io.replicator.proto.Change proto = frame.header().getChange();
+      long seq = proto.getSeq();
       if (seq <= received.get()) {
         frame.release();
         c.close(Goodbye.Code.PROTOCOL_ERROR, "change " + seq + " after change " + received.get());
+        abort();
+        return;
+      }
+      FileChange change;
+      try {
+        change = ChangeProtos.fromProto(proto, frame.payload().nioBuffer());
+      } catch (MalformedChangeException e) {
+        frame.release();
+        log.warn("rejecting primary {}: {}", connection.remoteNodeId(), e.getMessage());
+        c.close(Goodbye.Code.PROTOCOL_ERROR, e.getMessage());
+        abort();
         return;
       }
       received.set(seq);
-      long q = queuedBytes.addAndGet(frame.payload().readableBytes());
-      queue.add(frame);
-      if (q > PAUSE_BYTES && !paused) {
-        paused = true;
-        c.setAutoRead(false);
+      try {
+        if (!applier.offer(seq, change, frame::release, true) && !paused) {
+          paused = true;
+          c.setAutoRead(false);
+        }
+      } catch (OutOfSequenceException e) {
+        log.warn("rejecting primary {}: {}", connection.remoteNodeId(), e.getMessage());
+        c.close(Goodbye.Code.PROTOCOL_ERROR, e.getMessage());
+        abort();
+        return;
+      } catch (IOException e) {
+        // the applier stopped after a failure it has already reported
+        return;
       }
-      scheduleAck();
+      if (ackOnReceipt) {
+        scheduleAck();
+      }
     }
 
     @Override
@@ -397,11 +439,27 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
       log.info("primary {} disconnected: {}", c.remoteNodeId(), reason);
       // what was received may already be acknowledged as received (MEMORY mode): apply it all
       ended.set(true);
+      finish();
     }
 
     @Override
     public void onApplied(long appliedSeq) {
       scheduleAck();
+    }
+
+    @Override
+    public void onAppliedAhead() {
+      scheduleAck();
+    }
+
+    @Override
+    public void onRoom() {
+      connection.eventLoop().execute(() -> {
+        if (paused) {
+          paused = false;
+          connection.setAutoRead(true);
+        }
+      });
     }
 
     @Override
@@ -415,83 +473,43 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
 
     private void scheduleAck() {
       if (ackScheduled.compareAndSet(false, true)) {
-        connection.eventLoop().execute(this::sendAck);
-      }
-    }
-
-    /** Runs on the I/O thread after the current read burst: one cumulative ack for all of it. */
-    private void sendAck() {
-      ackScheduled.set(false);
-      long r = received.get();
-      long a = Math.min(applier.appliedSeq(), r);
-      if (r == ackedReceived && a == ackedApplied) {
-        return;
-      }
-      ackedReceived = r;
-      ackedApplied = a;
-      connection.send(Frame.of(Envelope.newBuilder()
-          .setAck(Ack.newBuilder().setReceivedSeq(r).setAppliedSeq(a)).build()));
-    }
-
-    private void receive() {
-      try {
-        // changes of an earlier connection must be finished before these start
-        previous.orTimeout(60, TimeUnit.SECONDS).exceptionally(e -> null).join();
-        while (true) {
-          Frame frame = queue.poll(50, TimeUnit.MILLISECONDS);
-          if (frame == null) {
-            if (ended.get() || discard) {
-              break;
-            }
-            continue;
-          }
-          long q = queuedBytes.addAndGet(-frame.payload().readableBytes());
-          if (paused && q < RESUME_BYTES) {
-            paused = false;
-            connection.setAutoRead(true);
-          }
-          if (discard) {
-            frame.release();
-            continue;
-          }
-          if (frame.header().getBodyCase() != Envelope.BodyCase.CHANGE) {
-            boolean ok = control(frame);
-            frame.release();
-            if (!ok) {
-              abort();
-            }
-          } else if (!applyOne(frame)) {
-            abort();
-          }
+        try {
+          connection.eventLoop().execute(this::sendAck);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+          // the I/O thread is gone, and the connection with it
         }
-        if (!discard && !applier.awaitIdle(DRAIN_TIMEOUT)) {
-          log.warn("changes from {} still unapplied after {} s; dropping them", connection.remoteNodeId(),
-              DRAIN_TIMEOUT.toSeconds());
-        }
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      } catch (RuntimeException e) {
-        log.error("replica receiver for {} failed", connection.remoteNodeId(), e);
-        connection.close(Goodbye.Code.PROTOCOL_ERROR, "internal error: " + e);
-      } finally {
-        finish();
       }
     }
 
     /**
-     * Handles a resync control message after every change before it is applied; a manifest request
-     * is handed to the manifest writer, which waits for those changes itself while applying goes on.
+     * Runs on the I/O thread after the current read burst: one acknowledgement for all of it,
+     * cumulative, plus the ranges of changes applied ahead of an earlier one.
      */
-    private boolean control(Frame frame) throws InterruptedException {
-      Envelope header = frame.header();
-      if (header.getBodyCase() == Envelope.BodyCase.MANIFEST_REQUEST) {
-        return manifests.submit(header.getManifestRequest(), applier.receivedSeq());
+    private void sendAck() {
+      ackScheduled.set(false);
+      ChangeApplier.Acknowledgement now = applier.takeAcknowledgement(MAX_ACK_RANGES);
+      long r = received.get();
+      long a = Math.min(now.appliedSeq(), r);
+      long[] ranges = now.appliedRanges();
+      if (ranges.length == 0 && a == ackedApplied && (r == ackedReceived || !ackOnReceipt)) {
+        return; // nothing new (receipt alone is nothing a SYNC or ASYNC primary waits for)
       }
+      ackedReceived = r;
+      ackedApplied = a;
+      Ack.Builder ack = Ack.newBuilder().setReceivedSeq(r).setAppliedSeq(a);
+      for (long bound : ranges) {
+        ack.addAppliedRanges(bound);
+      }
+      connection.send(Frame.of(Envelope.newBuilder().setAck(ack).build()));
+      if (now.more()) {
+        scheduleAck();
+      }
+    }
+
+    /** Handles a resync control message once every change before it is applied. */
+    private boolean control(Frame frame, long receivedBefore) {
+      Envelope header = frame.header();
       try {
-        if (!applier.awaitIdle(DRAIN_TIMEOUT)) {
-          connection.close(Goodbye.Code.TIMEOUT, "changes before " + header.getBodyCase() + " not applied in time");
-          return false;
-        }
         if (applier.failure() != null) {
           return false;
         }
@@ -504,8 +522,8 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
             // The primary numbers changes across connections: what it numbered before this one
             // (its last_seq may be far ahead) is covered by the resync itself. What must hold is
             // that every change that came on this connection before the message is applied (the
-            // applier has been handed exactly those: this thread hands changes over in order).
-            long expected = Math.min(header.getResyncDone().getLastSeq(), applier.receivedSeq());
+            // control step runs after exactly those).
+            long expected = Math.min(header.getResyncDone().getLastSeq(), receivedBefore);
             if (applier.appliedSeq() < expected) {
               connection.close(Goodbye.Code.PROTOCOL_ERROR, "resync done at change "
                   + header.getResyncDone().getLastSeq() + " but only " + applier.appliedSeq() + " of "
@@ -525,7 +543,7 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
       }
     }
 
-    /** Sends a frame from the receiver thread, waiting while the connection's buffer is full. */
+    /** Sends a frame from an apply thread, waiting while the connection's buffer is full. */
     private void sendBlocking(Envelope envelope) throws IOException {
       long deadline = System.nanoTime() + DRAIN_TIMEOUT.toNanos();
       synchronized (writable) {
@@ -554,58 +572,40 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
       }
     }
 
-    /** Validates and hands over one change; false when the connection must be dropped. */
-    private boolean applyOne(Frame frame) throws InterruptedException {
-      io.replicator.proto.Change proto = frame.header().getChange();
-      FileChange change;
-      try {
-        change = ChangeProtos.fromProto(proto, frame.payload().nioBuffer());
-      } catch (MalformedChangeException e) {
-        frame.release();
-        log.warn("rejecting primary {}: {}", connection.remoteNodeId(), e.getMessage());
-        connection.close(Goodbye.Code.PROTOCOL_ERROR, e.getMessage());
-        return false;
-      }
-      try {
-        applier.submit(proto.getSeq(), change, frame::release);
-        return true;
-      } catch (OutOfSequenceException e) {
-        log.warn("rejecting primary {}: {}", connection.remoteNodeId(), e.getMessage());
-        connection.close(Goodbye.Code.PROTOCOL_ERROR, e.getMessage());
-        return false;
-      } catch (IOException e) {
-        // the applier stopped after a failure it has already reported
-        return false;
-      }
-    }
-
     /** Drops everything queued and stops: after a failure, a protocol error, or shutdown. */
     void abort() {
       discard = true;
       ended.set(true);
-      receiver.interrupt();
+      finish();
     }
 
+    /**
+     * Winds the session down on its own thread (never an I/O or apply thread, which the applier's
+     * close waits for): what was received is applied unless discarding, then the applier closes.
+     */
     private void finish() {
-      ended.set(true);
-      manifests.close();
-      // abort() interrupts this thread; the applier's close must still wait for its workers
-      boolean interrupted = Thread.interrupted();
-      try {
-        applier.close();
-      } finally {
-        if (interrupted) {
-          Thread.currentThread().interrupt();
-        }
-        Frame f;
-        while ((f = queue.poll()) != null) {
-          f.release();
-        }
-        lastSeenSeq = received.get();
-        lastAppliedSeq = applier.appliedSeq();
-        unfinishedSessions.decrementAndGet();
-        stopped.complete(null);
+      if (!finishing.compareAndSet(false, true)) {
+        return;
       }
+      Thread t = new Thread(() -> {
+        try {
+          if (!discard && !applier.awaitIdle(DRAIN_TIMEOUT)) {
+            log.warn("changes from {} still unapplied after {} s; dropping them", connection.remoteNodeId(),
+                DRAIN_TIMEOUT.toSeconds());
+          }
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        } finally {
+          manifests.close();
+          applier.close();
+          lastSeenSeq = received.get();
+          lastAppliedSeq = applier.appliedSeq();
+          unfinishedSessions.decrementAndGet();
+          stopped.complete(null);
+        }
+      }, "replica-finish-" + connection.remoteNodeId());
+      t.setDaemon(true);
+      t.start();
     }
   }
 }

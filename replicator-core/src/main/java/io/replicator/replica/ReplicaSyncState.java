@@ -101,8 +101,12 @@ final class ReplicaSyncState {
       }
     }
     if (Files.exists(dir)) {
-      // whatever this node changed as a primary is now overwritten by the source's data
-      DirtyBitmapStore.open(dir).write(new io.replicator.meta.DirtyBitmap());
+      // whatever this node changed as a primary is now overwritten by the source's data (an empty
+      // valid bitmap needs no write: the fsync would only lengthen every resync's end)
+      DirtyBitmapStore store = DirtyBitmapStore.open(dir);
+      if (store.found() == io.replicator.meta.StoreState.CORRUPT || !store.bitmap().isEmpty()) {
+        store.write(new io.replicator.meta.DirtyBitmap());
+      }
     }
     resyncRunning = false;
     log.info("in sync with the primary at generation {}", Long.toHexString(adopted.current()));

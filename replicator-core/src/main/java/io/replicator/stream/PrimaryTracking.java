@@ -133,7 +133,9 @@ final class PrimaryTracking implements Closeable {
       activityLog.beforeWrite(w.path(), w.position(), w.length());
     } else if (change instanceof FileChange.Truncate t) {
       activityLog.beforeNamespaceChange(t.path());
-    } else if (change.isNamespaceChange() || change instanceof FileChange.CreateFile) {
+    } else if (change instanceof FileChange.CreateFile) {
+      activityLog.beforeCreate(change.path());
+    } else if (change.isNamespaceChange()) {
       activityLog.beforeNamespaceChange(change.path());
       if (change instanceof FileChange.Move m) {
         activityLog.beforeNamespaceChange(m.source());
@@ -183,6 +185,12 @@ final class PrimaryTracking implements Closeable {
     } else if (!(change instanceof FileChange.Force)) {
       bitmap.markPath(change.path());
     }
+  }
+
+  /** Sets the bits of a write the peer may not have (its data is not needed). */
+  void markWrite(String path, long position, long length) {
+    bitmapChanged = true;
+    bitmap.markWrite(path, position, length);
   }
 
   /** A written block was acknowledged by the peer during resync. */

@@ -4,13 +4,17 @@ package io.replicator.stream;
  * How many resync bytes may be in flight, adapted to the application: acknowledgement latencies
  * of application changes are averaged while no resync runs (the baseline) and while one does;
  * when the recent average exceeds twice the baseline the budget halves, otherwise it grows by a
- * step (AIMD), between a floor of one run and a quarter of the window; until the first halving it
- * doubles instead (slow start), so a short resync does not spend its time growing.
+ * step (AIMD), between a floor of one run and a quarter of the window. A resync that starts while
+ * the application is busy starts at the floor; one that starts while it is idle (no change
+ * acknowledged for a second, as after a reconnect) starts at the ceiling, and halves as soon as
+ * application changes it slows down show up.
  */
 final class ResyncBudget {
   private static final long FLOOR = 64 * 1024;
   private static final long STEP = 64 * 1024;
   private static final long ADJUST_NANOS = 20_000_000;
+  /** The application counts as idle when none of its changes was acknowledged for this long. */
+  private static final long IDLE_NANOS = 1_000_000_000;
   /** Weight of a new sample in the moving averages. */
   private static final double ALPHA = 0.1;
 
@@ -19,8 +23,8 @@ final class ResyncBudget {
   private double baseline;
   private double recent;
   private boolean resyncing;
-  private boolean slowStart = true;
   private long lastAdjust;
+  private long lastApplicationNanos = System.nanoTime() - IDLE_NANOS;
 
   ResyncBudget(long windowBytes) {
     this.ceiling = Math.max(FLOOR, windowBytes / 4);
@@ -33,6 +37,7 @@ final class ResyncBudget {
 
   /** An application change was acknowledged {@code nanos} after it was sent. */
   synchronized void applicationLatency(long nanos) {
+    lastApplicationNanos = System.nanoTime();
     if (resyncing) {
       recent = recent == 0 ? nanos : recent + ALPHA * (nanos - recent);
     } else {
@@ -44,8 +49,8 @@ final class ResyncBudget {
     resyncing = running;
     if (running) {
       recent = 0;
-      budget = FLOOR;
-      slowStart = true;
+      boolean idle = System.nanoTime() - lastApplicationNanos >= IDLE_NANOS;
+      budget = idle ? ceiling : FLOOR;
     }
   }
 
@@ -56,13 +61,8 @@ final class ResyncBudget {
     }
     lastAdjust = now;
     if (baseline > 0 && recent > 2 * baseline) {
-      slowStart = false;
       budget = Math.max(FLOOR, budget / 2);
       recent = 2 * baseline; // judge the next period by its own samples, not the old peak
-    } else if (slowStart) {
-      // until the application first shows strain, grow as TCP's slow start does: a resync that
-      // starts from one run would otherwise take seconds to reach the window's quarter
-      budget = Math.min(ceiling, budget * 2);
     } else {
       budget = Math.min(ceiling, budget + STEP);
     }

@@ -4,6 +4,7 @@ import static com.google.common.base.Preconditions.checkNotNull;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import io.replicator.proto.Change;
 import io.replicator.proto.Envelope;
 
 /**
@@ -11,11 +12,22 @@ import io.replicator.proto.Envelope;
  * The payload is reference counted; whoever ends up holding a frame releases it.
  */
 public final class Frame {
-  private final Envelope header;
+  private Envelope header;
+  /** A change whose envelope is built when first needed (on the I/O thread that encodes it). */
+  private final Change change;
+  private final long seq;
   private final ByteBuf payload;
 
   public Frame(Envelope header, ByteBuf payload) {
     this.header = checkNotNull(header, "header");
+    this.change = null;
+    this.seq = 0;
+    this.payload = checkNotNull(payload, "payload");
+  }
+
+  private Frame(Change change, long seq, ByteBuf payload) {
+    this.change = checkNotNull(change, "change");
+    this.seq = seq;
     this.payload = checkNotNull(payload, "payload");
   }
 
@@ -24,8 +36,22 @@ public final class Frame {
     return new Frame(header, Unpooled.EMPTY_BUFFER);
   }
 
+  /**
+   * The frame of change {@code seq}: {@code change} is built without its number, so a sender
+   * does that work before it takes the lock that hands out numbers; the envelope is put together
+   * when the frame is encoded.
+   */
+  public static Frame change(Change change, long seq, ByteBuf payload) {
+    return new Frame(change, seq, payload == null ? Unpooled.EMPTY_BUFFER : payload);
+  }
+
   public Envelope header() {
-    return header;
+    Envelope h = header;
+    if (h == null) {
+      h = Envelope.newBuilder().setChange(change.toBuilder().setSeq(seq)).build();
+      header = h;
+    }
+    return h;
   }
 
   public ByteBuf payload() {
@@ -41,6 +67,6 @@ public final class Frame {
 
   @Override
   public String toString() {
-    return header.getBodyCase() + "(" + payload.readableBytes() + " payload bytes)";
+    return header().getBodyCase() + "(" + payload.readableBytes() + " payload bytes)";
   }
 }

@@ -85,16 +85,31 @@ public final class PeerConnection {
    * at once when the connection is already closed.
    */
   public void send(Frame frame) {
+    if (queue(frame)) {
+      flushQueued();
+    }
+  }
+
+  /**
+   * The first half of {@link #send}: queues the frame, in order with frames queued before it, and
+   * says whether {@link #flushQueued} must follow. A sender that numbers frames under a lock
+   * queues under it and flushes after it, so waking the I/O thread (a system call) happens
+   * outside the lock.
+   */
+  public boolean queue(Frame frame) {
     pending.add(frame);
     // the flag is cleared before the drain polls, so a frame queued after that poll schedules
     // a new drain, and a frame queued before it is written (and flushed) by the running one
-    if (drainScheduled.compareAndSet(false, true)) {
-      try {
-        channel.eventLoop().execute(drainTask);
-      } catch (RejectedExecutionException e) {
-        // the I/O thread is gone, and with it the connection
-        releasePending();
-      }
+    return drainScheduled.compareAndSet(false, true);
+  }
+
+  /** The second half of {@link #send}: makes the I/O thread write what is queued. */
+  public void flushQueued() {
+    try {
+      channel.eventLoop().execute(drainTask);
+    } catch (RejectedExecutionException e) {
+      // the I/O thread is gone, and with it the connection
+      releasePending();
     }
   }
 

@@ -53,12 +53,22 @@ public final class TransportClient implements Closeable {
   /** Connects, telling the peer this node's generations and sync state in the Hello. */
   public CompletableFuture<PeerConnection> connect(InetSocketAddress address, GenerationIds generations,
       SyncState syncState, PeerListener listener) {
+    return connect(address, generations, syncState, false, listener);
+  }
+
+  /**
+   * Connects, telling the peer this node's generations and sync state in the Hello, and whether
+   * it needs acknowledgements of receipt or only of application ({@code appliedAcksOnly}).
+   */
+  public CompletableFuture<PeerConnection> connect(InetSocketAddress address, GenerationIds generations,
+      SyncState syncState, boolean appliedAcksOnly, PeerListener listener) {
     CompletableFuture<PeerConnection> result = new CompletableFuture<>();
     Hello.Builder hello = Hello.newBuilder()
         .setProtocolVersion(TransportSettings.PROTOCOL_VERSION)
         .setClusterName(settings.clusterName())
         .setNodeId(settings.nodeId())
-        .setIncarnation(ByteString.copyFrom(settings.incarnation()));
+        .setIncarnation(ByteString.copyFrom(settings.incarnation()))
+        .setAppliedAcksOnly(appliedAcksOnly);
     if (generations != null) {
       hello.setGenerations(generations);
     }

@@ -190,7 +190,7 @@ class ActivityLogTest {
       al.compactMinRecords = 8;
       for (long i = 0; i < 2000; i++) {
         al.beforeWrite("f", i * EXTENT, 1);
-        maxSize = Math.max(maxSize, Files.size(logFile()));
+        maxSize = Math.max(maxSize, al.fileSize()); // the file holds zeros reserved beyond it
       }
       hot = al.hotExtents();
       assertThat(hot).hasSizeLessThanOrEqualTo(8);
@@ -289,6 +289,76 @@ class ActivityLogTest {
     }
     try (ActivityLog again = ActivityLog.open(dir, EXTENT, 4096)) {
       assertThat(again.hotExtents()).isEqualTo(expected);
+    }
+  }
+
+  @Test
+  void a_sequential_stream_records_extents_ahead_so_it_costs_few_fsyncs() throws IOException {
+    try (ActivityLog al = ActivityLog.open(dir, EXTENT, 1024)) {
+      long syncs = al.fsyncs.get();
+      for (long i = 0; i < 64; i++) {
+        al.beforeWrite("big", i * EXTENT, EXTENT); // one extent per write, in order
+      }
+      // the first extent, then one record for every AHEAD + 1 extents after it
+      assertThat(al.fsyncs.get() - syncs).isLessThanOrEqualTo(1 + 64 / (ActivityLog.AHEAD + 1) + 1);
+      for (long i = 0; i < 64; i++) {
+        assertThat(al.hotExtents()).contains(new Extent("big", i));
+      }
+    }
+  }
+
+  @Test
+  void a_created_file_records_its_name_and_first_extent_at_once() throws IOException {
+    try (ActivityLog al = ActivityLog.open(dir, EXTENT, 64)) {
+      long syncs = al.fsyncs.get();
+      al.beforeCreate("d/new");
+      al.beforeWrite("d/new", 0, 4096);
+      assertThat(al.fsyncs.get() - syncs).isEqualTo(1);
+      assertThat(al.hotPaths()).containsExactly("d/new");
+      assertThat(al.hotExtents()).containsExactly(new Extent("d/new", 0));
+    }
+    try (ActivityLog again = ActivityLog.open(dir, EXTENT, 64)) {
+      assertThat(again.hotPaths()).containsExactly("d/new");
+      assertThat(again.hotExtents()).containsExactly(new Extent("d/new", 0));
+    }
+  }
+
+  @Test
+  void appends_overwrite_reserved_zeros_and_a_clean_close_gives_them_back() throws IOException {
+    long logical;
+    try (ActivityLog al = ActivityLog.open(dir, EXTENT, 64)) {
+      long reserved = Files.size(logFile());
+      assertThat(reserved).isGreaterThan(al.fileSize());
+      for (long i = 0; i < 20; i++) {
+        al.beforeWrite("f" + i, 0, 1);
+      }
+      assertThat(Files.size(logFile())).as("the file did not grow").isEqualTo(reserved);
+      logical = al.fileSize();
+    }
+    assertThat(Files.size(logFile())).isEqualTo(logical);
+  }
+
+  @Test
+  void an_append_torn_in_reserved_space_is_a_torn_tail() throws IOException {
+    try (ActivityLog al = ActivityLog.open(dir, EXTENT, 8)) {
+      al.beforeWrite("f", 0, 1);
+    }
+    byte[] full = Files.readAllBytes(logFile());
+    // a crash in the middle of the next append: its length and part of its body, then the zeros
+    byte[] torn = Arrays.copyOf(full, full.length + 4096);
+    torn[full.length + 3] = 40;
+    torn[full.length + 4] = 1;
+    torn[full.length + 5] = 7;
+    Files.write(logFile(), torn);
+    try (ActivityLog al = ActivityLog.open(dir, EXTENT, 8)) {
+      assertThat(al.found()).isEqualTo(StoreState.VALID);
+      assertThat(al.droppedTailBytes()).isPositive();
+      assertThat(al.hotExtents()).containsExactly(new Extent("f", 0));
+      al.beforeWrite("g", 0, 1);
+    }
+    try (ActivityLog al = ActivityLog.open(dir, EXTENT, 8)) {
+      assertThat(al.found()).isEqualTo(StoreState.VALID);
+      assertThat(al.hotExtents()).containsExactly(new Extent("f", 0), new Extent("g", 0));
     }
   }
 }
