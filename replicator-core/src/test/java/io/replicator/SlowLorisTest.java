@@ -31,7 +31,8 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class SlowLorisTest {
   /** The replica's handshake timeout (the default, longer than the pair's peer timeout) plus slack. */
-  private static final Duration HANDSHAKE_BOUND = Duration.ofSeconds(5 + 3);
+  private static final Duration HANDSHAKE_BOUND =
+      io.replicator.transport.TransportSettings.defaults("bound", "bound").handshakeTimeout().plusSeconds(3);
   private static final int STALLED_PEERS = 50;
 
   @TempDir Path base;

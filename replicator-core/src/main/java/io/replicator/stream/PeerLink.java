@@ -254,6 +254,11 @@ final class PeerLink {
       c.close(Goodbye.Code.SHUTDOWN, "closing");
       return;
     }
+    if (!c.isActive()) {
+      // lost between the handshake and this decision: its loss was handled before it was current
+      retryLater(null);
+      return;
+    }
     current = c;
     unreachableSinceNanos = 0;
     io.replicator.proto.Hello peer = c.remoteHello();

@@ -219,9 +219,10 @@ public final class TcpProxy implements Closeable {
           // link heals (unless an end gives up first). Swallowing them instead would cut frames
           // and acknowledgements out of a stream TCP never loses bytes from.
           awaitFlowing(up, to);
+          // counted before it is passed on: once the far end has the bytes, the count has them too
+          counter.addAndGet(n);
           out.write(buf, 0, n);
           out.flush();
-          counter.addAndGet(n);
           cap = bytesPerSecond;
           if (cap > 0) {
             holdFor(n * 1_000_000_000L / cap, to);
