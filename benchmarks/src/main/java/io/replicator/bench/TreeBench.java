@@ -293,6 +293,24 @@ final class TreeBench {
    * baseline), then while the secondary, emptied, receives a full resync, then while a verify runs.
    */
   private void stall() throws Exception {
+    // the control: the same writes to a plain local file on the same disk while rsync copies the
+    // tree, to see what the disk alone does to a 4 KiB write + fsync when a tree is being written
+    Path rsyncScratch = primaryRoot.resolveSibling("rsync-scratch");
+    TempTrees.delete(rsyncScratch);
+    try (AppWriter local = new AppWriter(primaryRoot.resolveSibling("local-app.dat"))) {
+      progress.println("  stall: local writes (no replication) while rsync -a copies the tree");
+      local.startRecording();
+      rsyncSeconds(List.of("-a"), primaryRoot, rsyncScratch);
+      local.stopRecording();
+      results.add("stall", "local, during rsync -a", "p50", "ms", local.percentileMillis(50));
+      results.add("stall", "local, during rsync -a", "p99", "ms", local.percentileMillis(99));
+      results.add("stall", "local, during rsync -a", "max", "ms", local.maxMillis());
+      results.add("stall", "local, during rsync -a", "writes", "n", local.count());
+      progress.printf("    p50 %.3f ms, p99 %.3f ms, max %.1f ms%n", local.percentileMillis(50),
+          local.percentileMillis(99), local.maxMillis());
+    } finally {
+      TempTrees.delete(rsyncScratch);
+    }
     Path appFile = fs.getPath("/app-" + System.nanoTime() + ".dat");
     try (AppWriter writer = new AppWriter(appFile)) {
       progress.println("  stall: application writes with the pair in sync");
@@ -516,8 +534,12 @@ final class TreeBench {
   }
 
   private ReplicaServer startReplica() throws IOException {
-    return Replicator.replica(replicaRoot).listen(new InetSocketAddress("127.0.0.1", replicaPort))
-        .nodeId("tree-replica").start();
+    Replicator.ReplicaBuilder b = Replicator.replica(replicaRoot)
+        .listen(new InetSocketAddress("127.0.0.1", replicaPort)).nodeId("tree-replica");
+    if (options.applyThreads > 0) {
+      b.applyThreads(options.applyThreads);
+    }
+    return b.start();
   }
 
   private static void waitUntil(BooleanSupplier condition, int seconds) throws InterruptedException {

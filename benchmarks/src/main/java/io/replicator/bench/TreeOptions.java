@@ -16,6 +16,8 @@ final class TreeOptions {
   int dirs = -1;
   int rounds = 1;
   int changedPercent = 1;
+  /** The secondary's apply lanes; 0 for its default. */
+  int applyThreads = 0;
   double stallBaselineSeconds = 10;
   List<String> cases = ALL_CASES;
   Path dir;
@@ -32,6 +34,7 @@ final class TreeOptions {
         "  --rounds N            rounds; medians are quoted (default 1)",
         "  --cases LIST          of initial,verify,stall,incremental,rename (default all; initial always runs)",
         "  --changed-percent P   files changed for the incremental case (default 1)",
+        "  --apply-threads N     the secondary's apply lanes (default: its own default)",
         "  --dir DIR             where the temporary trees go (default java.io.tmpdir)",
         "  --json FILE           where the figures go (default benchmarks/results/tree.json)",
         "");
@@ -69,6 +72,7 @@ final class TreeOptions {
           }
           o.cases = c;
         }
+        case "--apply-threads" -> o.applyThreads = positive(a, v);
         case "--dir" -> o.dir = Path.of(v);
         case "--json" -> o.json = Path.of(v);
         default -> throw new IllegalArgumentException("unknown option: " + a);
@@ -91,6 +95,7 @@ final class TreeOptions {
     m.put("rounds", rounds);
     m.put("changedPercent", changedPercent);
     m.put("cases", cases);
+    m.put("applyThreads", applyThreads);
     return m;
   }
 
