@@ -56,8 +56,13 @@ public final class Agent {
       if (config.witness().isEmpty()) {
         throw new BadConfigurationException(List.of(configFile + ": --witness given but the file has no witness section"));
       }
-      Witness w = new Witness(config.cluster(), config.nodes().stream().map(NodeConfig::name).toList(),
-          config.timers().heartbeat(), config.timers().peerTimeout(), security);
+      Witness w;
+      try {
+        w = new Witness(config.cluster(), config.nodes().stream().map(NodeConfig::name).toList(),
+            config.timers().heartbeat(), config.timers().peerTimeout(), config.witness().get().stateFile(), security);
+      } catch (IllegalArgumentException e) {
+        throw new BadConfigurationException(List.of(configFile + ": witness.state-file: " + e.getMessage()));
+      }
       try {
         InetSocketAddress a = config.witness().get().address();
         w.listen(new InetSocketAddress(a.getHostString(), a.getPort()));
@@ -82,8 +87,8 @@ public final class Agent {
         .status(agent::status)
         .metrics(registry, metrics::refresh)
         .timeout(config.application().scriptTimeout().multipliedBy(4))
-        .routineOperation("lease", (p, b) -> agent.lease(p))
-        .operation("release", (p, b) -> agent.release(p))
+        .routineOperation("lease", (p, b) -> agent.lease(b))
+        .operation("release", (p, b) -> agent.release(b))
         .operation("swap", (p, b) -> agent.swap())
         .operation("promote", (p, b) -> agent.promote(flag(p, "force")))
         .operation("demote", (p, b) -> agent.demote(flag(p, "force")))
