@@ -42,6 +42,9 @@ public final class PairProcesses implements Closeable {
   private Process witness;
   private int witnessPort;
   private final List<TcpProxy> proxies = new ArrayList<>();
+  private boolean withApplication = true;
+  private boolean quickStart;
+  private final Map<String, Path> secrets = new LinkedHashMap<>();
   private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
   /** One data node: its ports, its directories, its agent process, the proxies it connects through. */
@@ -132,6 +135,32 @@ public final class PairProcesses implements Closeable {
     return p;
   }
 
+  /** No application: the agents decide roles and run the replica server, nothing writes. Cheaper to start. */
+  public PairProcesses withoutApplication() throws IOException {
+    withApplication = false;
+    rewriteConfigs();
+    return this;
+  }
+
+  /** Gives {@code name} a secret of its own, so the pair's links refuse each other. */
+  public PairProcesses ownSecret(String name) throws IOException {
+    Path f = nodes.get(name).dir.resolve("own-secret");
+    Files.writeString(f, Long.toHexString(new java.security.SecureRandom().nextLong()) + "0123456789abcdef\n");
+    secrets.put(name, f);
+    rewriteConfigs();
+    return this;
+  }
+
+  private void rewriteConfigs() throws IOException {
+    for (Node n : nodes.values()) {
+      Files.writeString(n.dir.resolve("replicator.conf"), config(n));
+    }
+    if (withWitness) {
+      Files.writeString(base.resolve("witness.conf"), config(nodes.get("alpha"))
+          .replace("127.0.0.1:" + nodes.get("alpha").toWitness.address().getPort(), "127.0.0.1:" + witnessPort));
+    }
+  }
+
   public Node node(String name) {
     return nodes.get(name);
   }
@@ -160,9 +189,12 @@ public final class PairProcesses implements Closeable {
     if (withWitness) {
       s.append("witness { address = \"127.0.0.1:").append(n.toWitness.address().getPort()).append("\" }\n");
     }
-    s.append("secret-file = \"").append(base.resolve("secret")).append("\"\n");
+    s.append("secret-file = \"").append(secrets.getOrDefault(n.name, base.resolve("secret"))).append("\"\n");
     s.append("timers { heartbeat = ").append(heartbeat).append(", peer-timeout = ").append(peerTimeout)
         .append(", connect-timeout = 1s }\n");
+    if (!withApplication) {
+      return s.toString();
+    }
     s.append("application {\n  start = \"").append(n.dir.resolve("start.sh")).append("\"\n  stop = \"")
         .append(n.dir.resolve("stop.sh")).append("\"\n  script-timeout = 20s\n  check-interval = 500ms\n")
         .append("  checkers = [ { type = process, pidfile = \"").append(n.pidFile).append("\" } ]\n}\n");
@@ -223,10 +255,19 @@ public final class PairProcesses implements Closeable {
         .redirectOutput(ProcessBuilder.Redirect.appendTo(base.resolve("witness.log").toFile())).start();
   }
 
+  /** Agents that start quickly (the client compiler only, a small heap): for tests that start many of them. */
+  public PairProcesses quickStarting() {
+    quickStart = true;
+    return this;
+  }
+
   private List<String> javaCommand() {
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.add("-Xmx192m");
+    if (quickStart) {
+      cmd.addAll(List.of("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xss512k"));
+    }
     cmd.add("-Dlogback.configurationFile=" + base.resolve("logback.xml"));
     cmd.add("-cp");
     cmd.add(System.getProperty("java.class.path"));
