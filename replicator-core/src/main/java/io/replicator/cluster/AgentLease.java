@@ -97,7 +97,7 @@ public final class AgentLease implements Closeable {
     boolean suspendedForSilence = false;
     while (!closed) {
       try {
-        Map<String, String> reply = exchange(http, base, token, "/ops/lease", statusParameters(fs.status()),
+        Map<String, String> reply = exchange(http, base, token, "/ops/lease", statusParameters(fs.status(), fs.writeStatistics()),
             leaseTimeout);
         lastAnswer = System.nanoTime();
         if (suspendedForSilence) {
@@ -170,7 +170,7 @@ public final class AgentLease implements Closeable {
     t.start();
   }
 
-  private Map<String, String> statusParameters(ReplicationStatus s) {
+  private Map<String, String> statusParameters(ReplicationStatus s, io.replicator.WriteStatistics statistics) {
     Map<String, String> p = new LinkedHashMap<>();
     p.put("phase", "renew");
     p.put("state", s.state().name());
@@ -190,6 +190,10 @@ public final class AgentLease implements Closeable {
       p.put("resyncRate", Long.toString(r.bytesPerSecond()));
       p.put("resyncEta", Long.toString(r.etaSeconds()));
     });
+    // Latency as this application sees it, for the agent's metrics and console; base64 of the
+    // proto form until the lease itself is a proto exchange.
+    p.put("writeStatistics", java.util.Base64.getUrlEncoder().withoutPadding()
+        .encodeToString(WriteStatisticsProtos.toProto(statistics).toByteArray()));
     p.put("commandRunning", Boolean.toString(commandRunning));
     String result = commandResult.getAndSet(null);
     if (result != null) {
