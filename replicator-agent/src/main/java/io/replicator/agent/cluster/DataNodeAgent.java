@@ -5,11 +5,13 @@ import io.replicator.NodeState;
 import io.replicator.ReplicaServer;
 import io.replicator.ReplicationStatus;
 import io.replicator.Replicator;
+import io.replicator.agent.admin.EventHistory;
 import io.replicator.agent.admin.OperationFailure;
 import io.replicator.agent.admin.StatusDocument;
 import io.replicator.agent.config.AgentConfig;
 import io.replicator.agent.config.NodeConfig;
 import io.replicator.proto.AgentMessage;
+import io.replicator.proto.EventKind;
 import io.replicator.transport.TransportSettings;
 import java.io.Closeable;
 import java.io.IOException;
@@ -98,8 +100,11 @@ public final class DataNodeAgent implements Closeable {
 
   private final io.replicator.LinkSecurity security;
 
-  public DataNodeAgent(AgentConfig config, NodeConfig self, io.replicator.LinkSecurity security) {
+  private final EventHistory events;
+
+  public DataNodeAgent(AgentConfig config, NodeConfig self, io.replicator.LinkSecurity security, EventHistory events) {
     this.security = security;
+    this.events = events;
     this.config = config;
     this.self = self;
     this.peer = config.peerOf(self);
@@ -224,6 +229,8 @@ public final class DataNodeAgent implements Closeable {
       case "resync", "resync-full", "verify" -> {
         if (role == NodeState.PRIMARY) {
           pendingCommand = m.getRequest();
+          events.record(m.getRequest().equals("verify") ? EventKind.VERIFY : EventKind.RESYNC, role.name(),
+              m.getRequest() + " requested by " + from);
         }
       }
       default -> { }
@@ -464,6 +471,7 @@ public final class DataNodeAgent implements Closeable {
       } catch (RuntimeException e) {
         log.error("role change failed", e);
         problem = "role change failed: " + e.getMessage();
+        events.record(EventKind.ROLE_CHANGE, role.name(), problem);
       } finally {
         inTransition = false;
       }
@@ -495,6 +503,8 @@ public final class DataNodeAgent implements Closeable {
     released = new CompletableFuture<>();
     lastFailover = new StatusDocument.Failover(Instant.now(), Optional.of(peer.name()), Optional.of(self.name()), reason);
     log.warn("{} -> PRIMARY (epoch {}): {}", before, epoch, reason);
+    events.record(reason.startsWith("failover") ? EventKind.FAILOVER : reason.startsWith("swap") ? EventKind.SWAP
+        : EventKind.ROLE_CHANGE, "PRIMARY", before + " -> PRIMARY (epoch " + epoch + "): " + reason);
     if (!app.start("primary")) {
       problem = "the start script failed; the application may not be running";
     }
@@ -512,6 +522,8 @@ public final class DataNodeAgent implements Closeable {
     discardOnNextReplica |= discardLocal;
     log.warn("{} -> SECONDARY (epoch {}): {}{}", before, epoch, reason,
         discardOnNextReplica ? "; local changes the peer lacks are discarded" : "");
+    events.record(EventKind.ROLE_CHANGE, "SECONDARY", before + " -> SECONDARY (epoch " + epoch + "): " + reason
+        + (discardOnNextReplica ? "; local changes the peer lacks are discarded" : ""));
     startReplica();
   }
 
@@ -623,6 +635,8 @@ public final class DataNodeAgent implements Closeable {
     long nextEpoch = epoch + 1;
     log.warn("PRIMARY -> SECONDARY: swap, handing over to {} (epoch {}); application stop took {} ms",
         peer.name(), nextEpoch, stopMillis);
+    events.record(EventKind.SWAP, "SECONDARY", "PRIMARY -> SECONDARY: swap, handing over to " + peer.name()
+        + " (epoch " + nextEpoch + "); application stop took " + stopMillis + " ms");
     links.send(peer.name(), ownState().setRequest("take-over").setEpoch(nextEpoch).build());
     epoch = nextEpoch;
   }
@@ -670,6 +684,7 @@ public final class DataNodeAgent implements Closeable {
       if (p.containsKey("commandResult")) {
         commandResult = p.get("commandResult");
         commandRequested = false;
+        events.record(commandResult.startsWith("verify") ? EventKind.VERIFY : EventKind.RESYNC, role.name(), commandResult);
       }
     }
     out.append("role=PRIMARY\n");
@@ -816,6 +831,7 @@ public final class DataNodeAgent implements Closeable {
         role = NodeState.SECONDARY;
         startReplica();
       });
+      events.record(EventKind.RESYNC, role.name(), "replica restarted discarding its local changes (resync --discard-local)");
       return "replica restarted discarding its local changes; the primary resyncs it on connect\n";
     }
     return command(full ? "resync-full" : "resync");
@@ -833,6 +849,7 @@ public final class DataNodeAgent implements Closeable {
       commandResult = null;
       pendingCommand = name;
       commandRequested = true;
+      events.record(name.equals("verify") ? EventKind.VERIFY : EventKind.RESYNC, role.name(), name + " started on " + self.name());
       return name + " started on " + self.name() + "\n";
     }
     if (!links.send(peer.name(), ownState().setRequest(name).build())) {

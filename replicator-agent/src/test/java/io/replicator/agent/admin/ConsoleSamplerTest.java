@@ -1,0 +1,64 @@
+package io.replicator.agent.admin;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.replicator.ReplicationStatus;
+import io.replicator.WriteStatistics;
+import io.replicator.cluster.WriteStatisticsProtos;
+import io.replicator.proto.Sample;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.Base64;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** The ring behind the console's plots: each sample holds what happened in its interval, and the ring stays bounded. */
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class ConsoleSamplerTest {
+  private final AtomicReference<ReplicationStatus> status = new AtomicReference<>(Statuses.primaryInSync());
+  private final ApplicationLatency latency = new ApplicationLatency();
+  private final SampleRing ring = new SampleRing(Duration.ofSeconds(1), 3);
+  private final ConsoleSampler sampler = new ConsoleSampler(ring, status::get, latency, Clock.systemUTC());
+
+  @Test
+  void aSampleHoldsTheIntervalsLatencyThroughputResyncRateAndDirtyBytes() {
+    Sample quiet = sampler.sample();
+    assertThat(quiet.hasWriteP50Millis()).as("no write, no latency").isFalse();
+    assertThat(quiet.getRole()).isEqualTo("primary");
+
+    // the application reports, through its lease, one write of 2 ms and 8 KiB
+    LeaseStatistics.take(Map.of("phase", "renew", "writeStatistics", encoded(
+        ReplicationMetricsTest.oneWrite(2_000_000, 8192))), latency);
+    status.set(Statuses.syncSource(250, 1000, 750));
+    Sample busy = sampler.sample();
+    assertThat(busy.getWrites()).isEqualTo(1);
+    assertThat(busy.getWriteP50Millis()).isBetween(1.0, 2.0);
+    assertThat(busy.getWriteP99Millis()).isBetween(1.0, 2.0);
+    assertThat(busy.getWriteBytesPerSecond()).isPositive();
+    assertThat(busy.getResyncBytesPerSecond()).isEqualTo(1_000_000);
+    assertThat(busy.getDirtyBytes()).isEqualTo(750);
+    assertThat(busy.getState()).isEqualTo("SYNC_SOURCE");
+
+    Sample after = sampler.sample();
+    assertThat(after.getWrites()).as("the next interval saw no new write").isZero();
+    assertThat(after.getWriteBytesPerSecond()).isZero();
+
+    sampler.sample();
+    assertThat(ring.list().getSamplesList()).hasSize(3).doesNotContain(quiet);
+    assertThat(ring.toJson()).contains("\"intervalMillis\":1000").contains("\"capacity\":3");
+  }
+
+  @Test
+  void aMalformedReportIsIgnored() {
+    LeaseStatistics.take(Map.of("phase", "renew", "writeStatistics", "not base64 at all!"), latency);
+    LeaseStatistics.take(Map.of("phase", "renew", "writeStatistics", Base64.getUrlEncoder().encodeToString(new byte[] {8, 1})), latency);
+    assertThat(latency.totals()).isEqualTo(WriteStatistics.EMPTY);
+  }
+
+  static String encoded(WriteStatistics s) {
+    return Base64.getUrlEncoder().withoutPadding().encodeToString(WriteStatisticsProtos.toProto(s).toByteArray());
+  }
+}
