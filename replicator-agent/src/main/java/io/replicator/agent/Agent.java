@@ -105,7 +105,7 @@ public final class Agent {
       }
     });
     SampleRing samples = new SampleRing(SAMPLE_INTERVAL, SAMPLES);
-    ConsoleSampler sampler = new ConsoleSampler(samples, replication, latency, Clock.systemUTC());
+    ConsoleSampler sampler = new ConsoleSampler(samples, replication, latency, history, Clock.systemUTC());
     AdminHandlers handlers = new AdminHandlers()
         .status(agent::status)
         .metrics(registry, metrics::refresh)

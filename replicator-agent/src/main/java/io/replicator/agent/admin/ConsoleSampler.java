@@ -2,8 +2,10 @@ package io.replicator.agent.admin;
 
 import com.google.protobuf.Timestamp;
 import io.replicator.LatencyHistogram;
+import io.replicator.NodeState;
 import io.replicator.ReplicationStatus;
 import io.replicator.WriteStatistics;
+import io.replicator.proto.EventKind;
 import io.replicator.proto.Sample;
 import java.io.Closeable;
 import java.time.Clock;
@@ -19,7 +21,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Takes one sample per interval into a {@link SampleRing}: the node's state, write latency p50 and
  * p99 over the interval as the application saw it, its write throughput, the resync rate and the
- * dirty bytes. One daemon thread.
+ * dirty bytes. One daemon thread. It also notes in the event history when a resync starts and ends,
+ * since the library runs those by itself.
  */
 public final class ConsoleSampler implements Closeable {
   private static final Logger log = LoggerFactory.getLogger(ConsoleSampler.class);
@@ -28,14 +31,22 @@ public final class ConsoleSampler implements Closeable {
   private final Supplier<ReplicationStatus> status;
   private final ApplicationLatency latency;
   private final Clock clock;
+  private final EventHistory events;
   private ScheduledExecutorService timer;
+  private ReplicationStatus.ResyncProgress resyncSeen;
   private WriteStatistics last;
   private long lastNanos;
 
-  public ConsoleSampler(SampleRing ring, Supplier<ReplicationStatus> status, ApplicationLatency latency, Clock clock) {
+  /**
+   * A sampler into {@code ring}; resyncs it sees start and end (those that last at least one
+   * interval: the library runs them by itself on reconnect) go to {@code events}.
+   */
+  public ConsoleSampler(SampleRing ring, Supplier<ReplicationStatus> status, ApplicationLatency latency,
+      EventHistory events, Clock clock) {
     this.ring = ring;
     this.status = status;
     this.latency = latency;
+    this.events = events;
     this.clock = clock;
   }
 
@@ -85,7 +96,20 @@ public final class ConsoleSampler implements Closeable {
     }
     Sample sample = b.build();
     ring.add(sample);
+    noteResync(s);
     return sample;
+  }
+
+  private void noteResync(ReplicationStatus s) {
+    ReplicationStatus.ResyncProgress now = s.resync().orElse(null);
+    if (now != null && resyncSeen == null) {
+      events.record(EventKind.RESYNC, s.state().name(), "resync " + (s.state() == NodeState.SYNC_TARGET
+          ? "into this node" : "to the peer") + " running: " + now.bytesTotal() + " bytes to compare or copy");
+    } else if (now == null && resyncSeen != null) {
+      events.record(EventKind.RESYNC, s.state().name(), "resync ended after " + resyncSeen.bytesDone() + " of "
+          + resyncSeen.bytesTotal() + " bytes seen; " + (s.inSync() ? "in sync" : "not in sync"));
+    }
+    resyncSeen = now;
   }
 
   @Override

@@ -12,7 +12,10 @@ import java.util.Base64;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
+import java.nio.file.Path;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.api.Timeout;
 
 /** The ring behind the console's plots: each sample holds what happened in its interval, and the ring stays bounded. */
@@ -21,7 +24,15 @@ class ConsoleSamplerTest {
   private final AtomicReference<ReplicationStatus> status = new AtomicReference<>(Statuses.primaryInSync());
   private final ApplicationLatency latency = new ApplicationLatency();
   private final SampleRing ring = new SampleRing(Duration.ofSeconds(1), 3);
-  private final ConsoleSampler sampler = new ConsoleSampler(ring, status::get, latency, Clock.systemUTC());
+  @TempDir Path dir;
+  private EventHistory events;
+  private ConsoleSampler sampler;
+
+  @BeforeEach
+  void setUp() {
+    events = EventHistory.open(dir.resolve("events"), "alpha", 10, Clock.systemUTC());
+    sampler = new ConsoleSampler(ring, status::get, latency, events, Clock.systemUTC());
+  }
 
   @Test
   void aSampleHoldsTheIntervalsLatencyThroughputResyncRateAndDirtyBytes() {
@@ -46,8 +57,13 @@ class ConsoleSamplerTest {
     assertThat(after.getWrites()).as("the next interval saw no new write").isZero();
     assertThat(after.getWriteBytesPerSecond()).isZero();
 
+    status.set(Statuses.primaryInSync());
     sampler.sample();
     assertThat(ring.list().getSamplesList()).hasSize(3).doesNotContain(quiet);
+    // the resync the library ran by itself is in the history: when it was seen running, and its end
+    assertThat(events.list().getEventsList()).extracting(e -> e.getReason()).containsExactly(
+        "resync to the peer running: 1000 bytes to compare or copy",
+        "resync ended after 250 of 1000 bytes seen; in sync");
     assertThat(ring.toJson()).contains("\"intervalMillis\":1000").contains("\"capacity\":3");
   }
 

@@ -4,7 +4,7 @@
 'use strict';
 
 (function () {
-  const STATUS_EVERY_MS = 500;
+  const STATUS_EVERY_MS = 250;
   const HISTORY_EVERY_MS = 2000;
   const REQUEST_TIMEOUT_MS = 2500;
   const TOKEN_KEY = 'replicator.adminToken';
@@ -289,23 +289,25 @@
   }
 
   const SVG = 'http://www.w3.org/2000/svg';
-  const W = 600, H = 160, LEFT = 56, RIGHT = 8, TOP = 10, BOTTOM = 20;
+  const W = 320, H = 130, LEFT = 4, RIGHT = 4, TOP = 16, BOTTOM = 16;
 
   function renderPlots(list) {
     const samples = list.samples || [];
     const end = Date.now();
-    const start = end - 15 * 60 * 1000;
-    const points = samples.map((s) => ({ t: Date.parse(s.at), s })).filter((p) => p.t >= start);
+    const points = samples.map((s) => ({ t: Date.parse(s.at), s })).filter((p) => p.t >= end - 15 * 60 * 1000);
+    // The last 15 minutes, or as much of them as the ring holds: a young agent's few samples fill the width.
+    const start = points.length ? Math.min(points[0].t, end - 60 * 1000) : end - 15 * 60 * 1000;
+    const span = 'since ' + new Date(start).toLocaleTimeString();
     $('plots-note').textContent = points.length ? '(' + points.length + ' samples, one each '
       + (list.intervalMillis / 1000) + ' s)' : '(no samples yet)';
-    plot($('plot-latency'), points, start, end, [
+    plot($('plot-latency'), points, start, end, span, [
       { cls: 'p50', value: (s) => s.writeP50Millis },
       { cls: 'p99', value: (s) => s.writeP99Millis }], (v) => v.toFixed(v < 10 ? 2 : 0) + ' ms');
-    plot($('plot-throughput'), points, start, end, [{ cls: 'series', value: (s) => s.writeBytesPerSecond }],
+    plot($('plot-throughput'), points, start, end, span, [{ cls: 'series', value: (s) => s.writeBytesPerSecond }],
       (v) => bytes(v) + '/s');
-    plot($('plot-resync'), points, start, end, [{ cls: 'series', value: (s) => Number(s.resyncBytesPerSecond) }],
+    plot($('plot-resync'), points, start, end, span, [{ cls: 'series', value: (s) => Number(s.resyncBytesPerSecond) }],
       (v) => bytes(v) + '/s');
-    plot($('plot-dirty'), points, start, end, [{ cls: 'series', value: (s) => Number(s.dirtyBytes) }], bytes);
+    plot($('plot-dirty'), points, start, end, span, [{ cls: 'series', value: (s) => Number(s.dirtyBytes) }], bytes);
   }
 
   function el(name, attrs, text) {
@@ -315,7 +317,7 @@
     return e;
   }
 
-  function plot(svg, points, start, end, series, format) {
+  function plot(svg, points, start, end, span, series, format) {
     let max = 0;
     for (const p of points) {
       for (const s of series) {
@@ -328,11 +330,10 @@
     const y = (v) => H - BOTTOM - (H - TOP - BOTTOM) * v / max;
     const nodes = [
       el('line', { class: 'axis', x1: LEFT, y1: H - BOTTOM, x2: W - RIGHT, y2: H - BOTTOM }),
-      el('line', { class: 'axis', x1: LEFT, y1: TOP, x2: LEFT, y2: H - BOTTOM }),
-      el('text', { class: 'label', x: 2, y: TOP + 10 }, format(max)),
-      el('text', { class: 'label', x: 2, y: H - BOTTOM }, '0'),
-      el('text', { class: 'label', x: LEFT, y: H - 4 }, '−15 min'),
-      el('text', { class: 'label', x: W - RIGHT - 24, y: H - 4 }, 'now'),
+      el('line', { class: 'axis grid', x1: LEFT, y1: TOP, x2: W - RIGHT, y2: TOP }),
+      el('text', { class: 'label', x: LEFT, y: TOP - 4 }, 'max ' + format(max)),
+      el('text', { class: 'label', x: LEFT, y: H - 3 }, span),
+      el('text', { class: 'label', x: W - RIGHT, y: H - 3, 'text-anchor': 'end' }, 'now'),
     ];
     for (const s of series) {
       // A sample without the value (no write in that second) breaks the line.
