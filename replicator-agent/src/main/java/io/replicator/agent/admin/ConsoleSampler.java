@@ -106,8 +106,8 @@ public final class ConsoleSampler implements Closeable {
       events.record(EventKind.RESYNC, s.state().name(), "resync " + (s.state() == NodeState.SYNC_TARGET
           ? "into this node" : "to the peer") + " running: " + now.bytesTotal() + " bytes to compare or copy");
     } else if (now == null && resyncSeen != null) {
-      events.record(EventKind.RESYNC, s.state().name(), "resync ended after " + resyncSeen.bytesDone() + " of "
-          + resyncSeen.bytesTotal() + " bytes seen; " + (s.inSync() ? "in sync" : "not in sync"));
+      events.record(EventKind.RESYNC, s.state().name(), "resync of " + resyncSeen.bytesTotal() + " bytes ended; "
+          + (s.inSync() ? "in sync" : "not in sync yet"));
     }
     resyncSeen = now;
   }

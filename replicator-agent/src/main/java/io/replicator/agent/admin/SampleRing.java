@@ -40,7 +40,9 @@ public final class SampleRing {
   /** The ring as {@code GET /samples} serves it. */
   public String toJson() {
     try {
-      return JsonFormat.printer().omittingInsignificantWhitespace().print(list());
+      // zeros printed too (a quiet second is a point at 0, not a gap); the latencies, which have
+      // presence, stay absent for a second without a write
+      return JsonFormat.printer().omittingInsignificantWhitespace().alwaysPrintFieldsWithNoPresence().print(list());
     } catch (InvalidProtocolBufferException e) {
       throw new IllegalStateException("a sample list always prints", e);
     }

@@ -225,7 +225,6 @@
     setField(card, 'connection', link.connected ? 'replication link up' : 'replication link down',
       link.connected ? 'good' : 'bad');
     setField(card, 'mode', s.mode || '—');
-    setField(card, 'witness', x.witness ? (x.witness.primary ? 'witness recognises ' + x.witness.primary : 'witness: no primary recognised') : 'none configured');
   }
 
   function renderProgress(s, x) {
