@@ -156,4 +156,43 @@ class PeerLossTest {
     assertThat(again.status().inSync()).as(pair.describe()).isTrue();
     assertThat(pair.differences()).isEmpty();
   }
+
+  @Test
+  void peerThatAnswersAfterTheConnectTimeoutWhileTheApplicationWritesEndsInSync() throws Exception {
+    // a secondary whose JVM is still warming up answers late: the primary goes on alone, marks what
+    // the peer misses, and the late connection must not leave it behind on a link that looks in sync
+    for (int round = 0; round < 3; round++) {
+      Path dir = Files.createDirectories(base.resolve("round" + round));
+      pair = ReplicaPair.start(dir, true);
+      pair.proxy().delay(300);
+      ReplicatedFileSystem fs = pair.openPrimary(ReplicationMode.SYNC,
+          b -> b.connectTimeout(Duration.ofMillis(150)));
+      AtomicBoolean stop = new AtomicBoolean();
+      AtomicReference<Throwable> failure = new AtomicReference<>();
+      Thread writer = new Thread(() -> {
+        try (FileChannel ch = FileChannel.open(fs.getPath("/log"), StandardOpenOption.CREATE,
+            StandardOpenOption.WRITE, StandardOpenOption.APPEND)) {
+          while (!stop.get()) {
+            ch.write(ByteBuffer.wrap("record\n".getBytes()));
+          }
+        } catch (Throwable t) {
+          failure.set(t);
+        }
+      }, "writer");
+      writer.start();
+      try {
+        await().atMost(Duration.ofSeconds(5)).until(() -> fs.status().peerConnected());
+        pair.proxy().delay(0);
+        await().atMost(Duration.ofSeconds(30)).until(() -> fs.status().inSync());
+      } finally {
+        stop.set(true);
+        writer.join(10_000);
+      }
+      assertThat(failure.get()).isNull();
+      await().atMost(Duration.ofSeconds(30)).until(() -> fs.status().inSync());
+      assertThat(pair.differences()).as("round %d: %s", round, pair.describe()).isEmpty();
+      pair.close();
+      pair = null;
+    }
+  }
 }

@@ -264,7 +264,25 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     if (suspendedReason != null || (liveConnection == null && blocksOnPeerLoss())) {
       awaitWritable();
     }
-    tracking.beforeLocalChange(change, liveConnection != null);
+    PeerConnection live = liveConnection;
+    tracking.beforeLocalChange(change, live != null);
+    PeerConnection now = liveConnection;
+    if (live == null && now != null) {
+      // the peer came back while this change was being marked as one it misses
+      behindOnLiveConnection(now);
+    }
+  }
+
+  /**
+   * A connection went live as in sync while a change was being marked as missed by the peer (the
+   * two ran at the same time): the peer is behind on a link that believes otherwise. Dropping the
+   * link makes the reconnect decide again, and that decision is an incremental resync.
+   */
+  private void behindOnLiveConnection(PeerConnection c) {
+    if (tracking.peerOutOfDate() && resync == null) {
+      log.info("peer {} came back while changes were marked for it; reconnecting to resync them", c.remoteNodeId());
+      c.close(Goodbye.Code.UNSPECIFIED, "reconnecting to resync changes made while the link came up");
+    }
   }
 
   @Override
@@ -717,9 +735,11 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
           resetBackoff();
           sendControl(c, Envelope.newBuilder().setResyncDone(ResyncDone.newBuilder()
               .setLastSeq(0).setGenerations(tracking.generations().toProto())).build());
+          behindOnLiveConnection(c);
         } else {
           goLive(c);
           resetBackoff();
+          behindOnLiveConnection(c);
         }
       }
       case INCREMENTAL_LOCAL_SOURCE -> startResync(c, tracking.peerNeedsFullResync());

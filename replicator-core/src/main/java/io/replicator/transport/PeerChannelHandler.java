@@ -337,7 +337,9 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
       if (idle.state() == IdleState.WRITER_IDLE && connection != null) {
         ctx.writeAndFlush(Frame.of(Envelope.newBuilder()
             .setPing(Ping.newBuilder().setSentNanos(System.nanoTime())).build()));
-      } else if (idle.state() == IdleState.READER_IDLE) {
+      } else if (idle.state() == IdleState.READER_IDLE && connection != null) {
+        // only an established link is held to the peer timeout: a handshake has its own, longer
+        // limit, because a peer whose JVM is still warming up is slow, not gone
         fail(ctx, Goodbye.Code.TIMEOUT, "nothing heard from the peer for "
             + settings.peerTimeout().toMillis() + " ms");
       }

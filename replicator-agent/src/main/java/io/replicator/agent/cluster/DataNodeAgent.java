@@ -311,10 +311,13 @@ public final class DataNodeAgent implements Closeable {
         problem = "peer " + peer.name() + " not reachable; waiting for the witness's vote"
             + (witnessView != null && !witnessView.getReason().isEmpty() ? " (" + witnessView.getReason() + ")" : "");
       }
-    } else if (config.automaticFailover()) {
-      transition(() -> becomePrimary("started without the peer (automatic failover, no witness)", true));
+    } else if (localData.peerOutOfDate() && (localData.primarySinceMillis() > 0 || localData.crashedAsPrimary())) {
+      // a degraded pair's last primary: it holds changes its peer lacks, so it holds the newest data
+      transition(() -> becomePrimary("started without the peer: this node was the primary of a degraded pair"
+          + " and holds changes the peer lacks", true));
     } else {
-      problem = "peer " + peer.name() + " not reachable; automatic failover is off: run `replicator promote`";
+      problem = "waiting for " + peer.name() + ": only the last primary of a degraded pair starts alone;"
+          + " `replicator promote` overrides";
     }
   }
 

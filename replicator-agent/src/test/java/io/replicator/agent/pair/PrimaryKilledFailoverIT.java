@@ -66,7 +66,9 @@ class PrimaryKilledFailoverIT {
           TimeUnit.NANOSECONDS.toMillis(writing - killed), pair.acknowledged().cardinality());
       // the old primary returns as secondary and is resynced
       pair.startAgent(primary);
-      await().atMost(Duration.ofSeconds(60)).until(() -> pair.agentRole(p).equals("SECONDARY") && pair.inSync(secondary));
+      String s = secondary;
+      pair.awaitOrDump(p + " back as secondary and in sync", Duration.ofSeconds(60),
+          () -> pair.agentRole(p).equals("SECONDARY") && pair.inSync(s));
       primary = secondary;
     }
     // detection (600 ms) + promotion + application start (a JVM) per cycle
