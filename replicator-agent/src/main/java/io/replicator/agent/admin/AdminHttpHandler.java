@@ -323,7 +323,7 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
     if (page) {
       // The page, its script and its style hold no data: served without the token, even off
       // loopback, so that the page can ask for it.
-      if (!HttpMethod.GET.equals(method) && !HttpMethod.HEAD.equals(method)) {
+      if (!HttpMethod.GET.equals(method)) {
         return done(refuse(ctx, method, path, methodNotAllowed("GET"), "wrong method"));
       }
       ConsoleAssets.Asset asset = ConsoleAssets.at(path).orElseThrow();
