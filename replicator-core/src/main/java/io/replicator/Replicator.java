@@ -197,7 +197,11 @@ public final class Replicator {
       return this;
     }
 
-    /** The admin token, when the agent's endpoint requires one; never logged. */
+    /**
+     * The admin token; never logged. Without it, the token the local agent made for itself is
+     * read from its file ({@code ~/.replicator/admin-PORT.token}, or under {@code
+     * $REPLICATOR_RUNTIME_DIR}) when the agent's address is one of this machine's.
+     */
     public PrimaryBuilder agentToken(String token) {
       this.agentToken = checkNotNull(token, "token");
       return this;
@@ -323,7 +327,10 @@ public final class Replicator {
     ReplicatedFileSystem open(URI uri) throws IOException {
       io.replicator.cluster.AgentLease lease = null;
       if (agent != null) {
-        lease = io.replicator.cluster.AgentLease.register(agent, java.util.Optional.ofNullable(agentToken),
+        // Without a token given, the one the local agent made for itself (see AdminTokenFile).
+        java.util.Optional<String> token = agentToken != null ? java.util.Optional.of(agentToken)
+            : io.replicator.cluster.AdminTokenFile.find(System::getenv, agent);
+        lease = io.replicator.cluster.AgentLease.register(agent, token,
             root.toAbsolutePath().toString());
         try {
           configureFrom(lease.registration());

@@ -135,7 +135,7 @@ public final class AgentLease implements Closeable {
       try {
         long sent = System.nanoTime();
         LeaseReply reply = exchange(http, base, token, "/ops/lease", LeaseRequest.newBuilder()
-            .setPhase(LeaseRequest.Phase.RENEW).setReport(report(fs.status())).build(), leaseTimeout);
+            .setPhase(LeaseRequest.Phase.RENEW).setReport(report(fs)).build(), leaseTimeout);
         lastAnswer = System.nanoTime();
         if (suspendedForSilence) {
           log.info("local agent answers again");
@@ -242,8 +242,10 @@ public final class AgentLease implements Closeable {
     t.start();
   }
 
-  private ApplicationReport report(ReplicationStatus s) {
+  private ApplicationReport report(ReplicatedFileSystem fs) {
+    ReplicationStatus s = fs.status();
     ApplicationReport.Builder r = ApplicationReport.newBuilder()
+        .setWriteStatistics(WriteStatisticsProtos.toProto(fs.writeStatistics()))
         .setState(stateOf(s.state()))
         .setInSync(s.inSync())
         .setPeerConnected(s.peerConnected())

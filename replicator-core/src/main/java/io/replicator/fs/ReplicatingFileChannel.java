@@ -157,6 +157,7 @@ final class ReplicatingFileChannel extends FileChannel {
 
   private int write(ByteBuffer src, long position, boolean positional) throws IOException {
     checkWritable();
+    long started = System.nanoTime();
     if (positional) {
       file();
     }
@@ -199,6 +200,7 @@ final class ReplicatingFileChannel extends FileChannel {
     if (sync && written > 0) {
       force(syncMetadata);
     }
+    fs.writeRecorder().write(started, written);
     return written;
   }
 
@@ -206,6 +208,7 @@ final class ReplicatingFileChannel extends FileChannel {
   public long write(ByteBuffer[] srcs, int offset, int length) throws IOException {
     Objects.checkFromIndexSize(offset, length, srcs.length);
     checkWritable();
+    long started = System.nanoTime();
     long written;
     ChangeSink.Completion[] completions = null;
     try {
@@ -265,6 +268,7 @@ final class ReplicatingFileChannel extends FileChannel {
     if (sync && written > 0) {
       force(syncMetadata);
     }
+    fs.writeRecorder().write(started, written);
     return written;
   }
 
@@ -366,6 +370,7 @@ final class ReplicatingFileChannel extends FileChannel {
   @Override
   public void force(boolean metaData) throws IOException {
     checkOpen();
+    long started = System.nanoTime();
     FileChannel file = file();
     ChangeSink.Completion completion = ChangeSink.Completion.DONE;
     Lock shared = fs.sharedLock();
@@ -404,6 +409,7 @@ final class ReplicatingFileChannel extends FileChannel {
     if (localFailure != null) {
       throw closeOnInterrupt(localFailure);
     }
+    fs.writeRecorder().force(started);
   }
 
   // ---------------------------------------------------------------- position, size, maps, locks

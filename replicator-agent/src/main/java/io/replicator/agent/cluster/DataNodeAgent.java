@@ -10,6 +10,7 @@ import io.replicator.ReplicaServer;
 import io.replicator.ReplicationStatus;
 import io.replicator.Replicator;
 import io.replicator.SplitBrainPolicy;
+import io.replicator.agent.admin.EventHistory;
 import io.replicator.agent.admin.OperationFailure;
 import io.replicator.agent.admin.StatusDocument;
 import io.replicator.agent.config.AgentConfig;
@@ -17,6 +18,7 @@ import io.replicator.agent.config.NodeConfig;
 import io.replicator.proto.AgentMessage;
 import io.replicator.proto.AgentRecord;
 import io.replicator.proto.ApplicationReport;
+import io.replicator.proto.EventKind;
 import io.replicator.proto.LeaseReply;
 import io.replicator.proto.LeaseRequest;
 import io.replicator.proto.Mode;
@@ -83,6 +85,7 @@ public final class DataNodeAgent implements Closeable {
   private final RecordFile<AgentRecord> recordFile;
   private final Set<InetSocketAddress> peerAgentAddresses = new HashSet<>();
   private final Duration operationTimeout;
+  private final EventHistory events;
   private NodeController controller;
   /** What status shows, published by the owner thread after every event. */
   private volatile NodeController.View view;
@@ -90,7 +93,8 @@ public final class DataNodeAgent implements Closeable {
   private volatile CompletableFuture<Boolean> released = new CompletableFuture<>();
   private volatile boolean appRegistered;
 
-  public DataNodeAgent(AgentConfig config, NodeConfig self, LinkSecurity security) {
+  public DataNodeAgent(AgentConfig config, NodeConfig self, LinkSecurity security, EventHistory events) {
+    this.events = events;
     this.config = config;
     this.self = self;
     this.peer = config.peerOf(self);
@@ -333,6 +337,11 @@ public final class DataNodeAgent implements Closeable {
     }
 
     @Override
+    public void event(EventKind kind, String reason) {
+      events.record(kind, NodeController.roleName(controller.role()), reason);
+    }
+
+    @Override
     public ReplicaView replica() {
       ReplicaServer r = replica;
       if (r == null) {
@@ -398,8 +407,11 @@ public final class DataNodeAgent implements Closeable {
 
   // ---------------------------------------------------------------- the application's lease
 
-  /** {@code POST /ops/lease}: a {@link LeaseRequest} as JSON in, a {@link LeaseReply} as JSON out. */
-  public String lease(String body) throws OperationFailure {
+  /**
+   * {@code POST /ops/lease}: a {@link LeaseRequest} as JSON in, a {@link LeaseReply} as JSON out;
+   * {@code observer} sees every well-formed request (the application's write statistics).
+   */
+  public String lease(String body, java.util.function.Consumer<LeaseRequest> observer) throws OperationFailure {
     LeaseRequest.Builder q = LeaseRequest.newBuilder();
     try {
       JSON_IN.merge(body == null ? "" : body, q);
@@ -410,6 +422,7 @@ public final class DataNodeAgent implements Closeable {
       throw new OperationFailure(OperationFailure.Code.REFUSED, "bad lease request: no phase (REGISTER or RENEW)");
     }
     LeaseRequest request = q.build();
+    observer.accept(request);
     LeaseReply reply = onOwner(() -> controller.lease(request), Duration.ofSeconds(5));
     if (reply.getRole() == Role.ROLE_PRIMARY) {
       appRegistered = true;
@@ -520,7 +533,7 @@ public final class DataNodeAgent implements Closeable {
     }
     Map<String, Object> figures = new LinkedHashMap<>();
     NodeController.Failover f = v.lastFailover();
-    if (f != null && f.reason().startsWith("peer lost")) {
+    if (f != null && f.reason().startsWith("failover")) {
       figures.put("detectionMillis", f.detectionMillis());
       figures.put("promotionMillis", f.promotionMillis());
     }

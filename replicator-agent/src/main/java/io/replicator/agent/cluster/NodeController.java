@@ -5,6 +5,7 @@ import io.replicator.agent.admin.OperationFailure;
 import io.replicator.agent.cluster.Decision.Gate;
 import io.replicator.proto.AgentMessage;
 import io.replicator.proto.AgentRecord;
+import io.replicator.proto.EventKind;
 import io.replicator.proto.ApplicationReport;
 import io.replicator.proto.LeaseReply;
 import io.replicator.proto.LeaseRequest;
@@ -202,6 +203,9 @@ final class NodeController {
         if (role == Role.ROLE_PRIMARY && registered) {
           pendingCommand = m.getRequest();
           commandRequested = true;
+          io.event(m.getRequest() == Request.REQUEST_VERIFY ? EventKind.VERIFY : EventKind.RESYNC,
+              m.getRequest().name().substring("REQUEST_".length()).toLowerCase(java.util.Locale.ROOT).replace('_', '-')
+                  + " requested by " + rules.peerName());
         }
       }
       default -> { }
@@ -333,6 +337,7 @@ final class NodeController {
 
   private void becomePrimary(Decision d, long now) {
     Role before = role;
+    String reason = d.failover() ? "failover: " + d.reason() : d.reason();
     long detection = d.failover() ? Duration.ofNanos(situation(now).peerSilentNanos()).toMillis() : 0;
     persist(record.toBuilder().setRole(Role.ROLE_PRIMARY).setEpoch(d.epoch()).build());
     role = Role.ROLE_PRIMARY;
@@ -347,12 +352,14 @@ final class NodeController {
     aloneUntil = 0;
     restarts = 0;
     problem = null;
-    log.warn("{} -> PRIMARY (epoch {}): {}", roleName(before), epoch, d.reason());
+    log.warn("{} -> PRIMARY (epoch {}): {}", roleName(before), epoch, reason);
+    io.event(d.failover() ? EventKind.FAILOVER : reason.startsWith("swap") ? EventKind.SWAP : EventKind.ROLE_CHANGE,
+        roleName(before) + " -> PRIMARY (epoch " + epoch + "): " + reason);
     io.closeReplica(data -> {
       localData = data;
       appMayRegister = true;
       long promoted = clock.getAsLong();
-      lastFailover = new Failover(promoted, rules.peerName(), rules.self(), d.reason(), detection,
+      lastFailover = new Failover(promoted, rules.peerName(), rules.self(), reason, detection,
           Duration.ofNanos(promoted - now).toMillis());
       io.startApplication(ok -> {
         busy = false;
@@ -381,6 +388,8 @@ final class NodeController {
       role = Role.ROLE_WAIT;
       log.warn("PRIMARY -> SECONDARY (epoch {}): {}{}", Math.max(newEpoch, epoch), reason,
           discardLocal ? "; local changes the peer lacks are discarded" : "");
+      io.event(EventKind.ROLE_CHANGE, "PRIMARY -> SECONDARY (epoch " + Math.max(newEpoch, epoch) + "): " + reason
+          + (discardLocal ? "; local changes the peer lacks are discarded" : ""));
       io.stopApplication(stopped -> {
         registered = false;
         report = null;
@@ -389,6 +398,8 @@ final class NodeController {
       });
     } else {
       log.warn("{} -> SECONDARY (epoch {}): {}", roleName(before), Math.max(newEpoch, epoch), reason);
+      io.event(EventKind.ROLE_CHANGE, roleName(before) + " -> SECONDARY (epoch " + Math.max(newEpoch, epoch) + "): "
+          + reason);
       startReplica(newEpoch, discardLocal, handOver);
     }
   }
@@ -469,6 +480,7 @@ final class NodeController {
     busy = true;
     long t0 = now;
     log.warn("PRIMARY -> SECONDARY: {}; stopping the application", why);
+    io.event(EventKind.SWAP, "PRIMARY -> SECONDARY: " + why + ", handing over to " + rules.peerName());
     CompletableFuture<String> done = new CompletableFuture<>();
     io.stopApplication(stopped -> {
       registered = false;
@@ -594,6 +606,7 @@ final class NodeController {
       if (!r.getCommandResult().isEmpty()) {
         commandResult = r.getCommandResult();
         commandRequested = false;
+        io.event(commandResult.startsWith("verify") ? EventKind.VERIFY : EventKind.RESYNC, commandResult);
       }
     }
     registered = true;
@@ -733,6 +746,7 @@ final class NodeController {
   private void becomeSecondaryAfterDiscard(CompletableFuture<String> done) {
     persist(record.toBuilder().setRole(Role.ROLE_SECONDARY).build());
     log.warn("{} -> SECONDARY: operator discards this node's local changes", roleName(role));
+    io.event(EventKind.RESYNC, "replica restarted discarding its local changes (resync --discard-local)");
     io.startReplica(true, error -> {
       busy = false;
       if (error.isPresent()) {
@@ -761,6 +775,8 @@ final class NodeController {
       commandResult = null;
       pendingCommand = command;
       commandRequested = true;
+      io.event(command == Request.REQUEST_VERIFY ? EventKind.VERIFY : EventKind.RESYNC, name + " started on "
+          + rules.self());
       return CompletableFuture.completedFuture(name + " started on " + rules.self() + "\n");
     }
     if (!io.sendToPeer(ownMessage(clock.getAsLong()).setRequest(command).build())) {

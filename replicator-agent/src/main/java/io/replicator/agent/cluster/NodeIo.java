@@ -3,6 +3,7 @@ package io.replicator.agent.cluster;
 import io.replicator.LocalData;
 import io.replicator.proto.AgentMessage;
 import io.replicator.proto.AgentRecord;
+import io.replicator.proto.EventKind;
 import java.util.Optional;
 import java.util.function.Consumer;
 
@@ -43,6 +44,9 @@ interface NodeIo {
 
   /** Runs the application's checkers; {@code then} gets the first failure, if any. */
   void checkApplication(Consumer<Optional<String>> then);
+
+  /** Records an event for the operator's history: a role change, a failover, a swap, a command. */
+  void event(EventKind kind, String reason);
 
   /** The replica server as it is now, or null when none runs. Must not block. */
   ReplicaView replica();

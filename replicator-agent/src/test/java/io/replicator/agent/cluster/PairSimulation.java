@@ -627,6 +627,11 @@ final class PairSimulation {
     }
 
     @Override
+    public void event(io.replicator.proto.EventKind kind, String reason) {
+      // the operator's history is the agent's; the trace notes role changes already
+    }
+
+    @Override
     public ReplicaView replica() {
       if (!node.replicaRunning) {
         return null;

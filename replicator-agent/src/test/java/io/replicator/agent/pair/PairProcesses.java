@@ -1,6 +1,7 @@
 package io.replicator.agent.pair;
 
 import io.replicator.agent.sample.LedgerWriter;
+import io.replicator.cluster.AdminTokenFile;
 import io.replicator.testing.TcpProxy;
 import java.io.Closeable;
 import java.io.IOException;
@@ -243,8 +244,11 @@ public final class PairProcesses implements Closeable {
     List<String> cmd = javaCommand();
     cmd.addAll(List.of(io.replicator.agent.AgentMain.class.getName(), "--config",
         n.dir.resolve("replicator.conf").toString(), "--node", name));
-    n.agent = new ProcessBuilder(cmd).redirectErrorStream(true)
-        .redirectOutput(ProcessBuilder.Redirect.appendTo(n.dir.resolve("agent.log").toFile())).start();
+    ProcessBuilder agent = new ProcessBuilder(cmd).redirectErrorStream(true)
+        .redirectOutput(ProcessBuilder.Redirect.appendTo(n.dir.resolve("agent.log").toFile()));
+    // each agent makes its admin token here, not in the home directory; its application inherits it
+    agent.environment().put(AdminTokenFile.RUNTIME_DIRECTORY_VARIABLE, runtimeDirectory().toString());
+    n.agent = agent.start();
   }
 
   public void startWitness() throws IOException {
@@ -329,10 +333,22 @@ public final class PairProcesses implements Closeable {
     }
   }
 
+  /** {@code POST /ops/op} on the node's agent, with the admin token the agent made for itself. */
   public HttpResponse<String> op(String name, String op) throws Exception {
     return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + nodes.get(name).adminPort
-        + "/ops/" + op)).timeout(Duration.ofSeconds(90)).POST(HttpRequest.BodyPublishers.noBody()).build(),
-        HttpResponse.BodyHandlers.ofString());
+        + "/ops/" + op)).timeout(Duration.ofSeconds(90)).header("Authorization", "Bearer " + adminToken(name))
+        .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  /** Where the agents keep their own admin tokens (REPLICATOR_RUNTIME_DIR). */
+  public Path runtimeDirectory() {
+    return base.resolve("run");
+  }
+
+  /** The admin token the node's agent made for itself at its first start. */
+  public String adminToken(String name) throws IOException {
+    return Files.readString(AdminTokenFile.forPort(Map.of(AdminTokenFile.RUNTIME_DIRECTORY_VARIABLE,
+        runtimeDirectory().toString())::get, nodes.get(name).adminPort)).strip();
   }
 
   public static String field(String json, String key) {
