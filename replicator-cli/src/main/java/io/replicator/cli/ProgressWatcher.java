@@ -4,6 +4,7 @@ import java.io.Console;
 import java.io.PrintWriter;
 import java.lang.reflect.Method;
 import java.time.Duration;
+import java.util.Locale;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
@@ -13,8 +14,8 @@ import me.tongfei.progressbar.ProgressBarStyle;
 
 /**
  * Follows long work in the agent (a resync, a verify) by polling {@code GET /status}: a progress
- * bar with bytes, rate and ETA on a terminal, one plain line every few seconds otherwise (logs and
- * pipes do not want carriage returns). Stops when the work is no longer running and returns the
+ * bar with bytes, files, rate and ETA on a terminal, one plain line every few seconds otherwise
+ * (logs and pipes do not want carriage returns). Stops when the work is no longer running and returns the
  * last status. Interrupting the command stops the watching, not the work.
  */
 final class ProgressWatcher {
@@ -28,8 +29,16 @@ final class ProgressWatcher {
    * @param total bytes in all (0 when not known yet)
    * @param bytesPerSecond the agent's rate, or -1 when it gives none
    * @param etaSeconds the agent's estimate, or -1 when it gives none
+   * @param filesDone files (entries) done
+   * @param filesTotal files in all (0 when not known, as from an agent that counts bytes only)
    */
-  record Progress(long done, long total, long bytesPerSecond, long etaSeconds) {}
+  record Progress(long done, long total, long bytesPerSecond, long etaSeconds, long filesDone, long filesTotal) {
+
+    /** Progress counted in bytes only. */
+    Progress(long done, long total, long bytesPerSecond, long etaSeconds) {
+      this(done, total, bytesPerSecond, etaSeconds, 0, 0);
+    }
+  }
 
   private final AdminClient client;
   private final String task;
@@ -78,7 +87,7 @@ final class ProgressWatcher {
             bar.maxHint(progress.total());
           }
           bar.stepTo(progress.done());
-          bar.setExtraMessage(progress.bytesPerSecond() >= 0 ? Units.rate(progress.bytesPerSecond()) : "");
+          bar.setExtraMessage(barMessage(progress));
         } else if (now - nextLineNanos >= 0) {
           out.println(line(progress));
           out.flush();
@@ -103,14 +112,29 @@ final class ProgressWatcher {
     if (eta < 0 && rate > 0 && now.total() >= now.done()) {
       eta = (now.total() - now.done() + rate - 1) / rate;
     }
-    return new Progress(now.done(), now.total(), rate, eta);
+    return new Progress(now.done(), now.total(), rate, eta, now.filesDone(), now.filesTotal());
   }
 
   String line(Progress progress) {
-    return task + ": " + Units.bytes(progress.done()) + " of " + Units.bytes(progress.total()) + " ("
-        + Units.percent(progress.done(), progress.total()) + "), "
+    return task + ": " + files(progress, " of ", ", ") + Units.bytes(progress.done()) + " of "
+        + Units.bytes(progress.total()) + " (" + Units.percent(progress.done(), progress.total()) + "), "
         + (progress.bytesPerSecond() >= 0 ? Units.rate(progress.bytesPerSecond()) : "rate unknown")
         + ", ETA " + Units.seconds(progress.etaSeconds());
+  }
+
+  /** The bar counts bytes; the files and the rate go beside it. */
+  private static String barMessage(Progress progress) {
+    String rate = progress.bytesPerSecond() >= 0 ? Units.rate(progress.bytesPerSecond()) : "";
+    String files = files(progress, "/", "");
+    return files.isEmpty() || rate.isEmpty() ? files + rate : files + " · " + rate;
+  }
+
+  /** "1,234 of 10,000 files" and the separator, or nothing when the agent counts no files. */
+  private static String files(Progress progress, String of, String separator) {
+    if (progress.filesTotal() <= 0) {
+      return "";
+    }
+    return String.format(Locale.ROOT, "%,d%s%,d files%s", progress.filesDone(), of, progress.filesTotal(), separator);
   }
 
   private ProgressBar bar(long total, AtomicLong agentEta) {

@@ -53,6 +53,7 @@ final class ResyncCommand extends AdminVerb {
   static Optional<ProgressWatcher.Progress> progress(Json status) {
     return status.object("resync").map(r -> new ProgressWatcher.Progress(
         r.integer("bytesDone").orElse(0L), r.integer("bytesTotal").orElse(0L),
-        r.integer("bytesPerSecond").orElse(-1L), r.integer("etaSeconds").orElse(-1L)));
+        r.integer("bytesPerSecond").orElse(-1L), r.integer("etaSeconds").orElse(-1L),
+        r.integer("filesDone").orElse(0L), r.integer("filesTotal").orElse(0L)));
   }
 }

@@ -4,6 +4,7 @@ import com.google.protobuf.Value;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Optional;
 import java.util.Set;
 
@@ -143,9 +144,18 @@ final class StatusView {
   static String resync(Json resync) {
     long done = resync.integer("bytesDone").orElse(0L);
     long total = resync.integer("bytesTotal").orElse(0L);
-    return Units.bytes(done) + " of " + Units.bytes(total) + " (" + Units.percent(done, total) + "), "
+    return files(resync) + Units.bytes(done) + " of " + Units.bytes(total) + " (" + Units.percent(done, total) + "), "
         + Units.rate(resync.integer("bytesPerSecond").orElse(0L)) + ", ETA "
         + Units.seconds(resync.integer("etaSeconds").orElse(-1L));
+  }
+
+  /** "1,234 of 10,000 files, " from a progress object, or nothing when it counts no files. */
+  private static String files(Json progress) {
+    long total = progress.integer("filesTotal").orElse(0L);
+    if (total <= 0) {
+      return "";
+    }
+    return String.format(Locale.ROOT, "%,d of %,d files, ", progress.integer("filesDone").orElse(0L), total);
   }
 
   private static String witness(Json witness) {
@@ -167,7 +177,8 @@ final class StatusView {
     long done = verify.integer("bytesDone").orElse(0L);
     long total = verify.integer("bytesTotal").orElse(0L);
     if (running) {
-      return "running, " + Units.bytes(done) + " of " + Units.bytes(total) + " (" + Units.percent(done, total) + ")";
+      return "running, " + files(verify) + Units.bytes(done) + " of " + Units.bytes(total) + " ("
+          + Units.percent(done, total) + "), ETA " + Units.seconds(verify.integer("etaSeconds").orElse(-1L));
     }
     return verify.value("result").map(result -> "last result: " + VerifyResult.describe(result)).orElse("idle");
   }

@@ -38,6 +38,7 @@ final class VerifyCommand extends AdminVerb {
     return status.object("extra", "verify")
         .filter(v -> v.bool("running").orElse(false))
         .map(v -> new ProgressWatcher.Progress(v.integer("bytesDone").orElse(0L), v.integer("bytesTotal").orElse(0L),
-            v.integer("bytesPerSecond").orElse(-1L), v.integer("etaSeconds").orElse(-1L)));
+            v.integer("bytesPerSecond").orElse(-1L), v.integer("etaSeconds").orElse(-1L),
+            v.integer("filesDone").orElse(0L), v.integer("filesTotal").orElse(0L)));
   }
 }

@@ -465,7 +465,8 @@ class AdminVerbsTest {
                 "blocksDiffering", 0, "pathsDiffering", 0, "examples", List.of())));
       }
       return StatusDocument.of("alpha", primaryInSync()).with("verify", map("running", true,
-          "bytesDone", total * elapsedMillis / 2500, "bytesTotal", total, "result", null));
+          "bytesDone", total * elapsedMillis / 2500, "bytesTotal", total, "filesDone", 12 * elapsedMillis / 2500,
+          "filesTotal", 12, "result", null));
     });
     start();
 
@@ -474,7 +475,7 @@ class AdminVerbsTest {
     List<String> lines = out.toString().lines().toList();
     assertThat(lines.get(0)).isEqualTo("verify started");
     assertThat(lines.subList(1, lines.size() - 1)).hasSizeBetween(1, 3).allSatisfy(line -> assertThat(line)
-        .matches("verify: [\\d.]+ [KMG]?i?B of 8\\.0 MiB \\([\\d.]+%\\), (rate unknown|[\\d.]+ [KMG]?i?B/s), ETA .+"));
+        .matches("verify: \\d+ of 12 files, [\\d.]+ [KMG]?i?B of 8\\.0 MiB \\([\\d.]+%\\), (rate unknown|[\\d.]+ [KMG]?i?B/s), ETA .+"));
     assertThat(lines.get(lines.size() - 1)).isEqualTo("verify: identical: 12 paths and 8.0 MiB compared");
   }
 

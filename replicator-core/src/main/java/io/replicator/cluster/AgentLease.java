@@ -15,6 +15,7 @@ import io.replicator.proto.ReplicationState;
 import io.replicator.proto.Request;
 import io.replicator.proto.ResyncProgress;
 import io.replicator.proto.Role;
+import io.replicator.proto.VerifyProgress;
 import java.io.Closeable;
 import java.io.IOException;
 import java.io.InterruptedIOException;
@@ -259,7 +260,11 @@ public final class AgentLease implements Closeable {
         .setCommandRunning(commandRunning);
     s.problem().ifPresent(r::setProblem);
     s.resync().ifPresent(p -> r.setResync(ResyncProgress.newBuilder().setBytesDone(p.bytesDone())
-        .setBytesTotal(p.bytesTotal()).setBytesPerSecond(p.bytesPerSecond()).setEtaSeconds(p.etaSeconds())));
+        .setBytesTotal(p.bytesTotal()).setBytesPerSecond(p.bytesPerSecond()).setEtaSeconds(p.etaSeconds())
+        .setFilesDone(p.filesDone()).setFilesTotal(p.filesTotal())));
+    s.verify().ifPresent(p -> r.setVerify(VerifyProgress.newBuilder().setFilesDone(p.filesDone())
+        .setFilesTotal(p.filesTotal()).setBytesDone(p.bytesDone()).setBytesTotal(p.bytesTotal())
+        .setBytesPerSecond(p.bytesPerSecond()).setEtaSeconds(p.etaSeconds())));
     String result = commandResult.getAndSet(null);
     if (result != null) {
       r.setCommandResult(result);

@@ -90,6 +90,8 @@ public record StatusDocument(
           .name("bytesTotal").value(p.bytesTotal())
           .name("bytesPerSecond").value(p.bytesPerSecond())
           .name("etaSeconds").value(p.etaSeconds())
+          .name("filesDone").value(p.filesDone())
+          .name("filesTotal").value(p.filesTotal())
           // One decimal is what a person reads; -1 would be misleading, so null when total is 0.
           .name("percent");
       if (p.bytesTotal() > 0) {

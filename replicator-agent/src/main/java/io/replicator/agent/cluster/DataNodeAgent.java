@@ -523,10 +523,20 @@ public final class DataNodeAgent implements Closeable {
     application.put("registered", v.registered());
     application.put("restarts", v.restarts());
     extra.put("application", application);
-    if (v.commandRunning() || v.commandResult() != null) {
+    ReplicationStatus replication = replicationStatus(v, now);
+    Optional<ReplicationStatus.VerifyProgress> verifying = replication.verify();
+    if (v.commandRunning() || v.commandResult() != null || verifying.isPresent()) {
       Map<String, Object> c = new LinkedHashMap<>();
-      c.put("running", v.commandRunning());
+      c.put("running", v.commandRunning() || verifying.isPresent());
       c.put("result", v.commandResult());
+      verifying.ifPresent(vp -> {
+        c.put("filesDone", vp.filesDone());
+        c.put("filesTotal", vp.filesTotal());
+        c.put("bytesDone", vp.bytesDone());
+        c.put("bytesTotal", vp.bytesTotal());
+        c.put("bytesPerSecond", vp.bytesPerSecond());
+        c.put("etaSeconds", vp.etaSeconds());
+      });
       extra.put("verify", c);
     } else {
       extra.put("verify", null);
@@ -541,7 +551,7 @@ public final class DataNodeAgent implements Closeable {
     Optional<StatusDocument.Failover> last = f == null ? Optional.empty()
         : Optional.of(new StatusDocument.Failover(Instant.now().minusNanos(now - f.atNanos()),
             Optional.of(f.from()), Optional.of(f.to()), f.reason()));
-    return new StatusDocument(self.name(), replicationStatus(v, now), last, extra);
+    return new StatusDocument(self.name(), replication, last, extra);
   }
 
   private ReplicationStatus replicationStatus(NodeController.View v, long now) {
@@ -551,7 +561,7 @@ public final class DataNodeAgent implements Closeable {
       ReplicationStatus s = r.status();
       return why == null ? s : new ReplicationStatus(s.state(), s.mode(), s.peer(), s.peerConnected(),
           s.peerOutOfDate(), Optional.of(why), s.generation(), s.dirtyBytes(), s.lastSequence(),
-          s.appliedSequence(), s.inFlightChanges(), s.inFlightBytes(), s.resync());
+          s.appliedSequence(), s.inFlightChanges(), s.inFlightBytes(), s.resync(), s.verify());
     }
     Optional<String> peerAddress = Optional.of(peer.address().getHostString() + ":" + peer.address().getPort());
     ApplicationReport a = v.report();
@@ -559,7 +569,13 @@ public final class DataNodeAgent implements Closeable {
     if (v.role() == Role.ROLE_PRIMARY && a != null && within(v.reportAt(), now, config.timers().peerTimeout())) {
       Optional<ReplicationStatus.ResyncProgress> resync = a.hasResync()
           ? Optional.of(new ReplicationStatus.ResyncProgress(a.getResync().getBytesDone(), a.getResync().getBytesTotal(),
-              a.getResync().getBytesPerSecond(), a.getResync().getEtaSeconds()))
+              a.getResync().getBytesPerSecond(), a.getResync().getEtaSeconds(), a.getResync().getFilesDone(),
+              a.getResync().getFilesTotal()))
+          : Optional.empty();
+      Optional<ReplicationStatus.VerifyProgress> verify = a.hasVerify()
+          ? Optional.of(new ReplicationStatus.VerifyProgress(a.getVerify().getFilesDone(), a.getVerify().getFilesTotal(),
+              a.getVerify().getBytesDone(), a.getVerify().getBytesTotal(), a.getVerify().getBytesPerSecond(),
+              a.getVerify().getEtaSeconds()))
           : Optional.empty();
       String problemText = why != null ? why : a.getProblem().isEmpty() ? null : a.getProblem();
       NodeState state = fenced ? NodeState.WAIT : stateOf(a);
@@ -567,7 +583,7 @@ public final class DataNodeAgent implements Closeable {
           Optional.ofNullable(fenced ? "fenced: neither the peer nor the witness is reachable; writes suspended"
               : problemText),
           a.getGeneration(), a.getDirtyBytes(), a.getLastSequence(), a.getAppliedSequence(), a.getInFlightChanges(),
-          a.getInFlightBytes(), resync);
+          a.getInFlightBytes(), resync, verify);
     }
     NodeState state = NodeState.valueOf(NodeController.roleName(v.role()));
     if (v.role() == Role.ROLE_PRIMARY && why == null) {

@@ -55,7 +55,7 @@ class StatusDocumentTest {
         .containsEntry("problem", "peer out of date")
         .containsEntry("dirtyBytes", 750L);
     assertThat(json.get("resync")).isEqualTo(Map.of("bytesDone", 250L, "bytesTotal", 1000L,
-        "bytesPerSecond", 1_000_000L, "etaSeconds", 7L, "percent", 25.0));
+        "bytesPerSecond", 1_000_000L, "etaSeconds", 7L, "filesDone", 25L, "filesTotal", 100L, "percent", 25.0));
     assertThat(json.get("inFlight")).isEqualTo(Map.of("changes", 3L, "bytes", 12288L));
     assertThat(json.get("lastFailover")).isEqualTo(Map.of("at", "2025-01-02T03:04:05Z",
         "from", "alpha", "to", "beta", "reason", "peer lost"));

@@ -17,6 +17,6 @@ final class Statuses {
   static ReplicationStatus syncSource(long done, long total, long dirty) {
     return new ReplicationStatus(NodeState.SYNC_SOURCE, ReplicationMode.SYNC, Optional.of("10.0.0.2:7788"),
         true, true, Optional.of("peer out of date"), 0xfedcba9876543210L, dirty, 100, 90, 3, 12288,
-        Optional.of(new ReplicationStatus.ResyncProgress(done, total, 1_000_000, 7)));
+        Optional.of(new ReplicationStatus.ResyncProgress(done, total, 1_000_000, 7, done / 10, total / 10)));
   }
 }

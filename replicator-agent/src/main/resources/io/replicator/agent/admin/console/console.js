@@ -227,6 +227,15 @@
     setField(card, 'mode', s.mode || '—');
   }
 
+  // "1,234 of 10,000 files · " when the agent counts files
+  function files(p) {
+    if (!p.filesTotal) {
+      return '';
+    }
+    return Number(p.filesDone || 0).toLocaleString('en') + ' of ' + Number(p.filesTotal).toLocaleString('en')
+      + ' files · ';
+  }
+
   function renderProgress(s, x) {
     const box = $('progress');
     const bar = $('progress-bar');
@@ -240,15 +249,25 @@
       bar.classList.remove('indeterminate');
       fill.style.width = pct + '%';
       bar.setAttribute('aria-valuenow', String(pct));
-      $('progress-text').textContent = bytes(r.bytesDone) + ' of ' + bytes(r.bytesTotal) + ' (' + pct + ' %) · '
-        + bytes(r.bytesPerSecond) + '/s · ETA ' + seconds(r.etaSeconds);
+      $('progress-text').textContent = files(r) + bytes(r.bytesDone) + ' of ' + bytes(r.bytesTotal)
+        + ' (' + pct + ' %) · ' + bytes(r.bytesPerSecond) + '/s · ETA ' + seconds(r.etaSeconds);
     } else if (v && v.running) {
       box.hidden = false;
       $('progress-title').textContent = 'Verify running';
-      bar.classList.add('indeterminate');
-      fill.style.width = '';
-      bar.removeAttribute('aria-valuenow');
-      $('progress-text').textContent = 'comparing the whole tree by checksum with the peer';
+      if (v.bytesTotal > 0) {
+        // the totals grow while the tree is still being walked, so the bar may step back a little
+        const pct = Math.min(100, Math.round(1000 * v.bytesDone / v.bytesTotal) / 10);
+        bar.classList.remove('indeterminate');
+        fill.style.width = pct + '%';
+        bar.setAttribute('aria-valuenow', String(pct));
+        $('progress-text').textContent = files(v) + bytes(v.bytesDone) + ' of ' + bytes(v.bytesTotal)
+          + ' (' + pct + ' %) · ' + bytes(v.bytesPerSecond) + '/s · ETA ' + seconds(v.etaSeconds);
+      } else {
+        bar.classList.add('indeterminate');
+        fill.style.width = '';
+        bar.removeAttribute('aria-valuenow');
+        $('progress-text').textContent = 'comparing the whole tree by checksum with the peer';
+      }
     } else {
       box.hidden = true;
     }
