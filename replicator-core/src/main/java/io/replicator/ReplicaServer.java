@@ -15,6 +15,13 @@ public interface ReplicaServer extends Closeable {
   /** A snapshot of the replica's state. */
   ReplicationStatus status();
 
+  /**
+   * What the replica's metadata says now: whether its data may be promoted (no resync into it
+   * unfinished), whether it still holds changes the primary lacks, and its generation. Cheap: it
+   * reads no disk.
+   */
+  LocalData localData();
+
   /** Stops accepting, closes connections and files; idempotent. */
   @Override
   void close();

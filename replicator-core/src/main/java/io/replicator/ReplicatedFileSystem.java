@@ -19,6 +19,12 @@ public abstract class ReplicatedFileSystem extends FileSystem {
   /** A snapshot of the replication state: node state, peer, generation, dirty bytes, progress. */
   public abstract ReplicationStatus status();
 
+  /**
+   * Latency of writes and forces as this application saw them, and the bytes written, since the
+   * file system opened. An agent exports them (with the lease, to its {@code /metrics}).
+   */
+  public abstract WriteStatistics writeStatistics();
+
   /** The directory on the delegate file system that this file system's root maps to. */
   public abstract Path delegateRoot();
 

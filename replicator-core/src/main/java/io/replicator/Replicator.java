@@ -197,7 +197,11 @@ public final class Replicator {
       return this;
     }
 
-    /** The admin token, when the agent's endpoint requires one; never logged. */
+    /**
+     * The admin token; never logged. Without it, the token the local agent made for itself is
+     * read from its file ({@code ~/.replicator/admin-PORT.token}, or under {@code
+     * $REPLICATOR_RUNTIME_DIR}) when the agent's address is one of this machine's.
+     */
     public PrimaryBuilder agentToken(String token) {
       this.agentToken = checkNotNull(token, "token");
       return this;
@@ -323,7 +327,10 @@ public final class Replicator {
     ReplicatedFileSystem open(URI uri) throws IOException {
       io.replicator.cluster.AgentLease lease = null;
       if (agent != null) {
-        lease = io.replicator.cluster.AgentLease.register(agent, java.util.Optional.ofNullable(agentToken),
+        // Without a token given, the one the local agent made for itself (see AdminTokenFile).
+        java.util.Optional<String> token = agentToken != null ? java.util.Optional.of(agentToken)
+            : io.replicator.cluster.AdminTokenFile.find(System::getenv, agent);
+        lease = io.replicator.cluster.AgentLease.register(agent, token,
             root.toAbsolutePath().toString());
         try {
           configureFrom(lease.registration());
@@ -343,49 +350,46 @@ public final class Replicator {
     }
 
     /** Takes peer, mode, cluster, node, timers and policies from the agent's registration answer. */
-    private void configureFrom(Map<String, String> r) throws IOException {
-      String agentRoot = r.get("root");
-      if (agentRoot != null && Files.isDirectory(root)
-          && !Path.of(agentRoot).toRealPath().equals(root.toRealPath())) {
-        throw new IOException("the local agent replicates " + agentRoot + ", not " + root
+    private void configureFrom(io.replicator.proto.Registration r) throws IOException {
+      if (!r.getRoot().isEmpty() && Files.isDirectory(root)
+          && !Path.of(r.getRoot()).toRealPath().equals(root.toRealPath())) {
+        throw new IOException("the local agent replicates " + r.getRoot() + ", not " + root
             + "; refusing to open as primary");
       }
-      if (r.containsKey("peer")) {
-        peer = parseAddress(r.get("peer"));
+      if (!r.getPeer().isEmpty()) {
+        peer = parseAddress(r.getPeer());
       }
-      if (r.containsKey("mode")) {
-        mode = ReplicationMode.valueOf(r.get("mode"));
+      if (r.getMode() != io.replicator.proto.Mode.MODE_UNSPECIFIED) {
+        mode = ReplicationMode.valueOf(r.getMode().name().substring("MODE_".length()));
       }
-      if (r.containsKey("cluster")) {
-        clusterName = r.get("cluster");
+      if (!r.getCluster().isEmpty()) {
+        clusterName = r.getCluster();
       }
-      if (r.containsKey("node")) {
-        nodeId = r.get("node");
+      if (!r.getNode().isEmpty()) {
+        nodeId = r.getNode();
       }
-      if (r.containsKey("heartbeat") && r.containsKey("peer-timeout")) {
-        heartbeat(Duration.parse(r.get("heartbeat")), Duration.parse(r.get("peer-timeout")));
+      if (r.getHeartbeatMillis() > 0 && r.getPeerTimeoutMillis() > 0) {
+        heartbeat(Duration.ofMillis(r.getHeartbeatMillis()), Duration.ofMillis(r.getPeerTimeoutMillis()));
       }
-      if (r.containsKey("ack-timeout")) {
-        ackTimeout(Duration.parse(r.get("ack-timeout")));
+      if (r.getAckTimeoutMillis() > 0) {
+        ackTimeout(Duration.ofMillis(r.getAckTimeoutMillis()));
       }
-      if (r.containsKey("connect-timeout")) {
-        connectTimeout = Duration.parse(r.get("connect-timeout"));
+      if (r.getConnectTimeoutMillis() > 0) {
+        connectTimeout = Duration.ofMillis(r.getConnectTimeoutMillis());
       }
-      if (r.containsKey("split-brain-policy")) {
-        splitBrainPolicy = SplitBrainPolicy.valueOf(r.get("split-brain-policy"));
+      if (r.getSplitBrainPolicy() != io.replicator.proto.SplitBrainPolicyValue.SPLIT_BRAIN_POLICY_UNSPECIFIED) {
+        splitBrainPolicy = SplitBrainPolicy.valueOf(r.getSplitBrainPolicy().name().substring("SPLIT_BRAIN_".length()));
       }
-      if (r.containsKey("peer-loss-policy")) {
-        peerLossPolicy = PeerLossPolicy.valueOf(r.get("peer-loss-policy"));
+      if (r.getPeerLossPolicy() != io.replicator.proto.PeerLossPolicyValue.PEER_LOSS_POLICY_UNSPECIFIED) {
+        peerLossPolicy = PeerLossPolicy.valueOf(r.getPeerLossPolicy().name().substring("PEER_LOSS_".length()));
       }
-      if (r.containsKey("block-timeout")) {
-        blockTimeout = Duration.parse(r.get("block-timeout"));
+      if (r.getBlockTimeoutMillis() > 0) {
+        blockTimeout = Duration.ofMillis(r.getBlockTimeoutMillis());
       }
-      if (r.containsKey("secret-file")) {
-        security = LinkSecurity.secretFile(Path.of(r.get("secret-file")));
+      if (!r.getSecretFile().isEmpty()) {
+        security = LinkSecurity.secretFile(Path.of(r.getSecretFile()));
       }
-      if (r.containsKey("resync-rate")) {
-        resyncBytesPerSecond = Long.parseLong(r.get("resync-rate"));
-      }
+      resyncBytesPerSecond = r.getResyncRate();
     }
 
     private ReplicatedFileSystem openReplicated(URI uri, io.replicator.cluster.AgentLease lease) throws IOException {

@@ -2,7 +2,20 @@ package io.replicator.agent;
 
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.replicator.NodeState;
+import io.replicator.ReplicationStatus;
+import io.replicator.Replicator;
 import io.replicator.agent.admin.AdminHandlers;
+import io.replicator.agent.admin.ApplicationLatency;
+import io.replicator.agent.admin.ConsoleSampler;
+import io.replicator.agent.admin.EventHistory;
+import io.replicator.agent.admin.LeaseStatistics;
+import io.replicator.agent.admin.SampleRing;
+import io.replicator.cluster.AdminTokenFile;
+import io.replicator.proto.EventKind;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.function.Supplier;
 import io.replicator.agent.admin.AdminServer;
 import io.replicator.agent.admin.ReplicationMetrics;
 import io.replicator.agent.cluster.DataNodeAgent;
@@ -28,6 +41,10 @@ import org.slf4j.LoggerFactory;
  */
 public final class Agent {
   private static final Logger log = LoggerFactory.getLogger(Agent.class);
+
+  /** One console sample a second, fifteen minutes of them. */
+  private static final Duration SAMPLE_INTERVAL = Duration.ofSeconds(1);
+  private static final int SAMPLES = 900;
 
   private Agent() {}
 
@@ -56,8 +73,13 @@ public final class Agent {
       if (config.witness().isEmpty()) {
         throw new BadConfigurationException(List.of(configFile + ": --witness given but the file has no witness section"));
       }
-      Witness w = new Witness(config.cluster(), config.nodes().stream().map(NodeConfig::name).toList(),
-          config.timers().heartbeat(), config.timers().peerTimeout(), security);
+      Witness w;
+      try {
+        w = new Witness(config.cluster(), config.nodes().stream().map(NodeConfig::name).toList(),
+            config.timers().heartbeat(), config.timers().peerTimeout(), config.witness().get().stateFile(), security);
+      } catch (IllegalArgumentException e) {
+        throw new BadConfigurationException(List.of(configFile + ": witness.state-file: " + e.getMessage()));
+      }
       try {
         InetSocketAddress a = config.witness().get().address();
         w.listen(new InetSocketAddress(a.getHostString(), a.getPort()));
@@ -74,16 +96,33 @@ public final class Agent {
       return 0;
     }
     NodeConfig self = config.self(node, hostName());
-    Optional<String> token = readToken(config, configFile);
-    DataNodeAgent agent = new DataNodeAgent(config, self, security);
+    String token = adminToken(config, configFile, self);
+    EventHistory history = EventHistory.open(self.root().resolve(Replicator.METADATA_DIRECTORY)
+        .resolve(EventHistory.FILE_NAME), self.name(), EventHistory.DEFAULT_CAPACITY, Clock.systemUTC());
+    DataNodeAgent agent = new DataNodeAgent(config, self, security, history);
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-    ReplicationMetrics metrics = new ReplicationMetrics(registry, () -> agent.status().replication());
+    ApplicationLatency latency = new ApplicationLatency();
+    Supplier<ReplicationStatus> replication = () -> agent.status().replication();
+    ReplicationMetrics metrics = new ReplicationMetrics(registry, replication, latency);
+    history.onRecord(e -> {
+      if (e.getKind() == EventKind.FAILOVER) {
+        metrics.failovers().increment();
+      }
+    });
+    SampleRing samples = new SampleRing(SAMPLE_INTERVAL, SAMPLES);
+    ConsoleSampler sampler = new ConsoleSampler(samples, replication, latency, history, Clock.systemUTC());
     AdminHandlers handlers = new AdminHandlers()
         .status(agent::status)
         .metrics(registry, metrics::refresh)
+        .document("/events", history::toJson)
+        .document("/samples", samples::toJson)
+        .refusals((operation, code, reason) -> {
+          metrics.refused(code);
+          history.record(EventKind.REFUSED, agent.role().name(), operation + " refused (" + code + "): " + reason);
+        })
         .timeout(config.application().scriptTimeout().multipliedBy(4))
-        .routineOperation("lease", (p, b) -> agent.lease(p))
-        .operation("release", (p, b) -> agent.release(p))
+        .routineOperation("lease", (p, b) -> agent.lease(b, q -> LeaseStatistics.take(q, latency)))
+        .operation("release", (p, b) -> agent.release(b))
         .operation("swap", (p, b) -> agent.swap())
         .operation("promote", (p, b) -> agent.promote(flag(p, "force")))
         .operation("demote", (p, b) -> agent.demote(flag(p, "force")))
@@ -93,9 +132,13 @@ public final class Agent {
     try {
       InetSocketAddress a = self.admin();
       admin = AdminServer.start(new InetSocketAddress(a.getHostString(), a.getPort()), token, handlers);
+      history.record(EventKind.AGENT_START, NodeState.WAIT.name(), "agent started; admin endpoint and console on "
+          + admin.localAddress().getAddress().getHostAddress() + ":" + admin.localAddress().getPort());
       agent.start();
+      sampler.start(SAMPLE_INTERVAL);
     } catch (IOException | RuntimeException e) {
       log.error("agent for node {} cannot start: {}", self.name(), e.getMessage());
+      sampler.close();
       agent.close();
       return 1;
     }
@@ -103,6 +146,7 @@ public final class Agent {
     AdminServer started = admin;
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       log.info("agent stopping");
+      sampler.close();
       agent.close();
       started.close();
       stop.countDown();
@@ -116,20 +160,34 @@ public final class Agent {
     return v != null && (v.isEmpty() || v.equalsIgnoreCase("true"));
   }
 
-  private static Optional<String> readToken(AgentConfig config, Path configFile) throws BadConfigurationException {
-    if (config.adminTokenFile().isEmpty()) {
-      return Optional.empty();
-    }
-    Path f = config.adminTokenFile().get();
-    try {
-      String t = Files.readString(f).strip();
-      if (t.isEmpty()) {
-        throw new BadConfigurationException(List.of(configFile + ": admin-token-file " + f + " is empty"));
+  /**
+   * The admin token: the configured {@code admin-token-file}, else the token this agent made for
+   * itself in the user's runtime directory (made at first start, owner-only), where the CLI and the
+   * embedded library find it by the admin port.
+   */
+  private static String adminToken(AgentConfig config, Path configFile, NodeConfig self)
+      throws BadConfigurationException {
+    if (config.adminTokenFile().isPresent()) {
+      Path f = config.adminTokenFile().get();
+      try {
+        String t = Files.readString(f).strip();
+        if (t.isEmpty()) {
+          throw new BadConfigurationException(List.of(configFile + ": admin-token-file " + f + " is empty"));
+        }
+        return t;
+      } catch (IOException e) {
+        throw new BadConfigurationException(List.of(configFile + ": admin-token-file " + f + " cannot be read: "
+            + e.getMessage()));
       }
-      return Optional.of(t);
-    } catch (IOException e) {
-      throw new BadConfigurationException(List.of(configFile + ": admin-token-file " + f + " cannot be read: "
-          + e.getMessage()));
+    }
+    Path own = AdminTokenFile.forPort(System::getenv, self.admin().getPort());
+    try {
+      String t = AdminTokenFile.readOrCreate(own);
+      log.info("admin token (no admin-token-file configured): {}", own);
+      return t;
+    } catch (IOException | RuntimeException e) {
+      throw new BadConfigurationException(List.of(configFile + ": no admin-token-file configured, and the agent's "
+          + "own token cannot be used: " + e.getMessage()));
     }
   }
 

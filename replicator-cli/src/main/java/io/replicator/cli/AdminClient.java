@@ -117,8 +117,8 @@ final class AdminClient implements AutoCloseable {
       case 401 -> new CommandFailure(ExitCodes.UNAUTHORIZED, endpoint.token().isPresent()
           ? "the agent at " + address + " refused the admin token (401): check --token-file or $"
               + AdminOptions.TOKEN_VARIABLE
-          : "the agent at " + address + " wants an admin token (401): pass --token-file FILE or set $"
-              + AdminOptions.TOKEN_VARIABLE);
+          : "the agent at " + address + " wants an admin token (401): run as the agent's user (its token is in "
+              + "~/.replicator/admin-PORT.token), or pass --token-file FILE or set $" + AdminOptions.TOKEN_VARIABLE);
       case 409 -> refusal(what, response.body());
       case 404 -> new CommandFailure(ExitCodes.FAILURE, "the agent at " + address + " does not serve the "
           + what + " (404: " + text + ")");

@@ -3,6 +3,7 @@ package io.replicator.cli;
 import io.replicator.agent.config.AgentConfig;
 import io.replicator.agent.config.BadConfigurationException;
 import io.replicator.agent.config.NodeConfig;
+import io.replicator.cluster.AdminTokenFile;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -17,7 +18,8 @@ import picocli.CommandLine.Option;
 /**
  * How a verb finds the local agent's admin endpoint and its token: {@code --admin}, or the node's
  * {@code admin} address in the pair's configuration file; {@code --token-file}, the
- * {@code REPLICATOR_ADMIN_TOKEN} variable, or the configuration's {@code admin-token-file}.
+ * {@code REPLICATOR_ADMIN_TOKEN} variable, the configuration's {@code admin-token-file}, or the
+ * token the local agent made for itself (found by the admin port, sent only to this machine).
  */
 final class AdminOptions {
   static final String DEFAULT_ADMIN = "127.0.0.1:7480";
@@ -38,7 +40,9 @@ final class AdminOptions {
 
   @Option(names = "--token-file", paramLabel = "FILE",
       description = "File holding the admin token (default: $" + TOKEN_VARIABLE
-          + ", else the configuration's admin-token-file). The token is never printed.")
+          + ", else the configuration's admin-token-file, else the token the local agent made for itself in "
+          + "~/.replicator/admin-PORT.token or $" + AdminTokenFile.RUNTIME_DIRECTORY_VARIABLE
+          + "). The token is never printed.")
   Path tokenFile;
 
   /**
@@ -64,11 +68,11 @@ final class AdminOptions {
       address = new HostPort(configured.getHostString(), configured.getPort());
       configuredTokenFile = loaded.adminTokenFile();
     }
-    return new AdminEndpoint(address, token(commandLine, environment, configuredTokenFile));
+    return new AdminEndpoint(address, token(commandLine, environment, configuredTokenFile, address));
   }
 
   private Optional<String> token(CommandLine commandLine, Function<String, String> environment,
-      Optional<Path> configuredTokenFile) {
+      Optional<Path> configuredTokenFile, HostPort address) {
     if (tokenFile != null) {
       return Optional.of(readToken(commandLine, tokenFile, "--token-file " + tokenFile));
     }
@@ -78,11 +82,13 @@ final class AdminOptions {
     }
     // The configured file is often readable only by the agent's user; reads on loopback need no
     // token, so an unreadable file is not an error here. An operation then answers 401 with a hint.
-    if (configuredTokenFile.isPresent() && Files.isReadable(configuredTokenFile.get())) {
-      return Optional.of(readToken(commandLine, configuredTokenFile.get(),
-          "admin-token-file " + configuredTokenFile.get()));
+    if (configuredTokenFile.isPresent()) {
+      return Files.isReadable(configuredTokenFile.get())
+          ? Optional.of(readToken(commandLine, configuredTokenFile.get(), "admin-token-file " + configuredTokenFile.get()))
+          : Optional.empty();
     }
-    return Optional.empty();
+    // No token configured: the agent made its own, which its user finds by the admin port.
+    return AdminTokenFile.find(environment, InetSocketAddress.createUnresolved(address.host(), address.port()));
   }
 
   private static String readToken(CommandLine commandLine, Path file, String source) {

@@ -2,6 +2,7 @@ package io.replicator.cli;
 
 import io.replicator.agent.AgentMain;
 import io.replicator.agent.sample.LedgerWriter;
+import io.replicator.cluster.AdminTokenFile;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.ServerSocket;
@@ -212,8 +213,15 @@ final class HaCycleDemo {
     List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
         "-Xmx192m", "-cp", System.getProperty("java.class.path"), AgentMain.class.getName(),
         "--config", work.resolve("replicator.conf").toString(), "--node", n.name));
-    n.process = new ProcessBuilder(cmd).redirectErrorStream(true)
-        .redirectOutput(ProcessBuilder.Redirect.appendTo(n.dir.resolve("agent.log").toFile())).start();
+    ProcessBuilder agent = new ProcessBuilder(cmd).redirectErrorStream(true)
+        .redirectOutput(ProcessBuilder.Redirect.appendTo(n.dir.resolve("agent.log").toFile()));
+    // the demo's agents make their admin tokens in its work directory, not in the home directory
+    agent.environment().put(AdminTokenFile.RUNTIME_DIRECTORY_VARIABLE, runtimeDirectory().toString());
+    n.process = agent.start();
+  }
+
+  private Path runtimeDirectory() {
+    return work.resolve("run");
   }
 
   private void kill(Node n) throws Exception {
@@ -261,9 +269,11 @@ final class HaCycleDemo {
   }
 
   private HttpResponse<String> post(Node n, String op) throws Exception {
+    String token = AdminTokenFile.find(java.util.Map.of(AdminTokenFile.RUNTIME_DIRECTORY_VARIABLE,
+        runtimeDirectory().toString())::get, new java.net.InetSocketAddress("127.0.0.1", n.admin)).orElse("");
     return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + n.admin + "/ops/" + op))
-        .timeout(Duration.ofSeconds(120)).POST(HttpRequest.BodyPublishers.noBody()).build(),
-        HttpResponse.BodyHandlers.ofString());
+        .timeout(Duration.ofSeconds(120)).header("Authorization", "Bearer " + token)
+        .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
   }
 
   private static String field(String json, String key) {

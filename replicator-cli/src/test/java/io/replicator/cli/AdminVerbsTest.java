@@ -7,6 +7,7 @@ import io.replicator.ReplicationMode;
 import io.replicator.ReplicationStatus;
 import io.replicator.agent.admin.AdminHandlers;
 import io.replicator.agent.admin.AdminServer;
+import io.replicator.cluster.AdminTokenFile;
 import io.replicator.agent.admin.OperationFailure;
 import io.replicator.agent.admin.StatusDocument;
 import java.io.IOException;
@@ -60,8 +61,22 @@ class AdminVerbsTest {
     }
   }
 
-  private void start(Optional<String> token) throws IOException {
-    server = AdminServer.start(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), token, handlers);
+  /**
+   * Starts the endpoint as an agent without a configured token does: it made its own, in the
+   * user's runtime directory, where the verbs find it by the admin port.
+   */
+  private void start() throws IOException {
+    startWithoutTokenFile();
+    environment.put(AdminTokenFile.RUNTIME_DIRECTORY_VARIABLE, dir.resolve("run").toString());
+    Path own = AdminTokenFile.forPort(environment::get, server.localAddress().getPort());
+    Files.createDirectories(own.getParent());
+    Files.writeString(own, TOKEN + "\n");
+    Files.setPosixFilePermissions(own, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+  }
+
+  /** Starts the endpoint with a token the verbs do not find by themselves. */
+  private void startWithoutTokenFile() throws IOException {
+    server = AdminServer.start(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), TOKEN, handlers);
   }
 
   private String admin() {
@@ -122,7 +137,7 @@ class AdminVerbsTest {
   @Test
   void statusShowsBothNodesAndTheLinkInATable() throws Exception {
     status.set(AdminVerbsTest::fullDocument);
-    start(Optional.empty());
+    start();
 
     assertThat(verb("status")).as(err.toString()).isZero();
 
@@ -149,7 +164,7 @@ class AdminVerbsTest {
   void statusJsonIsTheDocumentAsReceived() throws Exception {
     StatusDocument document = fullDocument();
     status.set(() -> document);
-    start(Optional.empty());
+    start();
 
     assertThat(verb("status", "--json")).isZero();
 
@@ -158,7 +173,7 @@ class AdminVerbsTest {
 
   @Test
   void statusOfAMinimalDocumentNamesWhatIsUnknown() throws Exception {
-    start(Optional.empty());
+    start();
 
     assertThat(verb("status")).isZero();
 
@@ -201,7 +216,7 @@ class AdminVerbsTest {
     handlers.operation(operation, (parameters, body) -> {
       throw new OperationFailure(code, "beta does not answer");
     });
-    start(Optional.empty());
+    start();
 
     assertThat(verb(operation)).isEqualTo(exitCode);
 
@@ -211,7 +226,7 @@ class AdminVerbsTest {
   @Test
   void swapPrintsTheAgentsAnswer() throws Exception {
     handlers.operation("swap", (parameters, body) -> "swapped: beta is primary, downtime 1.2 s");
-    start(Optional.empty());
+    start();
 
     assertThat(verb("swap")).isZero();
 
@@ -226,7 +241,7 @@ class AdminVerbsTest {
       lastParameters.set(parameters);
       return "done";
     });
-    start(Optional.empty());
+    start();
 
     assertThat(verb(operation)).isZero();
     assertThat(lastParameters.get()).isEmpty();
@@ -239,7 +254,7 @@ class AdminVerbsTest {
     handlers.operation("promote", (parameters, body) -> {
       throw new OperationFailure(OperationFailure.Code.SPLIT_BRAIN, "both sides wrote");
     });
-    start(Optional.empty());
+    start();
 
     assertThat(verb("promote", "--force")).isEqualTo(ExitCodes.SPLIT_BRAIN);
     assertThat(errLines()).containsExactly("replicator: promote refused, split brain: both sides wrote");
@@ -250,7 +265,7 @@ class AdminVerbsTest {
     handlers.operation("swap", () -> {
       throw new IllegalStateException("stop script exited with 3\nsee the log");
     });
-    start(Optional.empty());
+    start();
 
     assertThat(verb("swap")).isEqualTo(ExitCodes.FAILURE);
     assertThat(errLines()).singleElement().asString().startsWith("replicator: swap failed: the agent at ")
@@ -259,7 +274,7 @@ class AdminVerbsTest {
 
   @Test
   void operationTheAgentDoesNotServeIsAFailure() throws Exception {
-    start(Optional.empty());
+    start();
 
     assertThat(verb("swap")).isEqualTo(ExitCodes.FAILURE);
     assertThat(errLines()).singleElement().asString().contains("does not serve the swap (404: No operation named swap)");
@@ -273,7 +288,7 @@ class AdminVerbsTest {
       finish.await(10, TimeUnit.SECONDS);
       return "late";
     });
-    start(Optional.empty());
+    start();
 
     assertThat(verb("swap")).isEqualTo(ExitCodes.FAILURE);
     assertThat(errLines()).singleElement().asString()
@@ -286,11 +301,11 @@ class AdminVerbsTest {
   @Test
   void tokenIsSentFromTheEnvironmentOrAFileAndNeverPrinted() throws Exception {
     handlers.operation("swap", () -> "swapped");
-    start(Optional.of(TOKEN));
+    startWithoutTokenFile();
 
     assertThat(verb("swap")).isEqualTo(ExitCodes.UNAUTHORIZED);
     assertThat(errLines()).singleElement().asString().contains("wants an admin token (401)")
-        .contains("--token-file FILE or set $REPLICATOR_ADMIN_TOKEN");
+        .contains("--token-file FILE or set $REPLICATOR_ADMIN_TOKEN").contains("admin-PORT.token");
 
     err.getBuffer().setLength(0);
     Path wrong = Files.writeString(dir.resolve("wrong"), "not-the-token\n");
@@ -304,6 +319,15 @@ class AdminVerbsTest {
     environment.put("REPLICATOR_ADMIN_TOKEN", TOKEN);
     assertThat(verb("swap")).isZero();
     assertThat(out.toString() + err).doesNotContain(TOKEN);
+  }
+
+  @Test
+  void theTokenTheLocalAgentMadeForItselfIsFoundWithoutAnyOption() throws Exception {
+    handlers.operation("swap", () -> "swapped");
+    start();
+
+    assertThat(verb("swap")).as(err.toString()).isZero();
+    assertThat(out.toString()).contains("swapped").doesNotContain(TOKEN);
   }
 
   @Test
@@ -341,7 +365,7 @@ class AdminVerbsTest {
 
   @Test
   void configFileGivesTheNodesAdminAddress() throws Exception {
-    start(Optional.empty());
+    start();
     Path config = Files.writeString(dir.resolve("replicator.conf"), """
         cluster = "orders"
         nodes {
@@ -395,7 +419,7 @@ class AdminVerbsTest {
       }
       return StatusDocument.of("alpha", syncSource(total * elapsedMillis / 4500, total));
     });
-    start(Optional.empty());
+    start();
 
     assertThat(verb("resync", "--full", "--discard-local")).as(err.toString()).isZero();
 
@@ -415,7 +439,7 @@ class AdminVerbsTest {
     status.set(() -> StatusDocument.of("alpha", new ReplicationStatus(NodeState.ALONE, ReplicationMode.SYNC,
         Optional.of("10.0.0.2:7400"), false, true, Optional.of("peer lost during resync"), 1, 4096, 5, 5, 0, 0,
         Optional.empty())));
-    start(Optional.empty());
+    start();
 
     assertThat(verb("resync")).isEqualTo(ExitCodes.FAILURE);
     assertThat(errLines()).containsExactly("replicator: resync ended with the peer disconnected: peer lost during resync");
@@ -443,7 +467,7 @@ class AdminVerbsTest {
       return StatusDocument.of("alpha", primaryInSync()).with("verify", map("running", true,
           "bytesDone", total * elapsedMillis / 2500, "bytesTotal", total, "result", null));
     });
-    start(Optional.empty());
+    start();
 
     assertThat(verb("verify")).as(err.toString()).isZero();
 
@@ -460,7 +484,7 @@ class AdminVerbsTest {
     status.set(() -> StatusDocument.of("alpha", primaryInSync()).with("verify", map("running", false,
         "bytesDone", 4096, "bytesTotal", 4096, "result", map("pathsCompared", 3, "bytesCompared", 4096,
             "blocksDiffering", 2, "pathsDiffering", 1, "examples", List.of("orders/a.log", "orders/b.log")))));
-    start(Optional.empty());
+    start();
 
     assertThat(verb("verify")).isEqualTo(ExitCodes.FAILURE);
 

@@ -1,38 +1,56 @@
 package io.replicator.cluster;
 
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.Message;
+import com.google.protobuf.util.JsonFormat;
+import io.replicator.NodeState;
 import io.replicator.ReplicatedFileSystem;
 import io.replicator.ReplicationStatus;
+import io.replicator.proto.ApplicationReport;
+import io.replicator.proto.LeaseReply;
+import io.replicator.proto.LeaseRequest;
+import io.replicator.proto.Registration;
+import io.replicator.proto.ReleaseRequest;
+import io.replicator.proto.ReplicationState;
+import io.replicator.proto.Request;
+import io.replicator.proto.ResyncProgress;
+import io.replicator.proto.Role;
 import java.io.Closeable;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.net.ConnectException;
 import java.net.InetSocketAddress;
 import java.net.URI;
-import java.net.URLEncoder;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.LinkedHashMap;
-import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * An application's registration with its local agent, which owns the role decision: the library
- * opens as primary only when the agent says so, and then renews a lease on every heartbeat. The
- * agent's answer gates writes (alone allowed or not, suspended when fenced); losing the agent
+ * opens as primary only when the agent says so, and then renews a lease on every half heartbeat.
+ * The agent's answer gates writes (alone allowed or not, suspended when fenced); losing the agent
  * for longer than the lease suspends writes too, so a primary whose agent died cannot diverge.
  *
- * <p>The exchange is {@code POST /ops/lease} on the agent's admin endpoint: the application's
- * status goes out as query parameters, and {@code key=value} lines come back. {@code POST
- * /ops/release} tells the agent the file system closed, and whether the peer had everything.
+ * <p>The exchange is {@code POST /ops/lease} on the agent's admin endpoint with a {@link
+ * LeaseRequest} as JSON, answered by a {@link LeaseReply}; {@code POST /ops/release} with a
+ * {@link ReleaseRequest} tells the agent the file system closed, and whether the peer had
+ * everything. Leave to write alone may come with a time limit (a witness's lease): it counts from
+ * when the renewal was sent, and ends on its own deadline even if no later answer comes.
  */
 public final class AgentLease implements Closeable {
   private static final Logger log = LoggerFactory.getLogger(AgentLease.class);
+  private static final JsonFormat.Printer JSON = JsonFormat.printer().omittingInsignificantWhitespace();
+  private static final JsonFormat.Parser JSON_IN = JsonFormat.parser().ignoringUnknownFields();
 
   /** Receives the agent's gate decisions (the replication stream). */
   public interface Gate {
@@ -42,21 +60,32 @@ public final class AgentLease implements Closeable {
   private final URI base;
   private final Optional<String> token;
   private final HttpClient http;
-  private final Map<String, String> registration;
+  private final Registration registration;
   private final Duration interval;
   private final Duration leaseTimeout;
   private final AtomicReference<String> commandResult = new AtomicReference<>();
+  private final ScheduledExecutorService deadlines = Executors.newSingleThreadScheduledExecutor(r -> {
+    Thread t = new Thread(r, "replicator-agent-lease-deadline");
+    t.setDaemon(true);
+    return t;
+  });
   private volatile boolean commandRunning;
   private volatile boolean closed;
   private Thread renewer;
+  /** The gate as last applied, and the scheduled end of a time-limited leave to write alone. */
+  private boolean aloneNow;
+  private String suspendedNow;
+  private ScheduledFuture<?> aloneEnds;
 
-  private AgentLease(URI base, Optional<String> token, HttpClient http, Map<String, String> registration) {
+  private AgentLease(URI base, Optional<String> token, HttpClient http, Registration registration) {
     this.base = base;
     this.token = token;
     this.http = http;
     this.registration = registration;
-    this.interval = Duration.parse(registration.getOrDefault("lease-interval", "PT0.2S"));
-    this.leaseTimeout = Duration.parse(registration.getOrDefault("lease-timeout", "PT3S"));
+    this.interval = Duration.ofMillis(Math.max(1, registration.getLeaseIntervalMillis() == 0 ? 200
+        : registration.getLeaseIntervalMillis()));
+    this.leaseTimeout = Duration.ofMillis(registration.getLeaseTimeoutMillis() == 0 ? 3000
+        : registration.getLeaseTimeoutMillis());
   }
 
   /**
@@ -68,25 +97,32 @@ public final class AgentLease implements Closeable {
       throws IOException {
     URI base = URI.create("http://" + hostForUri(admin) + ":" + admin.getPort());
     HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(3)).build();
-    Map<String, String> reply = exchange(http, base, token, "/ops/lease",
-        Map.of("phase", "register", "root", root), Duration.ofSeconds(10));
-    String role = reply.getOrDefault("role", "");
-    if (!role.equals("PRIMARY")) {
+    LeaseReply reply = exchange(http, base, token, "/ops/lease",
+        LeaseRequest.newBuilder().setPhase(LeaseRequest.Phase.REGISTER).setRoot(root).build(), Duration.ofSeconds(10));
+    if (reply.getRole() != Role.ROLE_PRIMARY) {
       throw new IOException("the local agent at " + admin.getHostString() + ":" + admin.getPort()
-          + " says this node is " + (role.isEmpty() ? "not primary" : role)
-          + "; refusing to open as primary" + (reply.containsKey("why") ? " (" + reply.get("why") + ")" : ""));
+          + " says this node is " + roleName(reply.getRole()) + "; refusing to open as primary"
+          + (reply.getWhy().isEmpty() ? "" : " (" + reply.getWhy() + ")"));
     }
-    return new AgentLease(base, token, http, reply);
+    if (!reply.hasRegistration()) {
+      throw new IOException("the local agent at " + admin.getHostString() + ":" + admin.getPort()
+          + " answered the registration without the pair's configuration");
+    }
+    AgentLease lease = new AgentLease(base, token, http, reply.getRegistration());
+    lease.first = reply;
+    return lease;
   }
 
+  private LeaseReply first;
+
   /** What the agent answered at registration: peer, mode, timers and policies from the pair's configuration. */
-  public Map<String, String> registration() {
+  public Registration registration() {
     return registration;
   }
 
   /** Starts renewing the lease; every answer goes to {@code gate}. */
   public synchronized void start(ReplicatedFileSystem fs, Gate gate) {
-    apply(registration, gate);
+    apply(first, System.nanoTime(), gate);
     renewer = new Thread(() -> renew(fs, gate), "replicator-agent-lease");
     renewer.setDaemon(true);
     renewer.start();
@@ -97,17 +133,17 @@ public final class AgentLease implements Closeable {
     boolean suspendedForSilence = false;
     while (!closed) {
       try {
-        Map<String, String> reply = exchange(http, base, token, "/ops/lease", statusParameters(fs.status()),
-            leaseTimeout);
+        long sent = System.nanoTime();
+        LeaseReply reply = exchange(http, base, token, "/ops/lease", LeaseRequest.newBuilder()
+            .setPhase(LeaseRequest.Phase.RENEW).setReport(report(fs)).build(), leaseTimeout);
         lastAnswer = System.nanoTime();
         if (suspendedForSilence) {
           log.info("local agent answers again");
           suspendedForSilence = false;
         }
-        apply(reply, gate);
-        String command = reply.get("command");
-        if (command != null && !commandRunning) {
-          runCommand(fs, command);
+        apply(reply, sent, gate);
+        if (reply.getCommand() != Request.REQUEST_NONE && !commandRunning) {
+          runCommand(fs, reply.getCommand());
         }
       } catch (InterruptedIOException e) {
         if (closed) {
@@ -123,7 +159,7 @@ public final class AgentLease implements Closeable {
           suspendedForSilence = true;
           log.warn("no answer from the local agent for {} ms ({}); suspending writes",
               leaseTimeout.toMillis(), e.getMessage());
-          gate.gate(false, "no answer from the local agent");
+          setGate(gate, false, "no answer from the local agent");
         }
       }
       try {
@@ -134,25 +170,61 @@ public final class AgentLease implements Closeable {
     }
   }
 
-  private static void apply(Map<String, String> reply, Gate gate) {
-    boolean alone = !"refused".equals(reply.get("alone"));
-    String writes = reply.getOrDefault("writes", "allowed");
-    gate.gate(alone, writes.equals("allowed") ? null : reply.getOrDefault("why", "suspended by the agent"));
+  /** Applies an answer to a renewal sent at {@code sentNanos}. */
+  private void apply(LeaseReply reply, long sentNanos, Gate gate) {
+    String suspended = reply.getWritesAllowed() ? null
+        : reply.getWhy().isEmpty() ? "suspended by the agent" : reply.getWhy();
+    boolean alone = reply.getAloneAllowed();
+    synchronized (this) {
+      if (aloneEnds != null) {
+        aloneEnds.cancel(false);
+        aloneEnds = null;
+      }
+      if (alone && reply.getAloneValidMillis() > 0) {
+        // the leave counts from when this renewal left, which is before the agent granted it
+        long remaining = sentNanos + Duration.ofMillis(reply.getAloneValidMillis()).toNanos() - System.nanoTime();
+        if (remaining <= 0) {
+          alone = false;
+        } else {
+          aloneEnds = deadlines.schedule(() -> leaveEnded(gate), remaining, TimeUnit.NANOSECONDS);
+        }
+      }
+    }
+    setGate(gate, alone, suspended);
   }
 
-  private void runCommand(ReplicatedFileSystem fs, String command) {
+  private void leaveEnded(Gate gate) {
+    String suspended;
+    synchronized (this) {
+      if (aloneEnds == null || !aloneNow) {
+        return;
+      }
+      aloneEnds = null;
+      suspended = suspendedNow;
+    }
+    log.info("leave to write without the peer ended with no renewal");
+    setGate(gate, false, suspended);
+  }
+
+  private synchronized void setGate(Gate gate, boolean alone, String suspended) {
+    aloneNow = alone;
+    suspendedNow = suspended;
+    gate.gate(alone, suspended);
+  }
+
+  private void runCommand(ReplicatedFileSystem fs, Request command) {
     commandRunning = true;
     commandResult.set(null);
     Thread t = new Thread(() -> {
       String result;
       try {
         switch (command) {
-          case "verify" -> result = "verify: " + fs.verify();
-          case "resync" -> {
+          case REQUEST_VERIFY -> result = "verify: " + fs.verify();
+          case REQUEST_RESYNC -> {
             fs.resync();
             result = "resync: done, peer in sync";
           }
-          case "resync-full" -> {
+          case REQUEST_RESYNC_FULL -> {
             var report = fs.verify();
             fs.resync();
             result = "full resync: compared the whole tree (" + report + "), peer in sync";
@@ -170,32 +242,33 @@ public final class AgentLease implements Closeable {
     t.start();
   }
 
-  private Map<String, String> statusParameters(ReplicationStatus s) {
-    Map<String, String> p = new LinkedHashMap<>();
-    p.put("phase", "renew");
-    p.put("state", s.state().name());
-    p.put("inSync", Boolean.toString(s.inSync()));
-    p.put("peerConnected", Boolean.toString(s.peerConnected()));
-    p.put("peerOutOfDate", Boolean.toString(s.peerOutOfDate()));
-    p.put("generation", Long.toHexString(s.generation()));
-    p.put("dirtyBytes", Long.toString(s.dirtyBytes()));
-    p.put("lastSequence", Long.toString(s.lastSequence()));
-    p.put("appliedSequence", Long.toString(s.appliedSequence()));
-    p.put("inFlightChanges", Long.toString(s.inFlightChanges()));
-    p.put("inFlightBytes", Long.toString(s.inFlightBytes()));
-    s.problem().ifPresent(v -> p.put("problem", v));
-    s.resync().ifPresent(r -> {
-      p.put("resyncDone", Long.toString(r.bytesDone()));
-      p.put("resyncTotal", Long.toString(r.bytesTotal()));
-      p.put("resyncRate", Long.toString(r.bytesPerSecond()));
-      p.put("resyncEta", Long.toString(r.etaSeconds()));
-    });
-    p.put("commandRunning", Boolean.toString(commandRunning));
+  private ApplicationReport report(ReplicatedFileSystem fs) {
+    ReplicationStatus s = fs.status();
+    ApplicationReport.Builder r = ApplicationReport.newBuilder()
+        .setWriteStatistics(WriteStatisticsProtos.toProto(fs.writeStatistics()))
+        .setState(stateOf(s.state()))
+        .setInSync(s.inSync())
+        .setPeerConnected(s.peerConnected())
+        .setPeerOutOfDate(s.peerOutOfDate())
+        .setGeneration(s.generation())
+        .setDirtyBytes(s.dirtyBytes())
+        .setLastSequence(s.lastSequence())
+        .setAppliedSequence(s.appliedSequence())
+        .setInFlightChanges(s.inFlightChanges())
+        .setInFlightBytes(s.inFlightBytes())
+        .setCommandRunning(commandRunning);
+    s.problem().ifPresent(r::setProblem);
+    s.resync().ifPresent(p -> r.setResync(ResyncProgress.newBuilder().setBytesDone(p.bytesDone())
+        .setBytesTotal(p.bytesTotal()).setBytesPerSecond(p.bytesPerSecond()).setEtaSeconds(p.etaSeconds())));
     String result = commandResult.getAndSet(null);
     if (result != null) {
-      p.put("commandResult", result);
+      r.setCommandResult(result);
     }
-    return p;
+    return r.build();
+  }
+
+  private static ReplicationState stateOf(NodeState s) {
+    return ReplicationState.valueOf("STATE_" + s.name());
   }
 
   /** Stops renewing and tells the agent the file system closed; {@code inSync} says whether the peer had everything. */
@@ -208,8 +281,10 @@ public final class AgentLease implements Closeable {
     if (t != null) {
       t.interrupt();
     }
+    deadlines.shutdownNow();
     try {
-      exchange(http, base, token, "/ops/release", Map.of("inSync", Boolean.toString(inSync)), Duration.ofSeconds(3));
+      post(http, base, token, "/ops/release", ReleaseRequest.newBuilder().setInSync(inSync).build(),
+          Duration.ofSeconds(3));
     } catch (IOException e) {
       log.warn("could not tell the local agent that the file system closed: {}", e.getMessage());
     }
@@ -220,14 +295,25 @@ public final class AgentLease implements Closeable {
     release(false);
   }
 
-  private static Map<String, String> exchange(HttpClient http, URI base, Optional<String> token, String path,
-      Map<String, String> parameters, Duration timeout) throws IOException {
-    StringBuilder query = new StringBuilder();
-    parameters.forEach((k, v) -> query.append(query.length() == 0 ? "?" : "&")
-        .append(URLEncoder.encode(k, StandardCharsets.UTF_8)).append('=')
-        .append(URLEncoder.encode(v, StandardCharsets.UTF_8)));
-    HttpRequest.Builder request = HttpRequest.newBuilder(base.resolve(path + query))
-        .timeout(timeout).POST(HttpRequest.BodyPublishers.noBody());
+  private static LeaseReply exchange(HttpClient http, URI base, Optional<String> token, String path,
+      LeaseRequest request, Duration timeout) throws IOException {
+    String body = post(http, base, token, path, request, timeout);
+    LeaseReply.Builder reply = LeaseReply.newBuilder();
+    try {
+      JSON_IN.merge(body, reply);
+    } catch (InvalidProtocolBufferException e) {
+      throw new IOException("the local agent at " + base + " answered something that is not a lease reply: "
+          + e.getMessage());
+    }
+    return reply.build();
+  }
+
+  private static String post(HttpClient http, URI base, Optional<String> token, String path, Message body,
+      Duration timeout) throws IOException {
+    HttpRequest.Builder request = HttpRequest.newBuilder(base.resolve(path))
+        .timeout(timeout)
+        .header("Content-Type", "application/json")
+        .POST(HttpRequest.BodyPublishers.ofString(JSON.print(body), StandardCharsets.UTF_8));
     token.ifPresent(t -> request.header("Authorization", "Bearer " + t));
     HttpResponse<String> response;
     try {
@@ -242,18 +328,17 @@ public final class AgentLease implements Closeable {
       throw new IOException("the local agent at " + base + " answered " + response.statusCode() + ": "
           + response.body().strip());
     }
-    return parse(response.body());
+    return response.body();
   }
 
-  static Map<String, String> parse(String body) {
-    Map<String, String> out = new LinkedHashMap<>();
-    for (String line : body.split("\n")) {
-      int eq = line.indexOf('=');
-      if (eq > 0) {
-        out.put(line.substring(0, eq).strip(), line.substring(eq + 1).strip());
-      }
-    }
-    return out;
+  private static String roleName(Role r) {
+    return switch (r) {
+      case ROLE_PRIMARY -> "PRIMARY";
+      case ROLE_SECONDARY -> "SECONDARY";
+      case ROLE_STOPPED -> "STOPPED";
+      case ROLE_WAIT -> "WAIT";
+      default -> "not primary";
+    };
   }
 
   private static String hostForUri(InetSocketAddress a) {

@@ -162,6 +162,7 @@ final class ReplicatingFileChannel extends FileChannel {
 
   private int write(ByteBuffer src, long position, boolean positional) throws IOException {
     checkWritable();
+    long started = System.nanoTime();
     if (positional) {
       file();
     }
@@ -184,6 +185,7 @@ final class ReplicatingFileChannel extends FileChannel {
     if (options.forcesWrites() && written > 0) {
       force(options.sync());
     }
+    fs.writeRecorder().write(started, written);
     return written;
   }
 
@@ -207,6 +209,7 @@ final class ReplicatingFileChannel extends FileChannel {
   public long write(ByteBuffer[] srcs, int offset, int length) throws IOException {
     Objects.checkFromIndexSize(offset, length, srcs.length);
     checkWritable();
+    long started = System.nanoTime();
     LockedChange.Made<Long> made = change((path, change) -> {
       if (unlinked) {
         return gatherWrite(srcs, offset, length);
@@ -242,6 +245,7 @@ final class ReplicatingFileChannel extends FileChannel {
     if (options.forcesWrites() && written > 0) {
       force(options.sync());
     }
+    fs.writeRecorder().write(started, written);
     return written;
   }
 
@@ -327,6 +331,7 @@ final class ReplicatingFileChannel extends FileChannel {
   @Override
   public void force(boolean metaData) throws IOException {
     checkOpen();
+    long started = System.nanoTime();
     FileChannel file = file();
     LockedChange.Made<Void> made = fs.change(WrappedFileSystem.Scope.FILE, this::changePath, (path, change) -> {
       if (!unlinked) {
@@ -354,6 +359,7 @@ final class ReplicatingFileChannel extends FileChannel {
     if (localFailure != null) {
       throw closeOnInterrupt(localFailure);
     }
+    fs.writeRecorder().force(started);
   }
 
   // ---------------------------------------------------------------- position, size, maps, locks

@@ -76,6 +76,7 @@ public final class WrappedFileSystem extends ReplicatedFileSystem implements Loc
   private final Path realRoot;
   private final String delegateSeparator;
   private final ChangeSink sink;
+  private final WriteRecorder writeRecorder = new WriteRecorder();
   private final WrappedPath root;
   private final WrappedPath emptyPath;
 
@@ -114,6 +115,11 @@ public final class WrappedFileSystem extends ReplicatedFileSystem implements Loc
   }
 
   @Override
+  public io.replicator.WriteStatistics writeStatistics() {
+    return writeRecorder.snapshot();
+  }
+
+  @Override
   public Path delegateRoot() {
     return delegateRoot;
   }
@@ -135,6 +141,10 @@ public final class WrappedFileSystem extends ReplicatedFileSystem implements Loc
 
   ChangeSink sink() {
     return sink;
+  }
+
+  WriteRecorder writeRecorder() {
+    return writeRecorder;
   }
 
   /**

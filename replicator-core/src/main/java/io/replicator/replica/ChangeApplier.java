@@ -691,7 +691,8 @@ final class ChangeApplier implements Closeable {
       progressLock.unlock();
     }
     if (report) {
-      log.warn("Apply failure at seq {}; applying stops here", seq, error);
+      // the listener says why, once, in the operator's terms; the trace is for whoever debugs
+      log.debug("apply failure at seq {}; applying stops here", seq, error);
       try {
         listener.onFailure(seq, error);
       } catch (RuntimeException e) {

@@ -261,6 +261,11 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
   }
 
   @Override
+  public io.replicator.LocalData localData() {
+    return syncState.localData();
+  }
+
+  @Override
   public void close() {
     Session s;
     synchronized (sessionLock) {
@@ -417,7 +422,12 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
     public void onFailure(long seq, IOException cause) {
       Goodbye.Code code = cause instanceof PathRefusedException ? Goodbye.Code.BAD_PATH : Goodbye.Code.APPLY_FAILED;
       String why = cause instanceof PathRefusedException ? cause.getMessage() : cause.toString();
-      log.error("change {} from {} failed: {}", seq, connection.remoteNodeId(), why);
+      if (cause instanceof PathRefusedException) {
+        // the peer's fault, refused: one warning, as for any bad input
+        log.warn("change {} from {} refused: {}", seq, connection.remoteNodeId(), why);
+      } else {
+        log.error("change {} from {} failed: {}", seq, connection.remoteNodeId(), why);
+      }
       connection.close(code, "change " + seq + " failed on the replica: " + why);
       abort();
     }

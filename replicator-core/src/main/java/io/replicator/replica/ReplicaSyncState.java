@@ -43,6 +43,15 @@ final class ReplicaSyncState {
     return metadata.current().getInconsistent();
   }
 
+  /** What the metadata says now, for whoever decides roles. */
+  io.replicator.LocalData localData() {
+    io.replicator.proto.NodeMetadata m = metadata.current();
+    // changes an operator (or a deposition) chose to discard are no longer this node's to offer
+    return new io.replicator.LocalData(!m.getInconsistent() && !resyncRunning,
+        m.getPeerOutOfDate() && !m.getDiscardLocal(),
+        m.getGenerations().getCurrent(), m.getPrimarySinceMillis(), false);
+  }
+
   boolean resyncRunning() {
     return resyncRunning;
   }
@@ -96,6 +105,12 @@ final class ReplicaSyncState {
         .setInconsistent(false)
         .setDiscardLocal(false)
         .setPrimarySinceMillis(0) // a secondary in sync: any earlier time as primary is over
+        // and so is anything it changed then: the source's data replaced it, so it holds nothing
+        // its peer lacks (a stale mark would make it look like the newest copy at the next start)
+        .setPeerOutOfDate(false)
+        .clearOutOfDateReason()
+        .setOutOfDateSinceMillis(0)
+        .setPeerNeedsFullResync(false)
         .build());
     Path dir = root.resolve(METADATA_DIRECTORY);
     if (Files.exists(dir.resolve(ActivityLog.FILE_NAME))) {

@@ -57,7 +57,10 @@ final class PrimaryTracking implements Closeable {
     ActivityLog activityLog = ActivityLog.open(dir, settings.extentSize(), settings.maxHotExtents());
     DirtyBitmap bitmap = bitmapStore.bitmap();
     NodeMetadata m = metadata.current();
-    NodeMetadata.Builder next = m.toBuilder().setFormat(1).setNodeId(nodeId).setRunningAsPrimary(true);
+    // a node that opens as primary serves its own data from now on: an operator's old wish to
+    // discard it (made while it was secondary, and never used) must not wipe what it writes now
+    NodeMetadata.Builder next = m.toBuilder().setFormat(1).setNodeId(nodeId).setRunningAsPrimary(true)
+        .setDiscardLocal(false);
     if (m.getPrimarySinceMillis() == 0) {
       // when this node became primary (a restart as primary is not a new promotion; finishing a
       // resync as secondary ends the period): the younger primary is the one a policy may discard

@@ -290,8 +290,10 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
     String reason = "peer closed during the handshake: " + bye.getCode() + " " + printable(bye.getMessage());
     log.warn("connection {}: {}", describe(ctx), reason);
     if (connected != null) {
-      connected.completeExceptionally(new IOException(
-          "connection to " + ctx.channel().remoteAddress() + " failed: " + reason));
+      String message = "connection to " + ctx.channel().remoteAddress() + " failed: " + reason;
+      // a refusal proves the peer is there: callers must not take it for an absent peer
+      connected.completeExceptionally(bye.getCode() == Goodbye.Code.REFUSED
+          ? new PeerRefusedException(message) : new IOException(message));
     }
     ctx.close();
   }
@@ -426,8 +428,9 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
     // only now: failing the future runs the caller's callbacks (TransportClient closes the channel
     // in one), and the goodbye must already be written by then
     if (connected != null) {
-      connected.completeExceptionally(new IOException(
-          "connection to " + ctx.channel().remoteAddress() + " failed: " + reason));
+      String message = "connection to " + ctx.channel().remoteAddress() + " failed: " + reason;
+      connected.completeExceptionally(code == Goodbye.Code.REFUSED
+          ? new PeerRefusedException(message) : new IOException(message));
     }
   }
 

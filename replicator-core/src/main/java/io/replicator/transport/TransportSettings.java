@@ -60,13 +60,14 @@ public record TransportSettings(
 
   /**
    * Defaults: 2 MiB frames, 64 KiB headers, ping every 500 ms, peer dead after 3 s of silence, and
-   * 10 s for a handshake (a JVM that is still starting answers slowly, and is not gone).
+   * 5 s for a handshake, whatever the peer timeout (a JVM that is still starting answers slowly,
+   * and is not gone).
    */
   public static TransportSettings defaults(String clusterName, String nodeId) {
     byte[] incarnation = new byte[16];
     new SecureRandom().nextBytes(incarnation);
     return new TransportSettings(clusterName, nodeId, incarnation, 2 * MAX_PAYLOAD, 64 * 1024,
-        Duration.ofMillis(500), Duration.ofSeconds(3), Duration.ofSeconds(10));
+        Duration.ofMillis(500), Duration.ofSeconds(3), Duration.ofSeconds(5));
   }
 
   public TransportSettings withTimers(Duration heartbeat, Duration timeout) {

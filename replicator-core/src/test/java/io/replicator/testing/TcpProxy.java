@@ -219,7 +219,8 @@ public final class TcpProxy implements Closeable {
           // link heals (unless an end gives up first). Swallowing them instead would cut frames
           // and acknowledgements out of a stream TCP never loses bytes from.
           awaitFlowing(up, to);
-          // counted before it is passed on: once the far end has the bytes, the count has them too
+          // counted before it is forwarded: the answer to these bytes may come back (and a test
+          // read the counter) before this thread runs again
           counter.addAndGet(n);
           out.write(buf, 0, n);
           out.flush();

@@ -21,12 +21,15 @@ public final class AdminHandlers {
   /** Operation names are one path segment that needs no escaping. */
   private static final Pattern OPERATION_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
   static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(30);
+  private static final Set<String> RESERVED_PATHS = Set.of("/status", "/metrics", "/ops");
 
   private volatile Supplier<StatusDocument> status;
   private volatile PrometheusMeterRegistry registry;
   private volatile Runnable beforeScrape = () -> {};
   private volatile Duration timeout = DEFAULT_TIMEOUT;
   private final Map<String, AdminOperation> operations = new ConcurrentHashMap<>();
+  private final Map<String, Supplier<String>> documents = new ConcurrentHashMap<>();
+  private volatile RefusalListener refusals = (operation, code, reason) -> {};
   private final Set<String> routine = ConcurrentHashMap.newKeySet();
 
   /** Serves {@code GET /status} from {@code status}, called once per request off the event loop. */
@@ -80,6 +83,39 @@ public final class AdminHandlers {
     return this;
   }
 
+  /**
+   * Serves {@code GET path} (one segment, like {@code /events}) with the JSON {@code document}
+   * returns, under the same access rules as {@code /status}.
+   */
+  public AdminHandlers document(String path, Supplier<String> document) {
+    Objects.requireNonNull(document, "document");
+    if (path == null || !path.startsWith("/") || !OPERATION_NAME.matcher(path.substring(1)).matches()
+        || RESERVED_PATHS.contains(path)) {
+      throw new IllegalArgumentException("Document path must be one free segment: " + path);
+    }
+    documents.put(path, document);
+    return this;
+  }
+
+  /** Told of every refused operation: a 401 or 403 on {@code /ops/*}, or an {@link OperationFailure}. */
+  public AdminHandlers refusals(RefusalListener listener) {
+    this.refusals = Objects.requireNonNull(listener, "listener");
+    return this;
+  }
+
+  /** Hears refused operations (for the refusal counter and the event history). */
+  @FunctionalInterface
+  public interface RefusalListener {
+    /**
+     * One refused operation.
+     *
+     * @param operation the operation's name as requested (printable, cut short)
+     * @param code {@code UNAUTHORIZED}, {@code FORBIDDEN}, or an {@link OperationFailure.Code} name
+     * @param reason why, in words
+     */
+    void refused(String operation, String code, String reason);
+  }
+
   /** Removes an operation; later requests for it get 404. */
   public AdminHandlers removeOperation(String name) {
     operations.remove(name);
@@ -115,6 +151,14 @@ public final class AdminHandlers {
 
   Runnable beforeScrape() {
     return beforeScrape;
+  }
+
+  Optional<Supplier<String>> document(String path) {
+    return Optional.ofNullable(documents.get(path));
+  }
+
+  RefusalListener refusals() {
+    return refusals;
   }
 
   Optional<AdminOperation> operation(String name) {

@@ -55,6 +55,8 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
   static final String PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
   static final String TEXT = "text/plain; charset=utf-8";
   private static final String OPS_PREFIX = "/ops/";
+  static final String CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'self'; style-src 'self'; "
+      + "img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
   /** Pipelined requests a client may queue before we stop serving it. */
   private static final int MAX_PENDING = 16;
 
@@ -234,7 +236,12 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
         .set(HttpHeaderNames.CONTENT_TYPE, reply.contentType())
         .setInt(HttpHeaderNames.CONTENT_LENGTH, body.length)
         .set(HttpHeaderNames.CACHE_CONTROL, HttpHeaderValues.NO_STORE)
-        .set("X-Content-Type-Options", "nosniff");
+        .set("X-Content-Type-Options", "nosniff")
+        // The console runs only its own script, talks only to this endpoint, and is never framed.
+        .set("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        .set("X-Frame-Options", "DENY")
+        .set("Referrer-Policy", "no-referrer")
+        .set("Cross-Origin-Resource-Policy", "same-origin");
     if (reply.headerName() != null) {
       response.headers().set(reply.headerName(), reply.headerValue());
     }
@@ -294,15 +301,36 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
   }
 
   /**
-   * Picks the handler. The order (path, token, method, operation) tells a caller without the token
-   * which paths exist, but not which operations.
+   * Picks the handler. The order (where the request comes from, path, token, method, operation)
+   * tells a caller without the token which paths exist, but not which operations.
    */
   private CompletableFuture<Reply> route(ChannelHandlerContext ctx, FullHttpRequest request) {
     QueryStringDecoder target = new QueryStringDecoder(request.uri());
     String path = target.path();
     HttpMethod method = request.method();
     String authorization = request.headers().get(HttpHeaderNames.AUTHORIZATION);
-    if (path.equals("/status") || path.equals("/metrics")) {
+    boolean page = ConsoleAssets.at(path).isPresent();
+    boolean pageNavigation = page && path.equals("/") && HttpMethod.GET.equals(method)
+        && "navigate".equalsIgnoreCase(request.headers().get("Sec-Fetch-Mode"));
+    String foreign = policy.refusal(request.headers().get(HttpHeaderNames.HOST),
+        request.headers().get(HttpHeaderNames.ORIGIN), request.headers().get("Sec-Fetch-Site"), pageNavigation);
+    if (foreign != null) {
+      if (path.startsWith(OPS_PREFIX)) {
+        handlers.refusals().refused(printable(path.substring(OPS_PREFIX.length())), "FORBIDDEN", foreign);
+      }
+      return done(refuse(ctx, method, path, Reply.text(HttpResponseStatus.FORBIDDEN, "Forbidden: " + foreign), foreign));
+    }
+    if (page) {
+      // The page, its script and its style hold no data: served without the token, even off
+      // loopback, so that the page can ask for it.
+      if (!HttpMethod.GET.equals(method)) {
+        return done(refuse(ctx, method, path, methodNotAllowed("GET"), "wrong method"));
+      }
+      ConsoleAssets.Asset asset = ConsoleAssets.at(path).orElseThrow();
+      return done(Reply.of(HttpResponseStatus.OK, asset.contentType(), asset.text()));
+    }
+    Optional<Supplier<String>> document = handlers.document(path);
+    if (path.equals("/status") || path.equals("/metrics") || document.isPresent()) {
       Reply refused = authorize(ctx, method, path, policy.readsNeedToken(), authorization);
       if (refused != null) {
         return done(refused);
@@ -310,17 +338,23 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
       if (!HttpMethod.GET.equals(method)) {
         return done(refuse(ctx, method, path, methodNotAllowed("GET"), "wrong method"));
       }
+      if (document.isPresent()) {
+        return run(ctx, method, path, path.substring(1), () -> Reply.of(HttpResponseStatus.OK, JSON,
+            document.get().get() + "\n"));
+      }
       return path.equals("/status") ? status(ctx, method, path) : metrics(ctx, method, path);
     }
     if (path.startsWith(OPS_PREFIX)) {
-      Reply refused = authorize(ctx, method, path, policy.operationsNeedToken(), authorization);
+      String name = path.substring(OPS_PREFIX.length());
+      Reply refused = authorize(ctx, method, path, true, authorization);
       if (refused != null) {
+        handlers.refusals().refused(printable(name), "UNAUTHORIZED",
+            authorization == null || authorization.isBlank() ? "no admin token" : "wrong admin token");
         return done(refused);
       }
       if (!HttpMethod.POST.equals(method)) {
         return done(refuse(ctx, method, path, methodNotAllowed("POST"), "wrong method"));
       }
-      String name = path.substring(OPS_PREFIX.length());
       Optional<AdminOperation> operation = handlers.operation(name);
       if (operation.isEmpty()) {
         return done(refuse(ctx, method, path,
@@ -337,12 +371,18 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
         } else {
           log.info("Admin operation {} requested", name);
         }
-        String result = operation.get().run(parameters, body);
-        return Reply.text(HttpResponseStatus.OK, result == null ? "" : result);
+        try {
+          String result = operation.get().run(parameters, body);
+          return Reply.text(HttpResponseStatus.OK, result == null ? "" : result);
+        } catch (OperationFailure f) {
+          handlers.refusals().refused(name, f.code().name(), String.valueOf(f.getMessage()));
+          throw f;
+        }
       });
     }
     return done(refuse(ctx, method, path,
-        Reply.text(HttpResponseStatus.NOT_FOUND, "Not found; try /status, /metrics or POST /ops/{name}"), "no such path"));
+        Reply.text(HttpResponseStatus.NOT_FOUND, "Not found; try /, /status, /metrics or POST /ops/{name}"),
+        "no such path"));
   }
 
   private CompletableFuture<Reply> status(ChannelHandlerContext ctx, HttpMethod method, String path) {

@@ -21,7 +21,6 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.Objects;
-import java.util.Optional;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ThreadPoolExecutor;
@@ -31,8 +30,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The agent's admin HTTP endpoint: {@code GET /status}, {@code GET /metrics} and
- * {@code POST /ops/{name}}, on one Netty event loop thread with handlers on a small pool. It
- * refuses to listen off loopback without a bearer token.
+ * {@code POST /ops/{name}}, the operator's console at {@code GET /}, on one Netty event loop
+ * thread with handlers on a small pool. Every operation needs the bearer token; see {@link AccessPolicy}.
  *
  * <p>It uses the NIO transport, not epoll: admin traffic is a few requests a minute, so epoll
  * gains nothing, and NIO works wherever the JDK does.
@@ -82,19 +81,18 @@ public final class AdminServer implements Closeable {
    * Binds and starts serving.
    *
    * @param bind where to listen; port 0 picks a free port (see {@link #localAddress()})
-   * @param token the bearer token; required unless {@code bind} is a loopback address
+   * @param token the bearer token every operation needs (and every read off loopback)
    * @param handlers what to serve; operations may be added to it later
-   * @throws IllegalArgumentException when {@code bind} is not loopback and there is no token, or
-   *     the token is unusable
+   * @throws IllegalArgumentException when the token is unusable
    * @throws IOException when the address cannot be bound
    */
-  public static AdminServer start(InetSocketAddress bind, Optional<String> token, AdminHandlers handlers)
+  public static AdminServer start(InetSocketAddress bind, String token, AdminHandlers handlers)
       throws IOException {
     return start(bind, token, handlers, Timeouts.DEFAULT);
   }
 
-  /** As {@link #start(InetSocketAddress, Optional, AdminHandlers)}, with other timeouts (for tests). */
-  static AdminServer start(InetSocketAddress bind, Optional<String> token, AdminHandlers handlers, Timeouts timeouts)
+  /** As {@link #start(InetSocketAddress, String, AdminHandlers)}, with other timeouts (for tests). */
+  static AdminServer start(InetSocketAddress bind, String token, AdminHandlers handlers, Timeouts timeouts)
       throws IOException {
     Objects.requireNonNull(bind, "bind");
     Objects.requireNonNull(token, "token");
@@ -125,8 +123,9 @@ public final class AdminServer implements Closeable {
       Channel server = bootstrap.bind(bind).syncUninterruptibly().channel();
       channels.add(server);
       AdminServer started = new AdminServer(group, handlerPool, channels, server);
-      log.info("Admin endpoint on http://{}:{} ({})", started.localAddress.getAddress().getHostAddress(),
-          started.localAddress.getPort(), token.isPresent() ? "token required for operations" : "no token");
+      log.info("Admin endpoint and console on http://{}:{}/ (token required for operations{})",
+          started.localAddress.getAddress().getHostAddress(), started.localAddress.getPort(),
+          policy.readsNeedToken() ? " and reads" : "");
       return started;
     } catch (Exception e) {
       group.shutdownGracefully(0, 1, TimeUnit.SECONDS);

@@ -2,10 +2,12 @@ package io.replicator.agent.cluster;
 
 import io.replicator.proto.AgentMessage;
 import io.replicator.proto.Envelope;
+import io.replicator.proto.WitnessMessage;
 import io.replicator.transport.Frame;
 import io.replicator.transport.PeerAcceptor;
 import io.replicator.transport.PeerConnection;
 import io.replicator.transport.PeerListener;
+import io.replicator.transport.PeerRefusedException;
 import io.replicator.transport.TransportClient;
 import io.replicator.transport.TransportServer;
 import io.replicator.transport.TransportSettings;
@@ -18,7 +20,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.function.BiConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -27,14 +28,16 @@ import org.slf4j.LoggerFactory;
  * address of each other member (the peer agent, the witness), reconnecting on every heartbeat
  * tick. Messages from any link count as hearing from their sender, so one failed network does
  * not look like a lost peer. It rides on the replication transport (handshake, frame limits,
- * pings that close a silent link) but carries only {@link AgentMessage}s.
+ * pings that close a silent link) but carries only {@link AgentMessage}s and the witness's
+ * {@link WitnessMessage}s. A link that the other side refuses (wrong secret, another cluster) is
+ * reported as such: the member is there, though the two cannot talk.
  */
 public final class AgentLinks implements Closeable {
   private static final Logger log = LoggerFactory.getLogger(AgentLinks.class);
 
   private final TransportSettings settings;
   private final Set<String> members;
-  private final BiConsumer<String, AgentMessage> onMessage;
+  private final Receiver receiver;
   private final List<TransportServer> servers = new ArrayList<>();
   private final TransportClient client;
   /** Outgoing links by target address; a missing entry or a closed connection is reconnected. */
@@ -44,15 +47,27 @@ public final class AgentLinks implements Closeable {
   private final Map<String, List<PeerConnection>> byMember = new ConcurrentHashMap<>();
   private volatile boolean closed;
 
+  /** What arrives on the links; every method is called on an I/O thread and must not block. */
+  public interface Receiver {
+    /** An agent's heartbeat, from the member {@code from}. */
+    void agentMessage(String from, AgentMessage message);
+
+    /** The witness's answer. */
+    default void witnessMessage(WitnessMessage message) {}
+
+    /** A link this member opened to {@code target} was refused by the other side, for {@code reason}. */
+    default void refused(InetSocketAddress target, String reason) {}
+  }
+
   /**
    * @param settings transport settings whose node id is this member's name
    * @param members the names allowed to connect (the peer, the nodes for a witness, "witness")
-   * @param onMessage called with the sender's name for each message, on an I/O thread; must not block
+   * @param receiver gets every message and refusal
    */
-  public AgentLinks(TransportSettings settings, Set<String> members, BiConsumer<String, AgentMessage> onMessage) {
+  public AgentLinks(TransportSettings settings, Set<String> members, Receiver receiver) {
     this.settings = settings;
     this.members = Set.copyOf(members);
-    this.onMessage = onMessage;
+    this.receiver = receiver;
     this.client = new TransportClient(settings);
   }
 
@@ -78,12 +93,19 @@ public final class AgentLinks implements Closeable {
     public void onFrame(PeerConnection connection, Frame frame) {
       try {
         Envelope e = frame.header();
-        if (e.getBodyCase() != Envelope.BodyCase.AGENT) {
-          connection.close(io.replicator.proto.Goodbye.Code.PROTOCOL_ERROR,
+        switch (e.getBodyCase()) {
+          case AGENT -> receiver.agentMessage(connection.remoteNodeId(), e.getAgent());
+          case WITNESS -> {
+            if (connection.remoteNodeId().equals(Witness.NAME)) {
+              receiver.witnessMessage(e.getWitness());
+            } else {
+              connection.close(io.replicator.proto.Goodbye.Code.PROTOCOL_ERROR,
+                  "only the witness sends witness answers");
+            }
+          }
+          default -> connection.close(io.replicator.proto.Goodbye.Code.PROTOCOL_ERROR,
               "only agent messages are allowed on the agent channel");
-          return;
         }
-        onMessage.accept(connection.remoteNodeId(), e.getAgent());
       } finally {
         frame.release();
       }
@@ -117,7 +139,13 @@ public final class AgentLinks implements Closeable {
       client.connect(resolved, null, listener).whenComplete((conn, error) -> {
         connecting.remove(a);
         if (error != null) {
-          log.debug("agent channel: cannot reach {}: {}", a, error.getMessage());
+          Throwable cause = error instanceof java.util.concurrent.CompletionException && error.getCause() != null
+              ? error.getCause() : error;
+          if (cause instanceof PeerRefusedException) {
+            receiver.refused(a, cause.getMessage());
+          } else {
+            log.debug("agent channel: cannot reach {}: {}", a, cause.getMessage());
+          }
           return;
         }
         if (closed || !members.contains(conn.remoteNodeId())) {
@@ -132,6 +160,15 @@ public final class AgentLinks implements Closeable {
 
   /** Sends {@code message} on every live link to {@code member}; false when there is none. */
   public boolean send(String member, AgentMessage message) {
+    return send(member, Envelope.newBuilder().setAgent(message).build());
+  }
+
+  /** Sends the witness's {@code answer} on every live link to {@code member}. */
+  public boolean send(String member, WitnessMessage answer) {
+    return send(member, Envelope.newBuilder().setWitness(answer).build());
+  }
+
+  private boolean send(String member, Envelope envelope) {
     List<PeerConnection> list = byMember.get(member);
     if (list == null || list.isEmpty()) {
       return false;
@@ -139,7 +176,7 @@ public final class AgentLinks implements Closeable {
     boolean sent = false;
     for (PeerConnection c : list) {
       if (c.isActive()) {
-        c.send(Frame.of(Envelope.newBuilder().setAgent(message).build()));
+        c.send(Frame.of(envelope));
         sent = true;
       }
     }

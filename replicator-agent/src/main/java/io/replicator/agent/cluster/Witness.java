@@ -1,47 +1,84 @@
 package io.replicator.agent.cluster;
 
 import io.replicator.proto.AgentMessage;
+import io.replicator.proto.WitnessMessage;
+import io.replicator.proto.WitnessRecord;
 import io.replicator.transport.TransportSettings;
 import java.io.Closeable;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.time.Duration;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
-import java.util.TreeSet;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The third voter: holds no data, hears both agents, and grants the primary role to at most one
- * of them. It grants a promotion only when the recognised primary has been silent for the peer
- * timeout and the candidate's data is not outdated; it grants the primary leave to write alone
- * only while it recognises that node as primary, and then marks the other node outdated until
- * the primary reports it in sync again. So a node serves as primary only with a majority.
+ * The third voter: holds no data, hears both agents on the agent channel, and answers each
+ * heartbeat with {@link WitnessCore}'s decision, on one thread. What it must not forget is kept
+ * in its state file, so a restarted witness still knows which node is outdated.
  */
 public final class Witness implements Closeable {
   private static final Logger log = LoggerFactory.getLogger(Witness.class);
   public static final String NAME = "witness";
 
-  private final Duration peerTimeout;
   private final AgentLinks links;
-  private final long startedNanos = System.nanoTime();
-  private final Map<String, Long> lastHeard = new HashMap<>();
-  private final Map<String, AgentMessage> lastMessage = new HashMap<>();
-  private final Set<String> outdated = new TreeSet<>();
-  private final Set<String> nodes;
-  private String primary = "";
-  private long epoch;
+  private final ScheduledExecutorService owner;
+  private final WitnessCore core;
+  private final List<String> nodes;
 
-  public Witness(String cluster, List<String> nodes, Duration heartbeat, Duration peerTimeout,
+  public Witness(String cluster, List<String> nodes, Duration heartbeat, Duration peerTimeout, Path stateFile,
       io.replicator.LinkSecurity security) {
-    this.peerTimeout = peerTimeout;
-    this.nodes = Set.copyOf(nodes);
+    this.nodes = List.copyOf(nodes);
+    RecordFile<WitnessRecord> file = new RecordFile<>(stateFile, WitnessRecord.parser(),
+        WitnessRecord.getDefaultInstance());
+    WitnessRecord record = file.read();
+    if (!record.getCluster().isEmpty() && !record.getCluster().equals(cluster)) {
+      throw new IllegalArgumentException("witness state file " + stateFile + " belongs to cluster '"
+          + record.getCluster() + "', not '" + cluster + "'");
+    }
+    this.owner = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "replicator-witness");
+      t.setDaemon(true);
+      return t;
+    });
+    this.core = new WitnessCore(cluster, nodes, heartbeat, peerTimeout, System::nanoTime, record, file::write);
     TransportSettings settings = TransportSettings.defaults(cluster, NAME).withTimers(heartbeat, peerTimeout)
         .withSecurity(security);
-    this.links = new AgentLinks(settings, this.nodes, this::onMessage);
+    this.links = new AgentLinks(settings, Set.copyOf(nodes), new AgentLinks.Receiver() {
+      @Override
+      public void agentMessage(String from, AgentMessage message) {
+        owner.execute(() -> answer(from, message));
+      }
+    });
+    owner.scheduleWithFixedDelay(this::tick, heartbeat.toMillis(), heartbeat.toMillis(), TimeUnit.MILLISECONDS);
+    log.info("witness state from {}: epoch {}, primary {}, outdated {}", stateFile, record.getEpoch(),
+        record.getPrimary().isEmpty() ? "none" : record.getPrimary() + " (epoch " + record.getPrimaryEpoch() + ")",
+        record.getOutdatedList());
+  }
+
+  private void answer(String from, AgentMessage message) {
+    try {
+      WitnessMessage answer = core.onMessage(from, message);
+      if (answer != null) {
+        links.send(from, answer);
+      }
+    } catch (RuntimeException e) {
+      // a state file the disk refused: answer nothing rather than grant on an unwritten record
+      log.error("witness cannot answer {}: {}", from, e.getMessage());
+    }
+  }
+
+  private void tick() {
+    try {
+      core.tick();
+    } catch (RuntimeException e) {
+      log.error("witness tick failed: {}", e.getMessage());
+    }
   }
 
   public InetSocketAddress listen(InetSocketAddress address) throws IOException {
@@ -50,72 +87,9 @@ public final class Witness implements Closeable {
     return bound;
   }
 
-  private synchronized void onMessage(String from, AgentMessage m) {
-    long now = System.nanoTime();
-    lastHeard.put(from, now);
-    lastMessage.put(from, m);
-    epoch = Math.max(epoch, m.getEpoch());
-    String granted = "";
-    String reason = "";
-    boolean claimsPrimary = m.getRole().equals("PRIMARY") || m.getRole().equals("ALONE")
-        || m.getRole().equals("SYNC_SOURCE");
-    if (claimsPrimary && primary.isEmpty()) {
-      primary = from;
-      log.info("witness: {} is primary (epoch {})", from, m.getEpoch());
-    }
-    if (claimsPrimary && primary.equals(from) && m.getInSync() && outdated.remove(other(from))) {
-      log.info("witness: {} reports {} in sync again", from, other(from));
-    }
-    switch (m.getRequest()) {
-      case "promote" -> {
-        if (now - startedNanos < peerTimeout.toNanos()) {
-          reason = "the witness started less than a peer timeout ago and is still learning who is primary";
-        } else if (outdated.contains(from)) {
-          reason = "the data of " + from + " is outdated: " + other(from) + " wrote without it";
-        } else if (!primary.isEmpty() && !primary.equals(from) && heardWithin(primary, now)) {
-          reason = "primary " + primary + " is alive";
-        } else {
-          if (!primary.equals(from)) {
-            epoch++;
-            log.warn("witness: grants promotion to {} (epoch {}); previous primary {}", from, epoch,
-                primary.isEmpty() ? "unknown" : primary);
-          }
-          primary = from;
-          granted = from;
-        }
-      }
-      case "stay-alone" -> {
-        if (primary.equals(from) || (primary.isEmpty() && !outdated.contains(from))) {
-          primary = from;
-          granted = from;
-          if (outdated.add(other(from))) {
-            log.warn("witness: {} writes without {}; {} is outdated until resynced", from, other(from), other(from));
-          }
-        } else {
-          reason = "the witness recognises " + primary + " as primary";
-        }
-      }
-      default -> { }
-    }
-    if (!reason.isEmpty()) {
-      log.info("witness: refused {} to {}: {}", m.getRequest(), from, reason);
-    }
-    links.send(from, AgentMessage.newBuilder()
-        .setNode(NAME).setFromWitness(true).setEpoch(epoch).setPrimary(primary).setGranted(granted)
-        .addAllOutdated(outdated).setReason(reason).build());
-  }
-
-  private boolean heardWithin(String node, long now) {
-    Long t = lastHeard.get(node);
-    return t != null && now - t < peerTimeout.toNanos();
-  }
-
-  private String other(String node) {
-    return nodes.stream().filter(n -> !n.equals(node)).findFirst().orElse("");
-  }
-
   @Override
   public void close() {
+    owner.shutdownNow();
     links.close();
   }
 }

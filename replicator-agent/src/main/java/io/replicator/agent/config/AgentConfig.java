@@ -23,6 +23,8 @@ import java.util.Optional;
  * @param preferredPrimary the node that becomes primary when both could, or empty
  * @param timers heartbeat and timeouts
  * @param automaticFailover whether the secondary takes over by itself when the primary is lost
+ * @param startAloneAfter without a witness: how long a node that never heard its peer waits before
+ *     it starts alone anyway; empty (the default) waits for the peer or an operator
  * @param splitBrainPolicy how a split brain is resolved without an operator
  * @param peerLossPolicy what the primary does with writes while its peer is lost
  * @param blockTimeout how long writes wait for the peer under {@link PeerLossPolicy#BLOCK}
@@ -40,6 +42,7 @@ public record AgentConfig(
     Optional<String> preferredPrimary,
     Timers timers,
     boolean automaticFailover,
+    Optional<Duration> startAloneAfter,
     SplitBrainPolicy splitBrainPolicy,
     PeerLossPolicy peerLossPolicy,
     Duration blockTimeout,
@@ -56,6 +59,7 @@ public record AgentConfig(
     requireNonNull(witness, "witness");
     requireNonNull(preferredPrimary, "preferredPrimary");
     requireNonNull(timers, "timers");
+    requireNonNull(startAloneAfter, "startAloneAfter");
     requireNonNull(splitBrainPolicy, "splitBrainPolicy");
     requireNonNull(peerLossPolicy, "peerLossPolicy");
     requireNonNull(blockTimeout, "blockTimeout");

@@ -13,9 +13,9 @@ public final class ConfigKeys {
       "preferred-primary", "timers", "failover", "split-brain-policy", "peer-loss-policy",
       "block-timeout", "resync", "application", "secret-file", "admin-token-file");
   static final List<String> NODE = List.of("address", "root", "admin", "agent-address", "extra-addresses");
-  static final List<String> WITNESS = List.of("address");
+  static final List<String> WITNESS = List.of("address", "state-file");
   static final List<String> TIMERS = List.of("heartbeat", "peer-timeout", "connect-timeout", "ack-timeout");
-  static final List<String> FAILOVER = List.of("automatic");
+  static final List<String> FAILOVER = List.of("automatic", "start-alone-after");
   static final List<String> RESYNC = List.of("rate");
   static final List<String> APPLICATION = List.of("start", "stop", "script-timeout",
       "restarts-before-failover", "checkers", "check-interval");

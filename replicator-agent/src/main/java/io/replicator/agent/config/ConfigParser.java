@@ -108,6 +108,9 @@ final class ConfigParser {
     Section failover = root.section("failover");
     failover.allowOnly(ConfigKeys.FAILOVER, "");
     boolean automaticFailover = failover.bool("automatic", true);
+    Optional<Duration> startAloneAfter = failover.value("start-alone-after").isPresent()
+        ? Optional.of(failover.duration("start-alone-after", Duration.ofSeconds(1)))
+        : Optional.empty();
     SplitBrainPolicy splitBrainPolicy =
         root.enumValue("split-brain-policy", SplitBrainPolicy.class, SplitBrainPolicy.DISCONNECT);
     PeerLossPolicy peerLossPolicy =
@@ -123,7 +126,7 @@ final class ConfigParser {
       return null;
     }
     return new AgentConfig(file, cluster, mode, nodes, witness, preferredPrimary, timers,
-        automaticFailover, splitBrainPolicy, peerLossPolicy, blockTimeout, resyncRate, application,
+        automaticFailover, startAloneAfter, splitBrainPolicy, peerLossPolicy, blockTimeout, resyncRate, application,
         secretFile, adminTokenFile);
   }
 
@@ -228,7 +231,10 @@ final class ConfigParser {
       return Optional.empty();
     }
     use(witness, "address", address);
-    return Optional.of(new WitnessConfig(address));
+    Optional<Path> stateFile = witness.absolutePath("state-file");
+    String cluster = root.string("cluster").orElse("cluster");
+    return Optional.of(new WitnessConfig(address, stateFile.orElse(
+        file.toAbsolutePath().getParent().resolve("witness-" + cluster + ".state"))));
   }
 
   private static final String DERIVED = " (the default, port of address + 1)";

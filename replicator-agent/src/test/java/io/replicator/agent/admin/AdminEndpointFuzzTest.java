@@ -31,7 +31,6 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.Random;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
@@ -70,10 +69,10 @@ class AdminEndpointFuzzTest {
   private static final int SOCKET_CLIENTS = 2;
   private static final InetSocketAddress LOOPBACK = new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
   /** Loopback with a token: reads open, operations need it. */
-  private static final AccessPolicy ON_LOOPBACK = AccessPolicy.forBind(LOOPBACK, Optional.of(TOKEN));
+  private static final AccessPolicy ON_LOOPBACK = AccessPolicy.forBind(LOOPBACK, TOKEN);
   /** Bound elsewhere (only the policy: nothing binds there): everything needs the token. */
   private static final AccessPolicy ELSEWHERE = AccessPolicy.forBind(new InetSocketAddress("0.0.0.0", 0),
-      Optional.of(TOKEN));
+      TOKEN);
   private static long seed;
 
   @BeforeAll
@@ -332,7 +331,7 @@ class AdminEndpointFuzzTest {
     long heapBefore = heapAfterGc();
     long directBefore = direct();
     Fakes serverFakes = new Fakes();
-    AdminServer server = AdminServer.start(LOOPBACK, Optional.of(TOKEN), serverFakes.handlers);
+    AdminServer server = AdminServer.start(LOOPBACK, TOKEN, serverFakes.handlers);
     ExecutorService clients = Executors.newFixedThreadPool(SOCKET_CLIENTS);
     long t0 = System.nanoTime();
     List<SocketRun> runs = new ArrayList<>();
@@ -377,7 +376,7 @@ class AdminEndpointFuzzTest {
 
       // still serving, on a fresh connection
       Response status = exchange(server.localAddress(),
-          "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+          "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
       assertThat(status.status()).isEqualTo(200);
       assertThat(MiniJson.object(status.body())).containsEntry("node", "fuzz");
     } finally {
@@ -406,11 +405,11 @@ class AdminEndpointFuzzTest {
   void slowLorisClientsAreDroppedInBoundedTimeWhileOthersAreServed() throws Exception {
     Duration requestLimit = Duration.ofMillis(1000);
     Duration idleLimit = Duration.ofMillis(1500);
-    String trickle = "GET /status HTTP/1.1\r\nHost: x\r\nX-Trickle: ";
+    String trickle = "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Trickle: ";
     String[] halves = {
         "GET /sta",
-        "GET /status HTTP/1.1\r\nHost: x\r\nX-Slow: ",
-        "POST /ops/swap HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN + "\r\nContent-Length: 100\r\n\r\nfull=",
+        "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ",
+        "POST /ops/swap HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + TOKEN + "\r\nContent-Length: 100\r\n\r\nfull=",
         "POST /ops/lease HTTP/1.1\r\nAuthorization: Bearer " + TOKEN + "\r\nTransfer-Encoding: chunked\r\n\r\n"
             + "10\r\nholder=",
         trickle};
@@ -418,7 +417,7 @@ class AdminEndpointFuzzTest {
     int threadsBefore = threads();
     long heapBefore = heapAfterGc();
     Fakes fakes = new Fakes();
-    AdminServer server = AdminServer.start(LOOPBACK, Optional.of(TOKEN), fakes.handlers,
+    AdminServer server = AdminServer.start(LOOPBACK, TOKEN, fakes.handlers,
         new AdminServer.Timeouts(requestLimit, idleLimit));
     ScheduledExecutorService trickler = Executors.newSingleThreadScheduledExecutor();
     List<Socket> slow = new ArrayList<>();
@@ -457,7 +456,7 @@ class AdminEndpointFuzzTest {
       long worst = 0;
       for (int i = 0; i < 20; i++) {
         long t = System.nanoTime();
-        assertThat(exchange(server.localAddress(), "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assertThat(exchange(server.localAddress(), "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
             .status()).isEqualTo(200);
         worst = Math.max(worst, System.nanoTime() - t);
       }
@@ -466,7 +465,7 @@ class AdminEndpointFuzzTest {
         patient.setSoTimeout(10_000);
         patient.getOutputStream().write("GET /metrics HTTP/1.1\r\nHo".getBytes(StandardCharsets.US_ASCII));
         TimeUnit.MILLISECONDS.sleep(requestLimit.toMillis() / 3); // the injected pause, well within the limit
-        patient.getOutputStream().write("st: x\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+        patient.getOutputStream().write("st: 127.0.0.1\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
         assertThat(StrictResponseReader.read(new BufferedInputStream(patient.getInputStream())).status())
             .isEqualTo(200);
       }
@@ -745,8 +744,8 @@ class AdminEndpointFuzzTest {
    */
   private static void warmUp() throws IOException {
     Fakes fakes = new Fakes();
-    try (AdminServer server = AdminServer.start(LOOPBACK, Optional.of(TOKEN), fakes.handlers)) {
-      assertThat(exchange(server.localAddress(), "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    try (AdminServer server = AdminServer.start(LOOPBACK, TOKEN, fakes.handlers)) {
+      assertThat(exchange(server.localAddress(), "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
           .status()).isEqualTo(200);
     } finally {
       fakes.registry.close();

@@ -24,7 +24,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -48,9 +47,9 @@ import org.junit.jupiter.params.provider.ValueSource;
 class AdminRefusalTest {
   private static final String TOKEN = "refusal-T0ken-94c1b7e2";
   private static final AccessPolicy ON_LOOPBACK = AccessPolicy.forBind(
-      new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), Optional.of(TOKEN));
+      new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), TOKEN);
   private static final AccessPolicy ELSEWHERE = AccessPolicy.forBind(new InetSocketAddress("0.0.0.0", 0),
-      Optional.of(TOKEN));
+      TOKEN);
   private static final String BEARER = "Authorization: Bearer " + TOKEN + "\r\n";
 
   private final Map<String, AtomicInteger> calls = new ConcurrentHashMap<>();
@@ -167,13 +166,13 @@ class AdminRefusalTest {
   @ParameterizedTest(name = "{0} requests")
   @ValueSource(ints = {40, 300})
   void tooManyPipelinedRequestsCloseTheConnectionOnlyAfterAnsweringThoseThatRan(int requests) throws Exception {
-    server = AdminServer.start(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), Optional.empty(), handlers);
+    server = AdminServer.start(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), TOKEN, handlers);
     try (AdminLogCapture logs = new AdminLogCapture(TOKEN);
         Socket socket = new Socket(InetAddress.getLoopbackAddress(), server.localAddress().getPort())) {
       socket.setSoTimeout(10_000);
       // the first runs until released, so all the others arrive while it runs
-      socket.getOutputStream().write(("POST /ops/slow HTTP/1.1\r\nContent-Length: 0\r\n\r\n"
-          + "POST /ops/echo HTTP/1.1\r\nContent-Length: 0\r\n\r\n".repeat(requests - 1))
+      socket.getOutputStream().write(("POST /ops/slow HTTP/1.1\r\n" + BEARER + "Content-Length: 0\r\n\r\n"
+          + ("POST /ops/echo HTTP/1.1\r\n" + BEARER + "Content-Length: 0\r\n\r\n").repeat(requests - 1))
           .getBytes(StandardCharsets.US_ASCII));
       assertThat(slowStarted.await(10, TimeUnit.SECONDS)).isTrue();
       assertThat(AdminEndpointFuzzTest.pollUntil(Duration.ofSeconds(10), () -> logs.refusals() == 1)).isTrue();
@@ -228,7 +227,7 @@ class AdminRefusalTest {
 
   @Test
   void everyOperationThatChangesStateIsRefusedWithoutTheTokenOverTheWire() throws Exception {
-    server = AdminServer.start(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), Optional.of(TOKEN), handlers);
+    server = AdminServer.start(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), TOKEN, handlers);
     Map<String, String> targets = Map.of("swap", "/ops/swap", "promote", "/ops/promote?force=true",
         "demote", "/ops/demote", "resync", "/ops/resync?full=true", "lease", "/ops/lease", "release", "/ops/release");
     try (AdminLogCapture logs = new AdminLogCapture(TOKEN)) {
@@ -236,14 +235,14 @@ class AdminRefusalTest {
         String body = op.getKey().equals("lease") ? "holder=app-1\nttl=30\n" : "";
         for (String auth : List.of("", "Authorization: Bearer\r\n", "Authorization: Bearer " + TOKEN + "0\r\n",
             "authorization: bearer " + TOKEN.toUpperCase(Locale.ROOT) + "\r\n", "X-Token: " + TOKEN + "\r\n")) {
-          Response r = exchange("POST " + op.getValue() + " HTTP/1.1\r\nHost: x\r\n" + auth + "Content-Length: "
+          Response r = exchange("POST " + op.getValue() + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth + "Content-Length: "
               + body.length() + "\r\nConnection: close\r\n\r\n" + body);
           assertThat(r.status()).as("%s with [%s]", op.getKey(), auth.trim()).isEqualTo(401);
           assertThat(r.body()).doesNotContain(TOKEN);
         }
         assertThat(calls.get(op.getKey())).as("%s run without the token", op.getKey()).isNull();
 
-        Response granted = exchange("POST " + op.getValue() + " HTTP/1.1\r\nHost: x\r\n" + BEARER + "Content-Length: "
+        Response granted = exchange("POST " + op.getValue() + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + BEARER + "Content-Length: "
             + body.length() + "\r\nConnection: close\r\n\r\n" + body);
         assertThat(granted.status()).isEqualTo(200);
         assertThat(calls.get(op.getKey())).hasValue(1);
@@ -255,11 +254,11 @@ class AdminRefusalTest {
 
   @Test
   void aBodyTooLargeIsRefusedInTurnBehindARequestStillRunning() throws Exception {
-    server = AdminServer.start(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), Optional.empty(), handlers);
+    server = AdminServer.start(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), TOKEN, handlers);
     try (Socket socket = new Socket(InetAddress.getLoopbackAddress(), server.localAddress().getPort())) {
       OutputStream out = socket.getOutputStream();
-      out.write(("POST /ops/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
-          + "POST /ops/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 70000\r\n\r\nstart of a body too large")
+      out.write(("POST /ops/slow HTTP/1.1\r\nHost: 127.0.0.1\r\n" + BEARER + "Content-Length: 0\r\n\r\n"
+          + "POST /ops/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n" + BEARER + "Content-Length: 70000\r\n\r\nstart of a body too large")
           .getBytes(StandardCharsets.US_ASCII));
       assertThat(slowStarted.await(10, TimeUnit.SECONDS)).isTrue();
       InputStream in = new BufferedInputStream(socket.getInputStream());

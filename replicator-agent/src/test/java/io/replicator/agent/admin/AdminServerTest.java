@@ -44,6 +44,7 @@ class AdminServerTest {
   private final AtomicInteger echoCalls = new AtomicInteger();
   private PrometheusMeterRegistry registry;
   private ReplicationMetrics metrics;
+  private final ApplicationLatency latency = new ApplicationLatency();
   private AdminHandlers handlers;
   private AdminServer server;
   private ExecutorService clientExecutor;
@@ -52,7 +53,7 @@ class AdminServerTest {
   @BeforeEach
   void setUp() {
     registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-    metrics = new ReplicationMetrics(registry, status::get);
+    metrics = new ReplicationMetrics(registry, status::get, latency);
     handlers = new AdminHandlers()
         .status(() -> StatusDocument.of(nodeName.get(), status.get()))
         .metrics(registry, metrics::refresh)
@@ -87,8 +88,8 @@ class AdminServerTest {
     registry.close();
   }
 
-  private void start(Optional<String> token) throws IOException {
-    server = AdminServer.start(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), token, handlers);
+  private void start() throws IOException {
+    server = AdminServer.start(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), TOKEN, handlers);
     assertThat(server.localAddress().getPort()).isPositive();
   }
 
@@ -101,6 +102,11 @@ class AdminServerTest {
         HttpResponse.BodyHandlers.ofString());
   }
 
+  /** POST with the token. */
+  private HttpResponse<String> post(String path) throws Exception {
+    return post(path, Optional.of("Bearer " + TOKEN));
+  }
+
   private HttpResponse<String> post(String path, Optional<String> authorization) throws Exception {
     HttpRequest.Builder request = HttpRequest.newBuilder(uri(path)).timeout(Duration.ofSeconds(10))
         .POST(HttpRequest.BodyPublishers.noBody());
@@ -110,7 +116,7 @@ class AdminServerTest {
 
   @Test
   void statusIsJsonWithTheSuppliedValues() throws Exception {
-    start(Optional.empty());
+    start();
     status.set(Statuses.syncSource(300, 1200, 900));
 
     HttpResponse<String> response = get("/status");
@@ -130,7 +136,7 @@ class AdminServerTest {
 
   @Test
   void statusEscapesAwkwardNodeNames() throws Exception {
-    start(Optional.empty());
+    start();
     String awkward = "node \"one\"\nline two\t\u0001\\";
     nodeName.set(awkward);
 
@@ -142,7 +148,7 @@ class AdminServerTest {
 
   @Test
   void metricsFollowTheStatusAndShowTheWriteHistogram() throws Exception {
-    start(Optional.empty());
+    start();
     HttpResponse<String> before = get("/metrics");
     assertThat(before.statusCode()).isEqualTo(200);
     assertThat(before.headers().firstValue("Content-Type")).hasValueSatisfying(
@@ -151,8 +157,7 @@ class AdminServerTest {
     assertThat(ReplicationMetricsTest.value(before.body(), "replicator_peer_connected")).isEqualTo(1.0);
 
     status.set(Statuses.syncSource(400, 800, 512));
-    metrics.writeLatency().record(Duration.ofMillis(2));
-    metrics.replicatedBytes().increment(8192);
+    latency.report(ReplicationMetricsTest.oneWrite(1_500_000, 8192));
     metrics.failovers().increment();
     String after = get("/metrics").body();
 
@@ -172,20 +177,8 @@ class AdminServerTest {
   }
 
   @Test
-  void loopbackWithoutTokenServesReadsAndOperations() throws Exception {
-    start(Optional.empty());
-
-    assertThat(get("/status").statusCode()).isEqualTo(200);
-    HttpResponse<String> echo = post("/ops/echo", Optional.empty());
-
-    assertThat(echo.statusCode()).isEqualTo(200);
-    assertThat(echo.headers().firstValue("Content-Type")).hasValue("text/plain; charset=utf-8");
-    assertThat(echo.body()).isEqualTo("echoed 1\n");
-  }
-
-  @Test
-  void withATokenOperationsNeedItAndReadsOnLoopbackDoNot() throws Exception {
-    start(Optional.of(TOKEN));
+  void operationsAlwaysNeedTheTokenAndReadsOnLoopbackDoNot() throws Exception {
+    start();
 
     assertThat(get("/status").statusCode()).isEqualTo(200);
     assertThat(get("/metrics").statusCode()).isEqualTo(200);
@@ -212,17 +205,17 @@ class AdminServerTest {
 
   @Test
   void unknownPathsAndOperationsAre404() throws Exception {
-    start(Optional.empty());
+    start();
 
     assertThat(get("/nothing").statusCode()).isEqualTo(404);
     assertThat(get("/status/").statusCode()).isEqualTo(404);
-    assertThat(post("/ops/nope", Optional.empty()).statusCode()).isEqualTo(404);
-    assertThat(post("/ops/", Optional.empty()).statusCode()).isEqualTo(404);
+    assertThat(post("/ops/nope").statusCode()).isEqualTo(404);
+    assertThat(post("/ops/").statusCode()).isEqualTo(404);
   }
 
   @Test
   void unknownOperationIsRefusedBeforeLookupWithoutTheToken() throws Exception {
-    start(Optional.of(TOKEN));
+    start();
 
     // Without the token a caller learns nothing about which operations exist.
     assertThat(post("/ops/nope", Optional.empty()).statusCode()).isEqualTo(401);
@@ -231,13 +224,15 @@ class AdminServerTest {
 
   @Test
   void wrongMethodsAre405WithAllow() throws Exception {
-    start(Optional.empty());
+    start();
 
     HttpResponse<String> postStatus = post("/status", Optional.empty());
     assertThat(postStatus.statusCode()).isEqualTo(405);
     assertThat(postStatus.headers().firstValue("Allow")).hasValue("GET");
 
-    HttpResponse<String> getOperation = get("/ops/echo");
+    HttpResponse<String> getOperation = client.send(HttpRequest.newBuilder(uri("/ops/echo"))
+        .timeout(Duration.ofSeconds(10)).header("Authorization", "Bearer " + TOKEN).GET().build(),
+        HttpResponse.BodyHandlers.ofString());
     assertThat(getOperation.statusCode()).isEqualTo(405);
     assertThat(getOperation.headers().firstValue("Allow")).hasValue("POST");
     assertThat(echoCalls).hasValue(0);
@@ -245,7 +240,7 @@ class AdminServerTest {
 
   @Test
   void oversizeBodyIs413() throws Exception {
-    start(Optional.empty());
+    start();
     byte[] body = new byte[AdminServer.MAX_BODY_BYTES + 1];
 
     HttpResponse<String> response = client.send(HttpRequest.newBuilder(uri("/ops/echo"))
@@ -260,9 +255,9 @@ class AdminServerTest {
 
   @Test
   void anOperationThatThrowsIs500WithItsMessageOnly() throws Exception {
-    start(Optional.empty());
+    start();
 
-    HttpResponse<String> response = post("/ops/fail", Optional.empty());
+    HttpResponse<String> response = post("/ops/fail");
 
     assertThat(response.statusCode()).isEqualTo(500);
     assertThat(response.body()).isEqualTo("peer is not connected\n").doesNotContain("Exception").doesNotContain("\tat ");
@@ -271,37 +266,38 @@ class AdminServerTest {
   @Test
   void aSlowOperationTimesOutWithoutBlockingOthers() throws Exception {
     handlers.timeout(Duration.ofMillis(300));
-    start(Optional.empty());
+    start();
 
-    HttpResponse<String> slow = post("/ops/slow", Optional.empty());
+    HttpResponse<String> slow = post("/ops/slow");
 
     assertThat(slow.statusCode()).isEqualTo(504);
     assertThat(slow.body()).contains("operation slow").contains("300 ms");
-    assertThat(post("/ops/echo", Optional.empty()).statusCode()).isEqualTo(200);
+    assertThat(post("/ops/echo").statusCode()).isEqualTo(200);
   }
 
   @Test
   void operationsRegisteredAfterStartAreServed() throws Exception {
-    start(Optional.empty());
-    assertThat(post("/ops/swap", Optional.empty()).statusCode()).isEqualTo(404);
+    start();
+    assertThat(post("/ops/swap").statusCode()).isEqualTo(404);
 
     handlers.operation("swap", () -> "swapped");
 
-    HttpResponse<String> response = post("/ops/swap", Optional.empty());
+    HttpResponse<String> response = post("/ops/swap");
     assertThat(response.statusCode()).isEqualTo(200);
     assertThat(response.body()).isEqualTo("swapped\n");
   }
 
   @Test
   void pipelinedRequestsAreAnsweredInOrderOnOneConnection() throws Exception {
-    start(Optional.empty());
+    start();
     try (Socket socket = new Socket(InetAddress.getLoopbackAddress(), server.localAddress().getPort())) {
       socket.setSoTimeout(10_000);
       OutputStream out = socket.getOutputStream();
       // The first request waits on the pool, so the answers would come out of order if nothing kept them in line.
-      out.write(("POST /ops/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
-          + "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n"
-          + "POST /ops/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+      String bearer = "Authorization: Bearer " + TOKEN + "\r\n";
+      out.write(("POST /ops/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n" + bearer + "Content-Length: 0\r\n\r\n"
+          + "GET /nothing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+          + "POST /ops/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n" + bearer + "Content-Length: 0\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
       out.flush();
       InputStream in = socket.getInputStream();
 
@@ -316,7 +312,7 @@ class AdminServerTest {
       assertThat(third.status()).isEqualTo(200);
       assertThat(third.body()).isEqualTo("echoed 2\n");
 
-      out.write("GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+      out.write("GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
       out.flush();
       RawResponse last = RawResponse.read(in);
       assertThat(last.status()).isEqualTo(200);
@@ -327,7 +323,7 @@ class AdminServerTest {
 
   @Test
   void http10WithoutKeepAliveIsClosedAfterTheResponse() throws Exception {
-    start(Optional.empty());
+    start();
     try (Socket socket = new Socket(InetAddress.getLoopbackAddress(), server.localAddress().getPort())) {
       socket.setSoTimeout(10_000);
       socket.getOutputStream().write("GET /metrics HTTP/1.0\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
@@ -344,10 +340,10 @@ class AdminServerTest {
 
   @Test
   void malformedRequestIs400AndClosed() throws Exception {
-    start(Optional.empty());
+    start();
     try (Socket socket = new Socket(InetAddress.getLoopbackAddress(), server.localAddress().getPort())) {
       socket.setSoTimeout(10_000);
-      socket.getOutputStream().write("GET /status HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n"
+      socket.getOutputStream().write("GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: nope\r\n\r\n"
           .getBytes(StandardCharsets.US_ASCII));
       InputStream in = socket.getInputStream();
 
@@ -360,11 +356,11 @@ class AdminServerTest {
 
   @Test
   void badPercentEncodingIs400AndTheConnectionStaysUsable() throws Exception {
-    start(Optional.empty());
+    start();
     try (Socket socket = new Socket(InetAddress.getLoopbackAddress(), server.localAddress().getPort())) {
       socket.setSoTimeout(10_000);
       OutputStream out = socket.getOutputStream();
-      out.write("GET /ops/%zz HTTP/1.1\r\nHost: x\r\n\r\nGET /status HTTP/1.1\r\nHost: x\r\n\r\n"
+      out.write("GET /ops/%zz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
           .getBytes(StandardCharsets.US_ASCII));
       InputStream in = socket.getInputStream();
 

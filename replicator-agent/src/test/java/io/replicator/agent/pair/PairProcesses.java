@@ -1,6 +1,7 @@
 package io.replicator.agent.pair;
 
 import io.replicator.agent.sample.LedgerWriter;
+import io.replicator.cluster.AdminTokenFile;
 import io.replicator.testing.TcpProxy;
 import java.io.Closeable;
 import java.io.IOException;
@@ -42,6 +43,9 @@ public final class PairProcesses implements Closeable {
   private Process witness;
   private int witnessPort;
   private final List<TcpProxy> proxies = new ArrayList<>();
+  private boolean withApplication = true;
+  private boolean quickStart;
+  private final Map<String, Path> secrets = new LinkedHashMap<>();
   private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
   /** One data node: its ports, its directories, its agent process, the proxies it connects through. */
@@ -132,6 +136,32 @@ public final class PairProcesses implements Closeable {
     return p;
   }
 
+  /** No application: the agents decide roles and run the replica server, nothing writes. Cheaper to start. */
+  public PairProcesses withoutApplication() throws IOException {
+    withApplication = false;
+    rewriteConfigs();
+    return this;
+  }
+
+  /** Gives {@code name} a secret of its own, so the pair's links refuse each other. */
+  public PairProcesses ownSecret(String name) throws IOException {
+    Path f = nodes.get(name).dir.resolve("own-secret");
+    Files.writeString(f, Long.toHexString(new java.security.SecureRandom().nextLong()) + "0123456789abcdef\n");
+    secrets.put(name, f);
+    rewriteConfigs();
+    return this;
+  }
+
+  private void rewriteConfigs() throws IOException {
+    for (Node n : nodes.values()) {
+      Files.writeString(n.dir.resolve("replicator.conf"), config(n));
+    }
+    if (withWitness) {
+      Files.writeString(base.resolve("witness.conf"), config(nodes.get("alpha"))
+          .replace("127.0.0.1:" + nodes.get("alpha").toWitness.address().getPort(), "127.0.0.1:" + witnessPort));
+    }
+  }
+
   public Node node(String name) {
     return nodes.get(name);
   }
@@ -160,9 +190,12 @@ public final class PairProcesses implements Closeable {
     if (withWitness) {
       s.append("witness { address = \"127.0.0.1:").append(n.toWitness.address().getPort()).append("\" }\n");
     }
-    s.append("secret-file = \"").append(base.resolve("secret")).append("\"\n");
+    s.append("secret-file = \"").append(secrets.getOrDefault(n.name, base.resolve("secret"))).append("\"\n");
     s.append("timers { heartbeat = ").append(heartbeat).append(", peer-timeout = ").append(peerTimeout)
         .append(", connect-timeout = 1s }\n");
+    if (!withApplication) {
+      return s.toString();
+    }
     s.append("application {\n  start = \"").append(n.dir.resolve("start.sh")).append("\"\n  stop = \"")
         .append(n.dir.resolve("stop.sh")).append("\"\n  script-timeout = 20s\n  check-interval = 500ms\n")
         .append("  checkers = [ { type = process, pidfile = \"").append(n.pidFile).append("\" } ]\n}\n");
@@ -211,8 +244,11 @@ public final class PairProcesses implements Closeable {
     List<String> cmd = javaCommand();
     cmd.addAll(List.of(io.replicator.agent.AgentMain.class.getName(), "--config",
         n.dir.resolve("replicator.conf").toString(), "--node", name));
-    n.agent = new ProcessBuilder(cmd).redirectErrorStream(true)
-        .redirectOutput(ProcessBuilder.Redirect.appendTo(n.dir.resolve("agent.log").toFile())).start();
+    ProcessBuilder agent = new ProcessBuilder(cmd).redirectErrorStream(true)
+        .redirectOutput(ProcessBuilder.Redirect.appendTo(n.dir.resolve("agent.log").toFile()));
+    // each agent makes its admin token here, not in the home directory; its application inherits it
+    agent.environment().put(AdminTokenFile.RUNTIME_DIRECTORY_VARIABLE, runtimeDirectory().toString());
+    n.agent = agent.start();
   }
 
   public void startWitness() throws IOException {
@@ -223,10 +259,19 @@ public final class PairProcesses implements Closeable {
         .redirectOutput(ProcessBuilder.Redirect.appendTo(base.resolve("witness.log").toFile())).start();
   }
 
+  /** Agents that start quickly (the client compiler only, a small heap): for tests that start many of them. */
+  public PairProcesses quickStarting() {
+    quickStart = true;
+    return this;
+  }
+
   private List<String> javaCommand() {
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.add("-Xmx192m");
+    if (quickStart) {
+      cmd.addAll(List.of("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xss512k"));
+    }
     cmd.add("-Dlogback.configurationFile=" + base.resolve("logback.xml"));
     cmd.add("-cp");
     cmd.add(System.getProperty("java.class.path"));
@@ -288,10 +333,22 @@ public final class PairProcesses implements Closeable {
     }
   }
 
+  /** {@code POST /ops/op} on the node's agent, with the admin token the agent made for itself. */
   public HttpResponse<String> op(String name, String op) throws Exception {
     return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + nodes.get(name).adminPort
-        + "/ops/" + op)).timeout(Duration.ofSeconds(90)).POST(HttpRequest.BodyPublishers.noBody()).build(),
-        HttpResponse.BodyHandlers.ofString());
+        + "/ops/" + op)).timeout(Duration.ofSeconds(90)).header("Authorization", "Bearer " + adminToken(name))
+        .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  /** Where the agents keep their own admin tokens (REPLICATOR_RUNTIME_DIR). */
+  public Path runtimeDirectory() {
+    return base.resolve("run");
+  }
+
+  /** The admin token the node's agent made for itself at its first start. */
+  public String adminToken(String name) throws IOException {
+    return Files.readString(AdminTokenFile.forPort(Map.of(AdminTokenFile.RUNTIME_DIRECTORY_VARIABLE,
+        runtimeDirectory().toString())::get, nodes.get(name).adminPort)).strip();
   }
 
   public static String field(String json, String key) {

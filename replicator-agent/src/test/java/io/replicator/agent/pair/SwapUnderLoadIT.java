@@ -2,7 +2,6 @@ package io.replicator.agent.pair;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.replicator.tools.TreeDiff;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -12,7 +11,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Swap there and back while the application writes: nothing acknowledged is lost and the trees end identical. */
+/** Swap there and back, then demote, while the application writes: nothing acknowledged is lost. */
 @Timeout(value = 4, unit = TimeUnit.MINUTES)
 class SwapUnderLoadIT {
   @TempDir Path dir;
@@ -48,15 +47,16 @@ class SwapUnderLoadIT {
           TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0), to);
       assertThat(pair.missingOn(to).cardinality()).isZero();
     }
-    // a clean stop: demoting the primary stops the application, which closes with the peer in sync;
-    // then nothing writes and the trees must match byte for byte
+    // demoting the primary stops its application, which closes with the peer holding everything;
+    // the peer then takes over (a demoted node yields in the election), and nothing is missing
     pair.awaitOrDump("in sync", Duration.ofSeconds(20), () -> pair.inSync(p));
     HttpResponse<String> demote = pair.op(p, "demote");
     assertThat(demote.statusCode()).as(demote.body()).isEqualTo(200);
-    pair.awaitOrDump("both secondary", Duration.ofSeconds(30),
-        () -> pair.agentRole(p).equals("SECONDARY") && pair.agentRole(s).equals("SECONDARY"));
+    long acks = pair.ackCount(s);
+    pair.awaitOrDump(s + " primary after the demote, writing and in sync", Duration.ofSeconds(40),
+        () -> pair.agentRole(p).equals("SECONDARY") && pair.agentRole(s).equals("PRIMARY")
+            && pair.ackCount(s) > acks + 20 && pair.inSync(s));
     assertThat(pair.missingOn(p).cardinality()).isZero();
     assertThat(pair.missingOn(s).cardinality()).isZero();
-    assertThat(TreeDiff.compare(pair.node(p).root.resolve("ledger"), pair.node(s).root.resolve("ledger"))).isEmpty();
   }
 }
