@@ -2,17 +2,15 @@ package io.replicator.bench;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 
-/** Loopback ports for peers that must be absent: connecting to them is refused at once. */
+/** Loopback ports for peers that are absent or bind later: connecting to them is refused until then. */
 final class LoopbackPorts {
   private LoopbackPorts() {}
 
-  /** A port on 127.0.0.1 that was free a moment ago and has nothing listening now. */
+  /** A port on 127.0.0.1 with nothing listening now, outside the range outgoing connections use. */
   static int unused() {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      return s.getLocalPort();
+    try {
+      return io.replicator.cluster.LoopbackPorts.reserve();
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }

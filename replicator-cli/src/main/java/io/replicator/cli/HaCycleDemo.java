@@ -3,9 +3,9 @@ package io.replicator.cli;
 import io.replicator.agent.AgentMain;
 import io.replicator.agent.sample.LedgerWriter;
 import io.replicator.cluster.AdminTokenFile;
+import io.replicator.cluster.LoopbackPorts;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -348,9 +348,8 @@ final class HaCycleDemo {
     out.flush();
   }
 
+  /** The agents bind their ports only once started: take ports no outgoing connection can take meanwhile. */
   private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-      return s.getLocalPort();
-    }
+    return LoopbackPorts.reserve();
   }
 }

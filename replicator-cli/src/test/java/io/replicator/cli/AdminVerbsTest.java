@@ -8,6 +8,7 @@ import io.replicator.ReplicationStatus;
 import io.replicator.agent.admin.AdminHandlers;
 import io.replicator.agent.admin.AdminServer;
 import io.replicator.cluster.AdminTokenFile;
+import io.replicator.cluster.LoopbackPorts;
 import io.replicator.agent.admin.OperationFailure;
 import io.replicator.agent.admin.StatusDocument;
 import java.io.IOException;
@@ -15,7 +16,6 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -186,10 +186,7 @@ class AdminVerbsTest {
 
   @Test
   void closedPortIsAgentUnreachable() throws Exception {
-    int port;
-    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      port = socket.getLocalPort();
-    }
+    int port = LoopbackPorts.reserve();
 
     assertThat(run("status", "--admin", "127.0.0.1:" + port)).isEqualTo(ExitCodes.AGENT_UNREACHABLE);
 

@@ -2,11 +2,11 @@ package io.replicator.agent.pair;
 
 import io.replicator.agent.sample.LedgerWriter;
 import io.replicator.cluster.AdminTokenFile;
+import io.replicator.cluster.LoopbackPorts;
 import io.replicator.testing.TcpProxy;
 import java.io.Closeable;
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -421,10 +421,9 @@ public final class PairProcesses implements Closeable {
     return s.toString();
   }
 
+  /** The agents bind their ports only once started: take ports no outgoing connection can take meanwhile. */
   private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-      return s.getLocalPort();
-    }
+    return LoopbackPorts.reserve();
   }
 
   @Override
