@@ -35,9 +35,7 @@ class ActivityLogConcurrencyTest {
           Random rnd = new Random(seed + t);
           boolean hitter = t < 4;
           futures.add(pool.submit(() -> {
-            // enough to retire thousands of extents under the hitters; each new extent costs an
-            // fsync, so more would only measure the disk
-            for (int i = 0; i < 10_000; i++) {
+            for (int i = 0; i < 40_000; i++) {
               // hitters touch a small hot set over and over; the others walk new extents, which
               // retires old ones while the hitters update their last use
               long extent = hitter ? rnd.nextInt(3500) : 10_000 + rnd.nextInt(1_000_000);
