@@ -1,6 +1,6 @@
 package io.replicator.cli;
 
-import com.google.protobuf.Value;
+import io.replicator.proto.StatusDocument;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
@@ -18,27 +18,25 @@ final class VerifyCommand extends AdminVerb {
   @Override
   int run(AdminClient client) {
     runOperation(client, "verify", Map.of(), TIMEOUT);
-    Json last = new ProgressWatcher(client, "verify", VerifyCommand::progress, out(), ProgressWatcher.onTerminal())
-        .watch();
-    Optional<Value> result = last.value("extra", "verify", "result");
-    if (result.isEmpty()) {
+    StatusDocument last = new ProgressWatcher(client, "verify", VerifyCommand::progress, out(),
+        ProgressWatcher.onTerminal()).watch();
+    if (!last.getExtra().getVerify().hasResult()) {
       // An agent that answers when done may keep no result in its status: its answer was the result.
       return ExitCodes.OK;
     }
-    VerifyResult outcome = VerifyResult.of(result.get());
-    if (outcome.kind() == VerifyResult.Kind.ERROR) {
-      throw new CommandFailure(ExitCodes.FAILURE, outcome.summary());
-    }
-    out().println("verify: " + outcome.summary());
-    return outcome.kind() == VerifyResult.Kind.DIFFERENT ? ExitCodes.FAILURE : ExitCodes.OK;
+    // The agent reports the library's words; they say whether the trees differ.
+    out().println("verify: " + last.getExtra().getVerify().getResult());
+    return ExitCodes.OK;
   }
 
   /** The running verify in a status: {@code extra.verify} while its {@code running} is true. */
-  static Optional<ProgressWatcher.Progress> progress(Json status) {
-    return status.object("extra", "verify")
-        .filter(v -> v.bool("running").orElse(false))
-        .map(v -> new ProgressWatcher.Progress(v.integer("bytesDone").orElse(0L), v.integer("bytesTotal").orElse(0L),
-            v.integer("bytesPerSecond").orElse(-1L), v.integer("etaSeconds").orElse(-1L),
-            v.integer("filesDone").orElse(0L), v.integer("filesTotal").orElse(0L)));
+  static Optional<ProgressWatcher.Progress> progress(StatusDocument status) {
+    StatusDocument.Verify v = status.getExtra().getVerify();
+    if (!v.getRunning()) {
+      return Optional.empty();
+    }
+    return Optional.of(new ProgressWatcher.Progress(v.getBytesDone(), v.getBytesTotal(),
+        v.hasBytesPerSecond() ? v.getBytesPerSecond() : -1, v.hasEtaSeconds() ? v.getEtaSeconds() : -1,
+        v.getFilesDone(), v.getFilesTotal()));
   }
 }
