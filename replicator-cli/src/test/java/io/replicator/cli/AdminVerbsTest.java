@@ -10,6 +10,7 @@ import io.replicator.agent.admin.AdminServer;
 import io.replicator.cluster.AdminTokenFile;
 import io.replicator.agent.admin.OperationFailure;
 import io.replicator.proto.StatusDocument;
+import io.replicator.proto.VerifyFindings;
 import io.replicator.agent.admin.AdminJson;
 import io.replicator.agent.admin.StatusDocuments;
 import java.io.IOException;
@@ -167,6 +168,15 @@ class AdminVerbsTest {
     assertThat(verb("status", "--json")).isZero();
 
     assertThat(out.toString()).isEqualTo(AdminJson.print(document) + System.lineSeparator());
+  }
+
+  @Test
+  void aStatusWithABadValueIsRefusedWithTheReasonNotReadAsZero() {
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> AdminClient.parseStatus(
+            "{\"node\":\"alpha\",\"dirtyBytes\":\"lots\"}", "127.0.0.1:7480"))
+        .isInstanceOf(CommandFailure.class)
+        .hasMessageStartingWith("the agent at 127.0.0.1:7480 sent a status that is not a status document: ")
+        .hasMessageContaining("lots");
   }
 
   @Test
@@ -458,7 +468,8 @@ class AdminVerbsTest {
       }
       long elapsedMillis = (System.nanoTime() - since) / 1_000_000;
       if (elapsedMillis >= 2500) {
-        return withVerify(StatusDocument.Verify.newBuilder().setResult("verify: identical"));
+        return withVerify(StatusDocument.Verify.newBuilder().setResult("verify: identical")
+            .setFindings(VerifyFindings.newBuilder().setPathsCompared(12).setBytesCompared(total)));
       }
       return withVerify(StatusDocument.Verify.newBuilder().setRunning(true).setBytesDone(total * elapsedMillis / 2500)
           .setBytesTotal(total).setFilesDone(12 * elapsedMillis / 2500).setFilesTotal(12));
@@ -471,7 +482,34 @@ class AdminVerbsTest {
     assertThat(lines.get(0)).isEqualTo("verify started");
     assertThat(lines.subList(1, lines.size() - 1)).hasSizeBetween(1, 3).allSatisfy(line -> assertThat(line)
         .matches("verify: \\d+ of 12 files, [\\d.]+ [KMG]?i?B of 8\\.0 MiB \\([\\d.]+%\\), (rate unknown|[\\d.]+ [KMG]?i?B/s), ETA .+"));
-    assertThat(lines.get(lines.size() - 1)).isEqualTo("verify: verify: identical");
+    assertThat(lines.get(lines.size() - 1)).isEqualTo("verify: identical: 12 paths and 8.0 MiB compared");
+  }
+
+  @Test
+  void verifyThatReturnsWhenDoneAndFoundDifferencesExitsOne() throws Exception {
+    handlers.operation("verify", () -> "verify done");
+    status.set(() -> withVerify(StatusDocument.Verify.newBuilder().setResult("verify: 2 blocks differ")
+        .setFindings(VerifyFindings.newBuilder().setPathsCompared(3).setBytesCompared(4096).setBlocksDiffering(2)
+            .setPathsDiffering(1).addExamples("orders/a.log").addExamples("orders/b.log"))));
+    start();
+
+    assertThat(verb("verify")).isEqualTo(ExitCodes.FAILURE);
+
+    assertThat(out.toString().lines().toList()).containsExactly("verify done",
+        "verify: DIFFERENT: 2 blocks and 1 path differ (orders/a.log, orders/b.log); 3 paths and 4.0 KiB compared;"
+            + " they are marked dirty: 'replicator resync' repairs them");
+  }
+
+  @Test
+  void verifyThatFailedInTheApplicationIsAFailureWithItsReason() throws Exception {
+    handlers.operation("verify", () -> "verify done");
+    status.set(() -> withVerify(StatusDocument.Verify.newBuilder()
+        .setResult("REQUEST_VERIFY failed: peer disconnected")));
+    start();
+
+    assertThat(verb("verify")).isEqualTo(ExitCodes.FAILURE);
+
+    assertThat(errLines()).containsExactly("replicator: REQUEST_VERIFY failed: peer disconnected");
   }
 
   @ParameterizedTest

@@ -548,6 +548,9 @@ public final class DataNodeAgent implements Closeable {
       if (v.commandResult() != null) {
         c.setResult(v.commandResult());
       }
+      if (v.commandFindings() != null) {
+        c.setFindings(v.commandFindings());
+      }
       verifying.ifPresent(vp -> c.setFilesDone(vp.filesDone()).setFilesTotal(vp.filesTotal())
           .setBytesDone(vp.bytesDone()).setBytesTotal(vp.bytesTotal()).setBytesPerSecond(vp.bytesPerSecond())
           .setEtaSeconds(vp.etaSeconds()));
