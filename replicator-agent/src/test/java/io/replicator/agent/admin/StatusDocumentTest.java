@@ -3,14 +3,19 @@ package io.replicator.agent.admin;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.google.protobuf.Descriptors;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Struct;
+import com.google.protobuf.Timestamp;
 import com.google.protobuf.Value;
 import com.google.protobuf.util.JsonFormat;
 import io.replicator.NodeState;
 import io.replicator.ReplicationMode;
 import io.replicator.ReplicationStatus;
 import io.replicator.proto.StatusDocument;
+import io.replicator.proto.VerifyFindings;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Instant;
 import java.util.Map;
 import java.util.Optional;
@@ -43,7 +48,8 @@ class StatusDocumentTest {
             .setRestarts(1))
         .setVerify(StatusDocument.Verify.newBuilder().setRunning(true).setResult("verify: identical")
             .setFilesDone(3).setFilesTotal(9).setBytesDone(4096).setBytesTotal(16384).setBytesPerSecond(8192)
-            .setEtaSeconds(2))
+            .setEtaSeconds(2).setFindings(VerifyFindings.newBuilder().setPathsCompared(3).setBytesCompared(4096)
+                .setBlocksDiffering(1).setPathsDiffering(1).addExamples("orders/a.log")))
         .setFailover(StatusDocument.FailoverFigures.newBuilder().setDetectionMillis(1500).setPromotionMillis(300));
     return doc.build();
   }
@@ -70,7 +76,10 @@ class StatusDocumentTest {
         "extra.application.restarts",
         "extra.verify", "extra.verify.running", "extra.verify.result", "extra.verify.filesDone",
         "extra.verify.filesTotal", "extra.verify.bytesDone", "extra.verify.bytesTotal",
-        "extra.verify.bytesPerSecond", "extra.verify.etaSeconds",
+        "extra.verify.bytesPerSecond", "extra.verify.etaSeconds", "extra.verify.findings",
+        "extra.verify.findings.pathsCompared", "extra.verify.findings.bytesCompared",
+        "extra.verify.findings.blocksDiffering", "extra.verify.findings.pathsDiffering",
+        "extra.verify.findings.examples",
         "extra.failover", "extra.failover.detectionMillis", "extra.failover.promotionMillis");
     // the spellings scripts compare against; 64-bit integers are strings in the proto3 JSON mapping
     assertThat(text).startsWith("{\"node\":\"beta\",\"role\":\"primary\",\"state\":\"SYNC_SOURCE\",\"mode\":\"SYNC\",")
@@ -121,6 +130,27 @@ class StatusDocumentTest {
             .isInstanceOf(InvalidProtocolBufferException.class));
     assertThatThrownBy(() -> AdminJson.parse("not json", StatusDocument.newBuilder()))
         .isInstanceOf(InvalidProtocolBufferException.class);
+  }
+
+  @Test
+  void everyFieldIsDocumentedForScripts() throws Exception {
+    // Surefire runs in the module directory; the table is in the README's section on the CLI.
+    String readme = Files.readString(Path.of("..", "README.md"));
+    Set<String> fields = new TreeSet<>();
+    fields("", StatusDocument.getDescriptor(), fields);
+
+    assertThat(fields).hasSizeGreaterThan(60).allSatisfy(field ->
+        assertThat(readme).as("README.md documents %s", field).contains("| `" + field + "` |"));
+  }
+
+  private static void fields(String prefix, Descriptors.Descriptor message, Set<String> into) {
+    for (Descriptors.FieldDescriptor field : message.getFields()) {
+      into.add(prefix + field.getJsonName());
+      if (field.getJavaType() == Descriptors.FieldDescriptor.JavaType.MESSAGE
+          && !field.getMessageType().equals(Timestamp.getDescriptor())) {
+        fields(prefix + field.getJsonName() + ".", field.getMessageType(), into);
+      }
+    }
   }
 
   /** Every member name in the document, as a dotted path. */
