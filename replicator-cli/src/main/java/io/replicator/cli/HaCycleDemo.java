@@ -159,7 +159,10 @@ final class HaCycleDemo {
       post(back, "verify");
       String result = awaitValue(Duration.ofSeconds(120), () -> {
         StatusDocument.Verify v = status(back).getExtra().getVerify();
-        return !v.getRunning() && v.hasResult() ? v.getResult() : null;
+        if (v.getRunning() || !v.hasResult()) {
+          return null;
+        }
+        return v.hasFindings() ? "verify: " + VerifyCommand.summary(v.getFindings()) : v.getResult();
       }, "verify");
       out.printf("6. verify on %s: %s%n", primary, result);
       out.printf("%n`replicator status` on %s (admin 127.0.0.1:%d):%n", primary, back.admin);

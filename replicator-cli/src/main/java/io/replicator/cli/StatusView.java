@@ -138,6 +138,9 @@ final class StatusView {
           + Units.bytes(total) + " (" + Units.percent(done, total) + "), ETA "
           + Units.seconds(verify.hasEtaSeconds() ? verify.getEtaSeconds() : -1);
     }
+    if (verify.hasFindings()) {
+      return "last result: " + VerifyCommand.summary(verify.getFindings());
+    }
     return verify.hasResult() ? "last result: " + verify.getResult() : "idle";
   }
 

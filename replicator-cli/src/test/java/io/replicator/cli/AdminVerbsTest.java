@@ -156,6 +156,13 @@ class AdminVerbsTest {
         .containsPattern("application +registered, 1 restart\n")
         .containsPattern("last failover +2026-03-01T10:00:00Z beta -> alpha: peer lost");
     assertThat(text).doesNotContain("epoch: ").doesNotContain("verify");
+
+    out.getBuffer().setLength(0);
+    status.set(() -> fullDocument().toBuilder().setExtra(fullDocument().getExtra().toBuilder()
+        .setVerify(StatusDocument.Verify.newBuilder().setResult("verify: VerifyReport[...]")
+            .setFindings(VerifyFindings.newBuilder().setPathsCompared(3).setBytesCompared(4096)))).build());
+    assertThat(verb("status")).as(err.toString()).isZero();
+    assertThat(out.toString()).containsPattern("verify +last result: identical: 3 paths and 4\\.0 KiB compared\n");
     assertThat(err.toString()).isEmpty();
   }
 
