@@ -102,7 +102,7 @@ public final class Agent {
     DataNodeAgent agent = new DataNodeAgent(config, self, security, history);
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     ApplicationLatency latency = new ApplicationLatency();
-    Supplier<ReplicationStatus> replication = () -> agent.status().replication();
+    Supplier<ReplicationStatus> replication = agent::replication;
     ReplicationMetrics metrics = new ReplicationMetrics(registry, replication, latency);
     history.onRecord(e -> {
       if (e.getKind() == EventKind.FAILOVER) {

@@ -1,5 +1,9 @@
 package io.replicator.cli;
 
+import com.google.protobuf.InvalidProtocolBufferException;
+import io.replicator.agent.admin.AdminJson;
+import io.replicator.proto.AdminRefusal;
+import io.replicator.proto.StatusDocument;
 import java.io.IOException;
 import java.net.ConnectException;
 import java.net.URLEncoder;
@@ -59,6 +63,24 @@ final class AdminClient implements AutoCloseable {
       throw failure(response, "status");
     }
     return response.body();
+  }
+
+  /**
+   * {@code GET /status} read into the status document. A document with a bad value (a word where
+   * a count belongs) is refused with the reason, never read as 0.
+   */
+  StatusDocument statusDocument() {
+    return parseStatus(status(), endpoint.address().toString());
+  }
+
+  /** The status document in {@code json}, from the agent at {@code address}. */
+  static StatusDocument parseStatus(String json, String address) {
+    try {
+      return AdminJson.parse(json, StatusDocument.newBuilder()).build();
+    } catch (InvalidProtocolBufferException | RuntimeException e) {
+      throw new CommandFailure(ExitCodes.FAILURE, "the agent at " + address
+          + " sent a status that is not a status document: " + oneLine(e.getMessage()), e);
+    }
   }
 
   /**
@@ -134,10 +156,10 @@ final class AdminClient implements AutoCloseable {
     String code;
     String message;
     try {
-      Json json = Json.parse(body);
-      code = json.string("error").orElse("");
-      message = json.string("message").orElse("");
-    } catch (IllegalArgumentException e) {
+      AdminRefusal refusal = AdminJson.parse(body, AdminRefusal.newBuilder()).build();
+      code = refusal.getError() == AdminRefusal.Code.CODE_UNSPECIFIED ? "" : refusal.getError().name();
+      message = refusal.getMessage();
+    } catch (InvalidProtocolBufferException | RuntimeException e) {
       code = "";
       message = oneLine(body);
     }

@@ -1,9 +1,13 @@
 package io.replicator.cli;
 
+import com.google.protobuf.InvalidProtocolBufferException;
 import io.replicator.agent.AgentMain;
+import io.replicator.agent.admin.AdminJson;
 import io.replicator.agent.sample.LedgerWriter;
 import io.replicator.cluster.AdminTokenFile;
 import io.replicator.cluster.LoopbackPorts;
+import io.replicator.proto.AdminRefusal;
+import io.replicator.proto.StatusDocument;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.URI;
@@ -21,8 +25,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * The HA half of {@code replicator demo}: two agent processes on loopback and the ledger writer
@@ -83,9 +85,9 @@ final class HaCycleDemo {
       }
       String primary = awaitValue(Duration.ofSeconds(60), () -> {
         for (Node n : nodes.values()) {
-          String s = status(n);
-          if (field(s, "agentRole").equals("PRIMARY") && s.contains("\"registered\":true")
-              && field(s, "inSync").equals("true") && count(n.acks) > 0) {
+          StatusDocument s = status(n);
+          if (s.getExtra().getAgentRole() == StatusDocument.State.PRIMARY
+              && s.getExtra().getApplication().getRegistered() && s.getInSync() && count(n.acks) > 0) {
             return n.name;
           }
         }
@@ -108,7 +110,8 @@ final class HaCycleDemo {
       flush();
       // 3. failover
       Node s = nodes.get(secondary);
-      awaitTrue(Duration.ofSeconds(30), () -> field(status(s), "agentRole").equals("PRIMARY"), "failover");
+      awaitTrue(Duration.ofSeconds(30), () -> status(s).getExtra().getAgentRole() == StatusDocument.State.PRIMARY,
+          "failover");
       long promoted = System.nanoTime();
       long acksBefore = count(s.acks);
       awaitTrue(Duration.ofSeconds(30), () -> count(s.acks) > acksBefore, "writes on the new primary");
@@ -117,18 +120,17 @@ final class HaCycleDemo {
       BitSet missing = missingOn(s);
       out.printf("3. failover: %s primary after %d ms (detection %s), application writing after %d ms; "
           + "acknowledged %,d, lost %,d%n", secondary, millis(promoted - killed),
-          field(status(s), "detectionMillis") + " ms", millis(writing - killed), acked.cardinality(),
+          status(s).getExtra().getFailover().getDetectionMillis() + " ms", millis(writing - killed), acked.cardinality(),
           missing.cardinality());
       flush();
       // 4. the old primary returns and is resynced incrementally
       sleepUntil(Duration.ofSeconds(1));
-      String st = status(s);
-      long dirty = Long.parseLong(orZero(field(st, "dirtyBytes")));
+      long dirty = status(s).getDirtyBytes();
       long dataBytes = treeBytes(s.root.resolve("ledger"));
       start(nodes.get(primary));
       long restarted = System.nanoTime();
-      awaitTrue(Duration.ofSeconds(60), () -> field(status(nodes.get(primary)), "agentRole").equals("SECONDARY")
-          && field(status(s), "inSync").equals("true"), "resync of the returning node");
+      awaitTrue(Duration.ofSeconds(60), () -> status(nodes.get(primary)).getExtra().getAgentRole()
+          == StatusDocument.State.SECONDARY && status(s).getInSync(), "resync of the returning node");
       out.printf("4. %s restarted: back as secondary and in sync after %d ms; resync sent the %,d dirty bytes "
           + "tracked while alone, of %,d bytes of data (%.2f%%)%n", primary, millis(System.nanoTime() - restarted),
           dirty, dataBytes, 100.0 * dirty / Math.max(1, dataBytes));
@@ -139,7 +141,7 @@ final class HaCycleDemo {
       // the application reports the peer up to date on its next lease renewal: a swap asked a
       // moment too early is refused with REFUSED and asked again
       long swapDeadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-      while (swap.statusCode() == 409 && swap.body().contains("REFUSED") && System.nanoTime() < swapDeadline) {
+      while (refusedForNow(swap) && System.nanoTime() < swapDeadline) {
         Thread.sleep(200);
         swap = post(s, "swap");
       }
@@ -153,17 +155,19 @@ final class HaCycleDemo {
           millis(System.nanoTime() - swapStart), primary, missingOn(back).cardinality());
       flush();
       // 6. verify, with the application still writing
-      awaitTrue(Duration.ofSeconds(30), () -> field(status(back), "inSync").equals("true"), "in sync before verify");
+      awaitTrue(Duration.ofSeconds(30), () -> status(back).getInSync(), "in sync before verify");
       post(back, "verify");
       String result = awaitValue(Duration.ofSeconds(120), () -> {
-        String v = status(back);
-        String r = field(v, "result");
-        return v.contains("\"running\":false") && !r.isEmpty() && !r.equals("null") ? r : null;
+        StatusDocument.Verify v = status(back).getExtra().getVerify();
+        if (v.getRunning() || !v.hasResult()) {
+          return null;
+        }
+        return v.hasFindings() ? "verify: " + VerifyCommand.summary(v.getFindings()) : v.getResult();
       }, "verify");
       out.printf("6. verify on %s: %s%n", primary, result);
       out.printf("%n`replicator status` on %s (admin 127.0.0.1:%d):%n", primary, back.admin);
       try {
-        out.println(StatusView.render(Json.parse(status(back))).stripTrailing().indent(2).stripTrailing());
+        out.println(StatusView.render(status(back)).stripTrailing().indent(2).stripTrailing());
       } catch (RuntimeException e) {
         out.println("  (status could not be rendered: " + e.getMessage() + ")");
       }
@@ -255,17 +259,32 @@ final class HaCycleDemo {
     }
   }
 
-  private String status(Node n) {
+  /** A 409 whose code is REFUSED: the node is not ready for it yet. */
+  private static boolean refusedForNow(HttpResponse<String> answer) {
+    if (answer.statusCode() != 409) {
+      return false;
+    }
     try {
-      HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + n.admin + "/status"))
+      return AdminJson.parse(answer.body(), AdminRefusal.newBuilder()).getError() == AdminRefusal.Code.REFUSED;
+    } catch (InvalidProtocolBufferException e) {
+      return false;
+    }
+  }
+
+  /** The node's status document; an empty one while its agent does not answer (yet). */
+  private StatusDocument status(Node n) {
+    HttpResponse<String> r;
+    try {
+      r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + n.admin + "/status"))
           .timeout(Duration.ofSeconds(3)).GET().build(), HttpResponse.BodyHandlers.ofString());
-      return r.statusCode() == 200 ? r.body() : "";
     } catch (IOException e) {
-      return "";
+      return StatusDocument.getDefaultInstance();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      return "";
+      return StatusDocument.getDefaultInstance();
     }
+    return r.statusCode() == 200 ? AdminClient.parseStatus(r.body(), "127.0.0.1:" + n.admin)
+        : StatusDocument.getDefaultInstance();
   }
 
   private HttpResponse<String> post(Node n, String op) throws Exception {
@@ -274,19 +293,6 @@ final class HaCycleDemo {
     return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + n.admin + "/ops/" + op))
         .timeout(Duration.ofSeconds(120)).header("Authorization", "Bearer " + token)
         .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
-  }
-
-  private static String field(String json, String key) {
-    Matcher m = Pattern.compile("\"" + Pattern.quote(key) + "\":(\"(?:[^\"\\\\]|\\\\.)*\"|[^,}]*)").matcher(json);
-    if (!m.find()) {
-      return "";
-    }
-    String v = m.group(1);
-    return v.startsWith("\"") ? v.substring(1, v.length() - 1) : v;
-  }
-
-  private static String orZero(String s) {
-    return s.isEmpty() || s.equals("null") ? "0" : s;
   }
 
   private BitSet acknowledged() throws IOException {

@@ -1,5 +1,6 @@
 package io.replicator.cli;
 
+import io.replicator.proto.StatusDocument;
 import java.io.Console;
 import java.io.PrintWriter;
 import java.lang.reflect.Method;
@@ -42,7 +43,7 @@ final class ProgressWatcher {
 
   private final AdminClient client;
   private final String task;
-  private final Function<Json, Optional<Progress>> running;
+  private final Function<StatusDocument, Optional<Progress>> running;
   private final PrintWriter out;
   private final boolean terminal;
 
@@ -50,7 +51,7 @@ final class ProgressWatcher {
    * @param task the work's name, at the start of each line
    * @param running the work's progress in a status, or empty when it is not running
    */
-  ProgressWatcher(AdminClient client, String task, Function<Json, Optional<Progress>> running, PrintWriter out,
+  ProgressWatcher(AdminClient client, String task, Function<StatusDocument, Optional<Progress>> running, PrintWriter out,
       boolean terminal) {
     this.client = client;
     this.task = task;
@@ -60,7 +61,7 @@ final class ProgressWatcher {
   }
 
   /** Polls until the work is not running; returns the status that said so. */
-  Json watch() {
+  StatusDocument watch() {
     ProgressBar bar = null;
     long nextLineNanos = System.nanoTime();
     Progress previous = null;
@@ -69,7 +70,7 @@ final class ProgressWatcher {
     AtomicLong agentEta = new AtomicLong(-1);
     try {
       while (true) {
-        Json status = parse(client.status());
+        StatusDocument status = client.statusDocument();
         long now = System.nanoTime();
         Optional<Progress> seen = running.apply(status);
         if (seen.isEmpty()) {
@@ -149,15 +150,6 @@ final class ProgressWatcher {
           return seconds >= 0 ? Optional.of(Duration.ofSeconds(seconds)) : Optional.empty();
         })
         .build();
-  }
-
-  private Json parse(String body) {
-    try {
-      return Json.parse(body);
-    } catch (IllegalArgumentException e) {
-      throw new CommandFailure(ExitCodes.FAILURE, "the agent at " + client.endpoint().address()
-          + " sent a status that is " + e.getMessage());
-    }
   }
 
   private static void sleep(Duration interval) {

@@ -1,5 +1,6 @@
 package io.replicator.cli;
 
+import io.replicator.proto.StatusDocument;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -34,26 +35,28 @@ final class ResyncCommand extends AdminVerb {
       parameters.put("discard-local", "true");
     }
     runOperation(client, "resync", parameters, TIMEOUT);
-    Json last = new ProgressWatcher(client, "resync", ResyncCommand::progress, out(), ProgressWatcher.onTerminal())
+    StatusDocument last = new ProgressWatcher(client, "resync", ResyncCommand::progress, out(), ProgressWatcher.onTerminal())
         .watch();
-    boolean connected = last.bool("peer", "connected").orElse(false);
-    boolean outOfDate = last.bool("peer", "outOfDate").orElse(false);
-    String problem = last.string("problem").map(p -> ": " + p).orElse("");
+    boolean connected = last.getPeer().getConnected();
+    boolean outOfDate = last.getPeer().getOutOfDate();
+    String problem = last.hasProblem() ? ": " + last.getProblem() : "";
     if (!connected) {
       throw new CommandFailure(ExitCodes.FAILURE, "resync ended with the peer disconnected" + problem);
     }
     if (outOfDate) {
       throw new CommandFailure(ExitCodes.FAILURE, "resync ended with the peer still out of date" + problem);
     }
-    out().println("resync: done, the peer is up to date (state " + last.string("state").orElse("?") + ")");
+    out().println("resync: done, the peer is up to date (state " + StatusView.name(last.getState()) + ")");
     return ExitCodes.OK;
   }
 
   /** The running resync in a status: its {@code resync} object, null when none runs. */
-  static Optional<ProgressWatcher.Progress> progress(Json status) {
-    return status.object("resync").map(r -> new ProgressWatcher.Progress(
-        r.integer("bytesDone").orElse(0L), r.integer("bytesTotal").orElse(0L),
-        r.integer("bytesPerSecond").orElse(-1L), r.integer("etaSeconds").orElse(-1L),
-        r.integer("filesDone").orElse(0L), r.integer("filesTotal").orElse(0L)));
+  static Optional<ProgressWatcher.Progress> progress(StatusDocument status) {
+    if (!status.hasResync()) {
+      return Optional.empty();
+    }
+    StatusDocument.Resync r = status.getResync();
+    return Optional.of(new ProgressWatcher.Progress(r.getBytesDone(), r.getBytesTotal(), r.getBytesPerSecond(),
+        r.getEtaSeconds(), r.getFilesDone(), r.getFilesTotal()));
   }
 }

@@ -18,14 +18,7 @@ final class StatusCommand extends AdminVerb {
       out().println(body.strip());
       return ExitCodes.OK;
     }
-    Json status;
-    try {
-      status = Json.parse(body);
-    } catch (IllegalArgumentException e) {
-      throw new CommandFailure(ExitCodes.FAILURE, "the agent at " + client.endpoint().address()
-          + " sent a status that is " + e.getMessage());
-    }
-    out().print(StatusView.render(status));
+    out().print(StatusView.render(AdminClient.parseStatus(body, client.endpoint().address().toString())));
     return ExitCodes.OK;
   }
 }

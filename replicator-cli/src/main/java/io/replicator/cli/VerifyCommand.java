@@ -1,7 +1,9 @@
 package io.replicator.cli;
 
-import com.google.protobuf.Value;
+import io.replicator.proto.StatusDocument;
+import io.replicator.proto.VerifyFindings;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import picocli.CommandLine.Command;
@@ -14,31 +16,56 @@ import picocli.CommandLine.Command;
 final class VerifyCommand extends AdminVerb {
   /** The agent may answer only once the verify is done. */
   static final Duration TIMEOUT = Duration.ofMinutes(10);
+  private static final int MAX_EXAMPLES = 5;
 
   @Override
   int run(AdminClient client) {
     runOperation(client, "verify", Map.of(), TIMEOUT);
-    Json last = new ProgressWatcher(client, "verify", VerifyCommand::progress, out(), ProgressWatcher.onTerminal())
-        .watch();
-    Optional<Value> result = last.value("extra", "verify", "result");
-    if (result.isEmpty()) {
+    StatusDocument last = new ProgressWatcher(client, "verify", VerifyCommand::progress, out(),
+        ProgressWatcher.onTerminal()).watch();
+    if (!last.getExtra().getVerify().hasResult()) {
       // An agent that answers when done may keep no result in its status: its answer was the result.
       return ExitCodes.OK;
     }
-    VerifyResult outcome = VerifyResult.of(result.get());
-    if (outcome.kind() == VerifyResult.Kind.ERROR) {
-      throw new CommandFailure(ExitCodes.FAILURE, outcome.summary());
+    StatusDocument.Verify verify = last.getExtra().getVerify();
+    if (!verify.hasFindings()) {
+      // A result without findings is a verify that did not finish; the result says why.
+      throw new CommandFailure(ExitCodes.FAILURE, AdminClient.oneLine(verify.getResult()));
     }
-    out().println("verify: " + outcome.summary());
-    return outcome.kind() == VerifyResult.Kind.DIFFERENT ? ExitCodes.FAILURE : ExitCodes.OK;
+    VerifyFindings found = verify.getFindings();
+    out().println("verify: " + summary(found));
+    return identical(found) ? ExitCodes.OK : ExitCodes.FAILURE;
+  }
+
+  private static boolean identical(VerifyFindings found) {
+    return found.getBlocksDiffering() == 0 && found.getPathsDiffering() == 0;
+  }
+
+  /** One line for the operator: identical, or what differs and how to repair it. */
+  static String summary(VerifyFindings found) {
+    String compared = found.getPathsCompared() + " paths and " + Units.bytes(found.getBytesCompared()) + " compared";
+    if (identical(found)) {
+      return "identical: " + compared;
+    }
+    long blocks = found.getBlocksDiffering();
+    long paths = found.getPathsDiffering();
+    List<String> examples = found.getExamplesList();
+    String shown = examples.isEmpty() ? ""
+        : " (" + String.join(", ", examples.subList(0, Math.min(MAX_EXAMPLES, examples.size())))
+            + (examples.size() > MAX_EXAMPLES ? ", ..." : "") + ")";
+    return "DIFFERENT: " + blocks + (blocks == 1 ? " block" : " blocks") + " and " + paths
+        + (paths == 1 ? " path" : " paths") + " differ" + shown + "; " + compared
+        + "; they are marked dirty: 'replicator resync' repairs them";
   }
 
   /** The running verify in a status: {@code extra.verify} while its {@code running} is true. */
-  static Optional<ProgressWatcher.Progress> progress(Json status) {
-    return status.object("extra", "verify")
-        .filter(v -> v.bool("running").orElse(false))
-        .map(v -> new ProgressWatcher.Progress(v.integer("bytesDone").orElse(0L), v.integer("bytesTotal").orElse(0L),
-            v.integer("bytesPerSecond").orElse(-1L), v.integer("etaSeconds").orElse(-1L),
-            v.integer("filesDone").orElse(0L), v.integer("filesTotal").orElse(0L)));
+  static Optional<ProgressWatcher.Progress> progress(StatusDocument status) {
+    StatusDocument.Verify v = status.getExtra().getVerify();
+    if (!v.getRunning()) {
+      return Optional.empty();
+    }
+    return Optional.of(new ProgressWatcher.Progress(v.getBytesDone(), v.getBytesTotal(),
+        v.hasBytesPerSecond() ? v.getBytesPerSecond() : -1, v.hasEtaSeconds() ? v.getEtaSeconds() : -1,
+        v.getFilesDone(), v.getFilesTotal()));
   }
 }

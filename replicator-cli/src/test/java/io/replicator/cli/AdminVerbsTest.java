@@ -10,7 +10,10 @@ import io.replicator.agent.admin.AdminServer;
 import io.replicator.cluster.AdminTokenFile;
 import io.replicator.cluster.LoopbackPorts;
 import io.replicator.agent.admin.OperationFailure;
-import io.replicator.agent.admin.StatusDocument;
+import io.replicator.proto.StatusDocument;
+import io.replicator.proto.VerifyFindings;
+import io.replicator.agent.admin.AdminJson;
+import io.replicator.agent.admin.StatusDocuments;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -49,7 +52,7 @@ class AdminVerbsTest {
   private final StringWriter err = new StringWriter();
   private final Map<String, String> environment = new HashMap<>();
   private final AtomicReference<Supplier<StatusDocument>> status =
-      new AtomicReference<>(() -> StatusDocument.of("alpha", primaryInSync()));
+      new AtomicReference<>(() -> StatusDocuments.of("alpha", primaryInSync()).build());
   private final AtomicReference<Map<String, String>> lastParameters = new AtomicReference<>();
   private final AdminHandlers handlers = new AdminHandlers().status(() -> status.get().get());
   private AdminServer server;
@@ -112,26 +115,23 @@ class AdminVerbsTest {
         Optional.of(new ReplicationStatus.ResyncProgress(done, total, 1_048_576, (total - done) / 1_048_576)));
   }
 
-  private static Map<String, Object> map(Object... keysAndValues) {
-    Map<String, Object> map = new LinkedHashMap<>();
-    for (int i = 0; i < keysAndValues.length; i += 2) {
-      map.put((String) keysAndValues[i], keysAndValues[i + 1]);
-    }
-    return map;
+  private static StatusDocument fullDocument() {
+    StatusDocument.Builder doc = StatusDocuments.of("alpha", syncSource(300 * 1024, 1200 * 1024))
+        .setLastFailover(StatusDocuments.failover(Instant.parse("2026-03-01T10:00:00Z"),
+            Optional.of("beta"), Optional.of("alpha"), "peer lost"));
+    doc.getExtraBuilder().setCluster("orders").setEpoch(7)
+        .setPeerNode(StatusDocument.PeerNode.newBuilder().setName("beta").setState(StatusDocument.State.SYNC_TARGET)
+            .setReachable(true).setLastHeardMillisAgo(120).setGeneration("00000000deadbeef"))
+        .setWitness(StatusDocument.Witness.newBuilder().setAddress("10.0.0.3:7401").setReachable(false))
+        .setApplication(StatusDocument.Application.newBuilder().setRegistered(true).setRestarts(1));
+    return doc.build();
   }
 
-  private static StatusDocument fullDocument() {
-    return StatusDocument.of("alpha", syncSource(300 * 1024, 1200 * 1024))
-        .withLastFailover(new StatusDocument.Failover(Instant.parse("2026-03-01T10:00:00Z"),
-            Optional.of("beta"), Optional.of("alpha"), "peer lost"))
-        .with("cluster", "orders")
-        .with("epoch", 7)
-        .with("peerNode", map("name", "beta", "state", "SYNC_TARGET", "reachable", true,
-            "lastHeardMillisAgo", 120, "generation", "00000000deadbeef"))
-        .with("witness", map("address", "10.0.0.3:7401", "reachable", false))
-        .with("application", map("running", true, "registered", true, "restarts", 1))
-        .with("verify", null)
-        .with("configFile", "/etc/replicator/replicator.conf");
+  /** An in-sync primary with a verify in {@code extra}. */
+  private static StatusDocument withVerify(StatusDocument.Verify.Builder verify) {
+    StatusDocument.Builder doc = StatusDocuments.of("alpha", primaryInSync());
+    doc.getExtraBuilder().setVerify(verify);
+    return doc.build();
   }
 
   @Test
@@ -153,10 +153,16 @@ class AdminVerbsTest {
         .containsPattern("resync +300\\.0 KiB of 1\\.2 MiB \\(25\\.0%\\), 1\\.0 MiB/s, ETA 0 s")
         .containsPattern("problem +peer out of date")
         .containsPattern("witness +10\\.0\\.0\\.3:7401, NOT reachable")
-        .containsPattern("application +running, registered, 1 restart\n")
-        .containsPattern("last failover +2026-03-01T10:00:00Z beta -> alpha: peer lost")
-        .contains("\nconfigFile: /etc/replicator/replicator.conf\n");
+        .containsPattern("application +registered, 1 restart\n")
+        .containsPattern("last failover +2026-03-01T10:00:00Z beta -> alpha: peer lost");
     assertThat(text).doesNotContain("epoch: ").doesNotContain("verify");
+
+    out.getBuffer().setLength(0);
+    status.set(() -> fullDocument().toBuilder().setExtra(fullDocument().getExtra().toBuilder()
+        .setVerify(StatusDocument.Verify.newBuilder().setResult("verify: VerifyReport[...]")
+            .setFindings(VerifyFindings.newBuilder().setPathsCompared(3).setBytesCompared(4096)))).build());
+    assertThat(verb("status")).as(err.toString()).isZero();
+    assertThat(out.toString()).containsPattern("verify +last result: identical: 3 paths and 4\\.0 KiB compared\n");
     assertThat(err.toString()).isEmpty();
   }
 
@@ -168,7 +174,16 @@ class AdminVerbsTest {
 
     assertThat(verb("status", "--json")).isZero();
 
-    assertThat(out.toString()).isEqualTo(document.toJson() + System.lineSeparator());
+    assertThat(out.toString()).isEqualTo(AdminJson.print(document) + System.lineSeparator());
+  }
+
+  @Test
+  void aStatusWithABadValueIsRefusedWithTheReasonNotReadAsZero() {
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> AdminClient.parseStatus(
+            "{\"node\":\"alpha\",\"dirtyBytes\":\"lots\"}", "127.0.0.1:7480"))
+        .isInstanceOf(CommandFailure.class)
+        .hasMessageStartingWith("the agent at 127.0.0.1:7480 sent a status that is not a status document: ")
+        .hasMessageContaining("lots");
   }
 
   @Test
@@ -412,9 +427,9 @@ class AdminVerbsTest {
       Long since = startedAt.get();
       long elapsedMillis = since == null ? 0 : (System.nanoTime() - since) / 1_000_000;
       if (since == null || elapsedMillis >= 4500) {
-        return StatusDocument.of("alpha", primaryInSync());
+        return StatusDocuments.of("alpha", primaryInSync()).build();
       }
-      return StatusDocument.of("alpha", syncSource(total * elapsedMillis / 4500, total));
+      return StatusDocuments.of("alpha", syncSource(total * elapsedMillis / 4500, total)).build();
     });
     start();
 
@@ -433,9 +448,9 @@ class AdminVerbsTest {
   @Test
   void resyncThatEndsWithThePeerGoneIsAFailure() throws Exception {
     handlers.operation("resync", () -> "resync started");
-    status.set(() -> StatusDocument.of("alpha", new ReplicationStatus(NodeState.ALONE, ReplicationMode.SYNC,
+    status.set(() -> StatusDocuments.of("alpha", new ReplicationStatus(NodeState.ALONE, ReplicationMode.SYNC,
         Optional.of("10.0.0.2:7400"), false, true, Optional.of("peer lost during resync"), 1, 4096, 5, 5, 0, 0,
-        Optional.empty())));
+        Optional.empty())).build());
     start();
 
     assertThat(verb("resync")).isEqualTo(ExitCodes.FAILURE);
@@ -453,17 +468,15 @@ class AdminVerbsTest {
     status.set(() -> {
       Long since = startedAt.get();
       if (since == null) {
-        return StatusDocument.of("alpha", primaryInSync()).with("verify", null);
+        return StatusDocuments.of("alpha", primaryInSync()).build();
       }
       long elapsedMillis = (System.nanoTime() - since) / 1_000_000;
       if (elapsedMillis >= 2500) {
-        return StatusDocument.of("alpha", primaryInSync()).with("verify", map("running", false,
-            "bytesDone", total, "bytesTotal", total, "result", map("pathsCompared", 12, "bytesCompared", total,
-                "blocksDiffering", 0, "pathsDiffering", 0, "examples", List.of())));
+        return withVerify(StatusDocument.Verify.newBuilder().setResult("verify: identical")
+            .setFindings(VerifyFindings.newBuilder().setPathsCompared(12).setBytesCompared(total)));
       }
-      return StatusDocument.of("alpha", primaryInSync()).with("verify", map("running", true,
-          "bytesDone", total * elapsedMillis / 2500, "bytesTotal", total, "filesDone", 12 * elapsedMillis / 2500,
-          "filesTotal", 12, "result", null));
+      return withVerify(StatusDocument.Verify.newBuilder().setRunning(true).setBytesDone(total * elapsedMillis / 2500)
+          .setBytesTotal(total).setFilesDone(12 * elapsedMillis / 2500).setFilesTotal(12));
     });
     start();
 
@@ -479,9 +492,9 @@ class AdminVerbsTest {
   @Test
   void verifyThatReturnsWhenDoneAndFoundDifferencesExitsOne() throws Exception {
     handlers.operation("verify", () -> "verify done");
-    status.set(() -> StatusDocument.of("alpha", primaryInSync()).with("verify", map("running", false,
-        "bytesDone", 4096, "bytesTotal", 4096, "result", map("pathsCompared", 3, "bytesCompared", 4096,
-            "blocksDiffering", 2, "pathsDiffering", 1, "examples", List.of("orders/a.log", "orders/b.log")))));
+    status.set(() -> withVerify(StatusDocument.Verify.newBuilder().setResult("verify: 2 blocks differ")
+        .setFindings(VerifyFindings.newBuilder().setPathsCompared(3).setBytesCompared(4096).setBlocksDiffering(2)
+            .setPathsDiffering(1).addExamples("orders/a.log").addExamples("orders/b.log"))));
     start();
 
     assertThat(verb("verify")).isEqualTo(ExitCodes.FAILURE);
@@ -489,6 +502,18 @@ class AdminVerbsTest {
     assertThat(out.toString().lines().toList()).containsExactly("verify done",
         "verify: DIFFERENT: 2 blocks and 1 path differ (orders/a.log, orders/b.log); 3 paths and 4.0 KiB compared;"
             + " they are marked dirty: 'replicator resync' repairs them");
+  }
+
+  @Test
+  void verifyThatFailedInTheApplicationIsAFailureWithItsReason() throws Exception {
+    handlers.operation("verify", () -> "verify done");
+    status.set(() -> withVerify(StatusDocument.Verify.newBuilder()
+        .setResult("REQUEST_VERIFY failed: peer disconnected")));
+    start();
+
+    assertThat(verb("verify")).isEqualTo(ExitCodes.FAILURE);
+
+    assertThat(errLines()).containsExactly("replicator: REQUEST_VERIFY failed: peer disconnected");
   }
 
   @ParameterizedTest

@@ -6,6 +6,7 @@ import com.google.protobuf.util.JsonFormat;
 import io.replicator.NodeState;
 import io.replicator.ReplicatedFileSystem;
 import io.replicator.ReplicationStatus;
+import io.replicator.VerifyReport;
 import io.replicator.proto.ApplicationReport;
 import io.replicator.proto.LeaseReply;
 import io.replicator.proto.LeaseRequest;
@@ -15,6 +16,7 @@ import io.replicator.proto.ReplicationState;
 import io.replicator.proto.Request;
 import io.replicator.proto.ResyncProgress;
 import io.replicator.proto.Role;
+import io.replicator.proto.VerifyFindings;
 import io.replicator.proto.VerifyProgress;
 import java.io.Closeable;
 import java.io.IOException;
@@ -64,7 +66,8 @@ public final class AgentLease implements Closeable {
   private final Registration registration;
   private final Duration interval;
   private final Duration leaseTimeout;
-  private final AtomicReference<String> commandResult = new AtomicReference<>();
+  /** The last command's result (and a verify's findings), sent once with the next renewal. */
+  private final AtomicReference<ApplicationReport> commandResult = new AtomicReference<>();
   private final ScheduledExecutorService deadlines = Executors.newSingleThreadScheduledExecutor(r -> {
     Thread t = new Thread(r, "replicator-agent-lease-deadline");
     t.setDaemon(true);
@@ -218,9 +221,16 @@ public final class AgentLease implements Closeable {
     commandResult.set(null);
     Thread t = new Thread(() -> {
       String result;
+      VerifyFindings findings = null;
       try {
         switch (command) {
-          case REQUEST_VERIFY -> result = "verify: " + fs.verify();
+          case REQUEST_VERIFY -> {
+            VerifyReport report = fs.verify();
+            result = "verify: " + report;
+            findings = VerifyFindings.newBuilder().setPathsCompared(report.pathsCompared())
+                .setBytesCompared(report.bytesCompared()).setBlocksDiffering(report.blocksDiffering())
+                .setPathsDiffering(report.pathsDiffering()).addAllExamples(report.examples()).build();
+          }
           case REQUEST_RESYNC -> {
             fs.resync();
             result = "resync: done, peer in sync";
@@ -236,7 +246,11 @@ public final class AgentLease implements Closeable {
         result = command + " failed: " + e.getMessage();
       }
       log.info("{}", result);
-      commandResult.set(result);
+      ApplicationReport.Builder outcome = ApplicationReport.newBuilder().setCommandResult(result);
+      if (findings != null) {
+        outcome.setVerifyFindings(findings);
+      }
+      commandResult.set(outcome.build());
       commandRunning = false;
     }, "replicator-agent-command");
     t.setDaemon(true);
@@ -265,9 +279,9 @@ public final class AgentLease implements Closeable {
     s.verify().ifPresent(p -> r.setVerify(VerifyProgress.newBuilder().setFilesDone(p.filesDone())
         .setFilesTotal(p.filesTotal()).setBytesDone(p.bytesDone()).setBytesTotal(p.bytesTotal())
         .setBytesPerSecond(p.bytesPerSecond()).setEtaSeconds(p.etaSeconds())));
-    String result = commandResult.getAndSet(null);
-    if (result != null) {
-      r.setCommandResult(result);
+    ApplicationReport outcome = commandResult.getAndSet(null);
+    if (outcome != null) {
+      r.mergeFrom(outcome);
     }
     return r.build();
   }

@@ -1,6 +1,7 @@
 package io.replicator.agent.admin;
 
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.replicator.proto.StatusDocument;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Objects;

@@ -21,6 +21,8 @@ import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
+import io.replicator.proto.AdminRefusal;
+import io.replicator.proto.StatusDocument;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -392,7 +394,7 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
           "no status configured"));
     }
     return run(ctx, method, path, "status",
-        () -> Reply.of(HttpResponseStatus.OK, JSON, status.get().get().toJson() + "\n"));
+        () -> Reply.of(HttpResponseStatus.OK, JSON, AdminJson.print(status.get().get()) + "\n"));
   }
 
   private CompletableFuture<Reply> metrics(ChannelHandlerContext ctx, HttpMethod method, String path) {
@@ -437,9 +439,9 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
       }
       if (cause instanceof OperationFailure f) {
         log.warn("Admin {} refused: {}", what, f.getMessage());
-        return Reply.of(HttpResponseStatus.CONFLICT, JSON, new JsonWriter().beginObject()
-            .name("error").value(f.code().name()).name("message").value(String.valueOf(f.getMessage()))
-            .endObject() + "\n");
+        return Reply.of(HttpResponseStatus.CONFLICT, JSON, AdminJson.print(AdminRefusal.newBuilder()
+            .setError(AdminRefusal.Code.valueOf(f.code().name())).setMessage(String.valueOf(f.getMessage())))
+            + "\n");
       }
       log.warn("Admin {} failed", what, cause);
       String message = cause.getMessage() != null ? cause.getMessage() : cause.getClass().getSimpleName();

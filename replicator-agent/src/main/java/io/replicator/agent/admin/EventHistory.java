@@ -2,7 +2,6 @@ package io.replicator.agent.admin;
 
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Timestamp;
-import com.google.protobuf.util.JsonFormat;
 import io.replicator.proto.Event;
 import io.replicator.proto.EventKind;
 import io.replicator.proto.EventList;
@@ -147,11 +146,7 @@ public final class EventHistory {
 
   /** The history as {@code GET /events} serves it. */
   public String toJson() {
-    try {
-      return JsonFormat.printer().omittingInsignificantWhitespace().alwaysPrintFieldsWithNoPresence().print(list());
-    } catch (InvalidProtocolBufferException e) {
-      throw new IllegalStateException("an event list always prints", e);
-    }
+    return AdminJson.print(list());
   }
 
   private void keep(Event e) {

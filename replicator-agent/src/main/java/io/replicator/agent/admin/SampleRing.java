@@ -1,7 +1,5 @@
 package io.replicator.agent.admin;
 
-import com.google.protobuf.InvalidProtocolBufferException;
-import com.google.protobuf.util.JsonFormat;
 import io.replicator.proto.Sample;
 import io.replicator.proto.SampleList;
 import java.time.Duration;
@@ -39,12 +37,8 @@ public final class SampleRing {
 
   /** The ring as {@code GET /samples} serves it. */
   public String toJson() {
-    try {
-      // zeros printed too (a quiet second is a point at 0, not a gap); the latencies, which have
-      // presence, stay absent for a second without a write
-      return JsonFormat.printer().omittingInsignificantWhitespace().alwaysPrintFieldsWithNoPresence().print(list());
-    } catch (InvalidProtocolBufferException e) {
-      throw new IllegalStateException("a sample list always prints", e);
-    }
+    // zeros printed too (a quiet second is a point at 0, not a gap); the latencies, which have
+    // presence, stay absent for a second without a write
+    return AdminJson.print(list());
   }
 }

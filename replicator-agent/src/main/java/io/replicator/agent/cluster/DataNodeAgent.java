@@ -12,7 +12,7 @@ import io.replicator.Replicator;
 import io.replicator.SplitBrainPolicy;
 import io.replicator.agent.admin.EventHistory;
 import io.replicator.agent.admin.OperationFailure;
-import io.replicator.agent.admin.StatusDocument;
+import io.replicator.agent.admin.StatusDocuments;
 import io.replicator.agent.config.AgentConfig;
 import io.replicator.agent.config.NodeConfig;
 import io.replicator.proto.AgentMessage;
@@ -28,6 +28,7 @@ import io.replicator.proto.ReleaseRequest;
 import io.replicator.proto.Request;
 import io.replicator.proto.Role;
 import io.replicator.proto.SplitBrainPolicyValue;
+import io.replicator.proto.StatusDocument;
 import io.replicator.proto.WitnessMessage;
 import io.replicator.transport.TransportSettings;
 import java.io.Closeable;
@@ -481,77 +482,89 @@ public final class DataNodeAgent implements Closeable {
     return v == null ? NodeState.WAIT : NodeState.valueOf(NodeController.roleName(v.role()));
   }
 
+  /** The library's replication status of this node, as the agent knows it now. */
+  public ReplicationStatus replication() {
+    NodeController.View v = view;
+    return v == null ? starting() : replicationStatus(v, System.nanoTime());
+  }
+
+  private ReplicationStatus starting() {
+    return new ReplicationStatus(NodeState.WAIT, config.mode(), Optional.empty(), false, false,
+        Optional.of("starting"), 0, 0, 0, 0, 0, 0, Optional.empty());
+  }
+
+  /** The status document {@code GET /status} serves. */
   public StatusDocument status() {
     long now = System.nanoTime();
     NodeController.View v = view;
     if (v == null) {
-      return StatusDocument.of(self.name(), new ReplicationStatus(NodeState.WAIT, config.mode(), Optional.empty(),
-          false, false, Optional.of("starting"), 0, 0, 0, 0, 0, 0, Optional.empty()));
+      return StatusDocuments.of(self.name(), starting()).build();
     }
+    ReplicationStatus replication = replicationStatus(v, now);
+    StatusDocument.Builder doc = StatusDocuments.of(self.name(), replication);
     Duration peerTimeout = config.timers().peerTimeout();
-    Map<String, Object> extra = new LinkedHashMap<>();
-    extra.put("cluster", config.cluster());
-    extra.put("epoch", v.epoch());
-    extra.put("agentRole", NodeController.roleName(v.role()));
+    StatusDocument.AgentView.Builder extra = doc.getExtraBuilder()
+        .setCluster(config.cluster())
+        .setEpoch(v.epoch())
+        .setAgentRole(StatusDocument.State.valueOf(NodeController.roleName(v.role())));
     AgentMessage pv = v.peer();
-    boolean reachable = pv != null && within(v.peerHeardAt(), now, peerTimeout);
-    Map<String, Object> p = new LinkedHashMap<>();
-    p.put("name", peer.name());
-    p.put("state", pv == null ? null : NodeController.roleName(pv.getRole()));
-    p.put("reachable", reachable);
-    p.put("lastHeardMillisAgo", v.peerHeardAt() == 0 ? null : TimeUnit.NANOSECONDS.toMillis(now - v.peerHeardAt()));
-    p.put("generation", pv == null ? null : String.format("%016x", pv.getGeneration()));
-    p.put("consistent", pv == null ? null : pv.getConsistent());
-    p.put("refused", within(v.peerRefusedAt(), now, peerTimeout) ? RoleDecider.plain(v.peerRefusal()) : null);
-    extra.put("peerNode", p);
+    StatusDocument.PeerNode.Builder p = extra.getPeerNodeBuilder()
+        .setName(peer.name())
+        .setReachable(pv != null && within(v.peerHeardAt(), now, peerTimeout));
+    if (pv != null) {
+      p.setState(StatusDocument.State.valueOf(NodeController.roleName(pv.getRole())))
+          .setGeneration(StatusDocuments.generation(pv.getGeneration()))
+          .setConsistent(pv.getConsistent());
+    }
+    if (v.peerHeardAt() != 0) {
+      p.setLastHeardMillisAgo(TimeUnit.NANOSECONDS.toMillis(now - v.peerHeardAt()));
+    }
+    if (within(v.peerRefusedAt(), now, peerTimeout)) {
+      p.setRefused(RoleDecider.plain(v.peerRefusal()));
+    }
     if (config.witness().isPresent()) {
-      Map<String, Object> w = new LinkedHashMap<>();
       InetSocketAddress a = config.witness().get().address();
       WitnessMessage wv = v.witness();
-      w.put("address", a.getHostString() + ":" + a.getPort());
-      w.put("reachable", wv != null && within(v.witnessHeardAt(), now, peerTimeout));
-      w.put("primary", wv == null || wv.getPrimary().isEmpty() ? null : wv.getPrimary());
-      w.put("outdated", wv == null ? List.of() : List.copyOf(wv.getOutdatedList()));
-      w.put("aloneGranted", v.gate().aloneAllowed() && v.gate().aloneUntil() != Long.MAX_VALUE);
-      w.put("fenced", !v.gate().writesAllowed() && v.role() == Role.ROLE_PRIMARY);
-      extra.put("witness", w);
-    } else {
-      extra.put("witness", null);
+      StatusDocument.Witness.Builder w = extra.getWitnessBuilder()
+          .setAddress(a.getHostString() + ":" + a.getPort())
+          .setReachable(wv != null && within(v.witnessHeardAt(), now, peerTimeout))
+          .setAloneGranted(v.gate().aloneAllowed() && v.gate().aloneUntil() != Long.MAX_VALUE)
+          .setFenced(!v.gate().writesAllowed() && v.role() == Role.ROLE_PRIMARY);
+      if (wv != null) {
+        if (!wv.getPrimary().isEmpty()) {
+          w.setPrimary(wv.getPrimary());
+        }
+        w.addAllOutdated(wv.getOutdatedList());
+      }
     }
-    Map<String, Object> application = new LinkedHashMap<>();
-    application.put("startScript", config.application().start().map(Object::toString).orElse(null));
-    application.put("registered", v.registered());
-    application.put("restarts", v.restarts());
-    extra.put("application", application);
-    ReplicationStatus replication = replicationStatus(v, now);
+    StatusDocument.Application.Builder application = extra.getApplicationBuilder()
+        .setRegistered(v.registered())
+        .setRestarts(v.restarts());
+    config.application().start().ifPresent(script -> application.setStartScript(script.toString()));
     Optional<ReplicationStatus.VerifyProgress> verifying = replication.verify();
     if (v.commandRunning() || v.commandResult() != null || verifying.isPresent()) {
-      Map<String, Object> c = new LinkedHashMap<>();
-      c.put("running", v.commandRunning() || verifying.isPresent());
-      c.put("result", v.commandResult());
-      verifying.ifPresent(vp -> {
-        c.put("filesDone", vp.filesDone());
-        c.put("filesTotal", vp.filesTotal());
-        c.put("bytesDone", vp.bytesDone());
-        c.put("bytesTotal", vp.bytesTotal());
-        c.put("bytesPerSecond", vp.bytesPerSecond());
-        c.put("etaSeconds", vp.etaSeconds());
-      });
-      extra.put("verify", c);
-    } else {
-      extra.put("verify", null);
+      StatusDocument.Verify.Builder c = extra.getVerifyBuilder()
+          .setRunning(v.commandRunning() || verifying.isPresent());
+      if (v.commandResult() != null) {
+        c.setResult(v.commandResult());
+      }
+      if (v.commandFindings() != null) {
+        c.setFindings(v.commandFindings());
+      }
+      verifying.ifPresent(vp -> c.setFilesDone(vp.filesDone()).setFilesTotal(vp.filesTotal())
+          .setBytesDone(vp.bytesDone()).setBytesTotal(vp.bytesTotal()).setBytesPerSecond(vp.bytesPerSecond())
+          .setEtaSeconds(vp.etaSeconds()));
     }
-    Map<String, Object> figures = new LinkedHashMap<>();
+    StatusDocument.FailoverFigures.Builder figures = extra.getFailoverBuilder();
     NodeController.Failover f = v.lastFailover();
     if (f != null && f.reason().startsWith("failover")) {
-      figures.put("detectionMillis", f.detectionMillis());
-      figures.put("promotionMillis", f.promotionMillis());
+      figures.setDetectionMillis(f.detectionMillis()).setPromotionMillis(f.promotionMillis());
     }
-    extra.put("failover", figures);
-    Optional<StatusDocument.Failover> last = f == null ? Optional.empty()
-        : Optional.of(new StatusDocument.Failover(Instant.now().minusNanos(now - f.atNanos()),
-            Optional.of(f.from()), Optional.of(f.to()), f.reason()));
-    return new StatusDocument(self.name(), replication, last, extra);
+    if (f != null) {
+      doc.setLastFailover(StatusDocuments.failover(Instant.now().minusNanos(now - f.atNanos()),
+          Optional.of(f.from()), Optional.of(f.to()), f.reason()));
+    }
+    return doc.build();
   }
 
   private ReplicationStatus replicationStatus(NodeController.View v, long now) {

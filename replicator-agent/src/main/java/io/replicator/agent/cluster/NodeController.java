@@ -13,6 +13,7 @@ import io.replicator.proto.Registration;
 import io.replicator.proto.ReplicationState;
 import io.replicator.proto.Request;
 import io.replicator.proto.Role;
+import io.replicator.proto.VerifyFindings;
 import io.replicator.proto.WitnessMessage;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -112,6 +113,8 @@ final class NodeController {
   private Request pendingCommand = Request.REQUEST_NONE;
   private boolean commandRequested;
   private String commandResult;
+  /** What the verify whose result is {@link #commandResult} found; null for a resync or a failed verify. */
+  private VerifyFindings commandFindings;
   private int restarts;
   private long lastCheckAt;
   private boolean checking;
@@ -605,6 +608,7 @@ final class NodeController {
       }
       if (!r.getCommandResult().isEmpty()) {
         commandResult = r.getCommandResult();
+        commandFindings = r.hasVerifyFindings() ? r.getVerifyFindings() : null;
         commandRequested = false;
         io.event(commandResult.startsWith("verify") ? EventKind.VERIFY : EventKind.RESYNC, commandResult);
       }
@@ -773,6 +777,7 @@ final class NodeController {
         return failed(OperationFailure.Code.REFUSED, "no application has the file system open on this primary");
       }
       commandResult = null;
+      commandFindings = null;
       pendingCommand = command;
       commandRequested = true;
       io.event(command == Request.REQUEST_VERIFY ? EventKind.VERIFY : EventKind.RESYNC, name + " started on "
@@ -964,14 +969,15 @@ final class NodeController {
   record View(String self, String peerName, Role role, long epoch, boolean busy, String problem, Gate gate,
       AgentMessage peer, long peerHeardAt, long peerRefusedAt, String peerRefusal, WitnessMessage witness,
       long witnessHeardAt, boolean registered, boolean appMayRegister, ApplicationReport report, long reportAt,
-      int restarts, Failover lastFailover, boolean commandRunning, String commandResult, LocalData localData,
-      AgentRecord record) {}
+      int restarts, Failover lastFailover, boolean commandRunning, String commandResult,
+      VerifyFindings commandFindings, LocalData localData, AgentRecord record) {}
 
   View view() {
     boolean running = commandRequested || report != null && report.getCommandRunning();
     return new View(rules.self(), rules.peerName(), role, epoch, busy, problem, lastDecision.gate(), peerMessage,
         peerHeardAt, peerRefusedAt, peerRefusal, witnessMessage, witnessHeardAt, registered && role == Role.ROLE_PRIMARY,
-        appMayRegister, report, reportAt, restarts, lastFailover, running, commandResult, localData, record);
+        appMayRegister, report, reportAt, restarts, lastFailover, running, commandResult, commandFindings, localData,
+        record);
   }
 
   Role role() {

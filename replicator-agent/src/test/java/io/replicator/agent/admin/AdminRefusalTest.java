@@ -57,7 +57,7 @@ class AdminRefusalTest {
   private final CountDownLatch slowStarted = new CountDownLatch(1);
   private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
   private final AdminHandlers handlers = new AdminHandlers()
-      .status(() -> StatusDocument.of("alpha", Statuses.primaryInSync()))
+      .status(() -> StatusDocuments.of("alpha", Statuses.primaryInSync()).build())
       .metrics(registry)
       .operation("slow", () -> {
         slowStarted.countDown();

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.replicator.ReplicationStatus;
+import io.replicator.proto.StatusDocument;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -55,7 +56,7 @@ class AdminServerTest {
     registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     metrics = new ReplicationMetrics(registry, status::get, latency);
     handlers = new AdminHandlers()
-        .status(() -> StatusDocument.of(nodeName.get(), status.get()))
+        .status(() -> StatusDocuments.of(nodeName.get(), status.get()).build())
         .metrics(registry, metrics::refresh)
         .operation("echo", () -> "echoed " + echoCalls.incrementAndGet())
         .operation("fail", () -> {
@@ -123,15 +124,16 @@ class AdminServerTest {
 
     assertThat(response.statusCode()).isEqualTo(200);
     assertThat(response.headers().firstValue("Content-Type")).hasValue("application/json; charset=utf-8");
-    Map<String, Object> json = MiniJson.object(response.body());
-    assertThat(json).containsEntry("node", "alpha")
-        .containsEntry("state", "SYNC_SOURCE")
-        .containsEntry("role", "primary")
-        .containsEntry("generation", "fedcba9876543210")
-        .containsEntry("dirtyBytes", 900L)
-        .containsEntry("problem", "peer out of date");
-    assertThat(json.get("resync")).asInstanceOf(org.assertj.core.api.InstanceOfAssertFactories.MAP)
-        .containsEntry("bytesDone", 300L).containsEntry("bytesTotal", 1200L).containsEntry("percent", 25.0);
+    StatusDocument doc = Statuses.parse(response.body());
+    assertThat(doc.getNode()).isEqualTo("alpha");
+    assertThat(doc.getState()).isEqualTo(StatusDocument.State.SYNC_SOURCE);
+    assertThat(doc.getRole()).isEqualTo(StatusDocument.Role.primary);
+    assertThat(doc.getGeneration()).isEqualTo("fedcba9876543210");
+    assertThat(doc.getDirtyBytes()).isEqualTo(900L);
+    assertThat(doc.getProblem()).isEqualTo("peer out of date");
+    assertThat(doc.getResync().getBytesDone()).isEqualTo(300L);
+    assertThat(doc.getResync().getBytesTotal()).isEqualTo(1200L);
+    assertThat(doc.getResync().getPercent()).isEqualTo(25.0);
   }
 
   @Test
@@ -143,7 +145,7 @@ class AdminServerTest {
     HttpResponse<String> response = get("/status");
 
     assertThat(response.statusCode()).isEqualTo(200);
-    assertThat(MiniJson.object(response.body())).containsEntry("node", awkward);
+    assertThat(Statuses.parse(response.body()).getNode()).isEqualTo(awkward);
   }
 
   @Test

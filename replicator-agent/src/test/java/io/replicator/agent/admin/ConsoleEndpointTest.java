@@ -33,7 +33,7 @@ class ConsoleEndpointTest {
   @BeforeEach
   void start() throws Exception {
     AdminHandlers handlers = new AdminHandlers()
-        .status(() -> StatusDocument.of("alpha", Statuses.primaryInSync()))
+        .status(() -> StatusDocuments.of("alpha", Statuses.primaryInSync()).build())
         .document("/events", () -> "{\"events\":[]}")
         .refusals((operation, code, reason) -> refusals.add(operation + " " + code + " " + reason))
         .operation("swap", () -> "swapped " + swaps.incrementAndGet())

@@ -8,7 +8,7 @@ import io.replicator.ReplicationMode;
 import io.replicator.ReplicationStatus;
 import io.replicator.agent.admin.AdminHandlers;
 import io.replicator.agent.admin.AdminServer;
-import io.replicator.agent.admin.StatusDocument;
+import io.replicator.agent.admin.StatusDocuments;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetAddress;
@@ -54,8 +54,8 @@ class CrossOriginAttackIT {
     AdminHandlers handlers = new AdminHandlers()
         .status(() -> {
           statusReads.incrementAndGet();
-          return StatusDocument.of("alpha", new ReplicationStatus(NodeState.PRIMARY, ReplicationMode.SYNC,
-              Optional.of("127.0.0.1:1"), true, false, Optional.empty(), 42, 0, 0, 0, 0, 0, Optional.empty()));
+          return StatusDocuments.of("alpha", new ReplicationStatus(NodeState.PRIMARY, ReplicationMode.SYNC,
+              Optional.of("127.0.0.1:1"), true, false, Optional.empty(), 42, 0, 0, 0, 0, 0, Optional.empty())).build();
         })
         .refusals((operation, code, reason) -> refusals.add(operation + " " + code + ": " + reason));
     for (String op : List.of("swap", "promote", "demote", "resync", "verify", "lease")) {

@@ -1,8 +1,11 @@
 package io.replicator.agent.pair;
 
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.util.JsonFormat;
 import io.replicator.agent.sample.LedgerWriter;
 import io.replicator.cluster.AdminTokenFile;
 import io.replicator.cluster.LoopbackPorts;
+import io.replicator.proto.StatusDocument;
 import io.replicator.testing.TcpProxy;
 import java.io.Closeable;
 import java.io.IOException;
@@ -21,8 +24,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * A pair of agent processes (alpha, beta) and optionally a witness process on loopback, each
@@ -351,25 +352,36 @@ public final class PairProcesses implements Closeable {
         runtimeDirectory().toString())::get, nodes.get(name).adminPort)).strip();
   }
 
-  public static String field(String json, String key) {
-    Matcher m = Pattern.compile("\"" + Pattern.quote(key) + "\":(\"[^\"]*\"|[^,}]*)").matcher(json);
-    if (!m.find()) {
-      return "";
+  /**
+   * The node's status document; the empty document while its agent does not answer. A document
+   * that does not parse fails the test: the agent wrote something its contract does not allow.
+   */
+  public StatusDocument statusDocument(String name) {
+    String json = status(name);
+    if (json.isEmpty()) {
+      return StatusDocument.getDefaultInstance();
     }
-    String v = m.group(1);
-    return v.startsWith("\"") ? v.substring(1, v.length() - 1) : v;
+    StatusDocument.Builder doc = StatusDocument.newBuilder();
+    try {
+      JsonFormat.parser().merge(json, doc);
+    } catch (InvalidProtocolBufferException e) {
+      throw new AssertionError(name + " sent a status that is not a status document: " + json, e);
+    }
+    return doc.build();
   }
 
+  /** The role the node's agent decided: PRIMARY, SECONDARY, WAIT or STOPPED ("" while it does not answer). */
   public String agentRole(String name) {
-    return field(status(name), "agentRole");
+    StatusDocument doc = statusDocument(name);
+    return doc.hasExtra() ? doc.getExtra().getAgentRole().name() : "";
   }
 
   public boolean registered(String name) {
-    return status(name).contains("\"registered\":true");
+    return statusDocument(name).getExtra().getApplication().getRegistered();
   }
 
   public boolean inSync(String name) {
-    return field(status(name), "inSync").equals("true");
+    return statusDocument(name).getInSync();
   }
 
   /** Record numbers acknowledged to either node's application. */

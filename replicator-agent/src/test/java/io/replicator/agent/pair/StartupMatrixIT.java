@@ -95,8 +95,8 @@ class StartupMatrixIT {
     p.startAgent("alpha");
     String expected = witness ? "waiting for the witness's vote" : "this node has never met it";
     p.awaitOrDump("alpha waiting and saying why", SETTLE,
-        () -> PairProcesses.field(p.status("alpha"), "problem").contains(expected));
-    assertThat(PairProcesses.field(p.status("alpha"), "problem")).startsWith("waiting for beta");
+        () -> p.statusDocument("alpha").getProblem().contains(expected));
+    assertThat(p.statusDocument("alpha").getProblem()).startsWith("waiting for beta");
     await().failFast("a node alone promoted itself", () -> p.agentRole("alpha").equals("PRIMARY"))
         .during(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(6)).pollInterval(Duration.ofMillis(100))
         .until(() -> true);
@@ -113,7 +113,7 @@ class StartupMatrixIT {
     p.startAgent("beta");
     for (String n : PairProcesses.NODES) {
       p.awaitOrDump(n + " reporting the refused link", SETTLE,
-          () -> PairProcesses.field(p.status(n), "problem").contains("the secret does not match"));
+          () -> p.statusDocument(n).getProblem().contains("the secret does not match"));
     }
     await().failFast("a refused link made a primary",
             () -> p.agentRole("alpha").equals("PRIMARY") || p.agentRole("beta").equals("PRIMARY"))
@@ -142,7 +142,7 @@ class StartupMatrixIT {
     // the old secondary alone must not serve: it lacks what the primary wrote since
     p.startAgent(secondary);
     p.awaitOrDump(secondary + " waiting and saying why", SETTLE,
-        () -> PairProcesses.field(p.status(secondary), "problem").startsWith("waiting for " + primary));
+        () -> p.statusDocument(secondary).getProblem().startsWith("waiting for " + primary));
     await().failFast("the outdated secondary promoted itself", () -> p.agentRole(secondary).equals("PRIMARY"))
         .during(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(6)).pollInterval(Duration.ofMillis(100))
         .until(() -> true);

@@ -3,6 +3,7 @@ package io.replicator.agent.pair;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
+import io.replicator.proto.StatusDocument;
 import io.replicator.testing.TcpProxy;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -233,7 +234,8 @@ class TortureIT {
     pair.startAgent(secondary);
     try {
       pair.awaitOrDump("a resync from " + primary + " to " + secondary, Duration.ofSeconds(60),
-          () -> pair.status(primary).contains("\"resync\":{") || pair.status(secondary).contains("SYNC_TARGET"));
+          () -> pair.statusDocument(primary).hasResync()
+              || pair.statusDocument(secondary).getState() == StatusDocument.State.SYNC_TARGET);
     } finally {
       link.bandwidth(0);
     }

@@ -61,7 +61,7 @@ class WitnessPartitionIT {
             () -> pair.agentRole(s).equals("PRIMARY"))
         .during(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(100))
         .until(() -> true);
-    assertThat(pair.status(s)).contains("waiting for the witness's vote");
+    assertThat(pair.statusDocument(s).getProblem()).contains("waiting for the witness's vote");
     pair.partitionNodes(false);
     pair.awaitOrDump("pair in sync after healing", Duration.ofSeconds(60),
         () -> pair.inSync(p) && pair.agentRole(s).equals("SECONDARY"));
@@ -79,7 +79,7 @@ class WitnessPartitionIT {
     pair.partitionNodes(true);
     pair.awaitOrDump("secondary takes over with the witness's vote", Duration.ofSeconds(30),
         () -> pair.agentRole(s).equals("PRIMARY") && pair.ackCount(s) > 10);
-    pair.awaitOrDump("old primary fenced", Duration.ofSeconds(10), () -> pair.status(p).contains("fenced"));
+    pair.awaitOrDump("old primary fenced", Duration.ofSeconds(10), () -> pair.statusDocument(p).getExtra().getWitness().getFenced());
     // nothing the fenced primary acknowledged is missing on the new one
     long fencedAcks = pair.ackCount(p);
     await().failFast("a fenced primary acknowledged another write", () -> pair.ackCount(p) != fencedAcks)

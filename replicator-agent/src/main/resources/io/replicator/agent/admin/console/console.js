@@ -126,6 +126,12 @@
       if (!r.ok) { throw new Error('answered ' + r.status); }
       const s = await r.json();
       agentUp();
+      const bad = unreadable(s);
+      if (bad) {
+        $('link').textContent = 'the agent sent a status this console cannot read: ' + bad;
+        $('link').className = 'link down';
+        return;
+      }
       lastStatus = s;
       render(s);
     } catch (e) {
@@ -133,6 +139,33 @@
     } finally {
       setTimeout(pollStatus, STATUS_EVERY_MS);
     }
+  }
+
+  // The counts of the status document (status.proto). The 64-bit ones arrive as strings, as the
+  // proto3 JSON mapping writes them; they are made numbers here, once. A count that is neither is a
+  // bad document: it is refused, never drawn as 0.
+  const COUNTS = ['dirtyBytes', 'lastSequence', 'appliedSequence', 'inFlight.changes', 'inFlight.bytes',
+    'resync.bytesDone', 'resync.bytesTotal', 'resync.bytesPerSecond', 'resync.etaSeconds', 'resync.filesDone',
+    'resync.filesTotal', 'resync.percent', 'extra.epoch', 'extra.peerNode.lastHeardMillisAgo',
+    'extra.application.restarts', 'extra.verify.filesDone', 'extra.verify.filesTotal', 'extra.verify.bytesDone',
+    'extra.verify.bytesTotal', 'extra.verify.bytesPerSecond', 'extra.verify.etaSeconds',
+    'extra.failover.detectionMillis', 'extra.failover.promotionMillis'];
+
+  // Turns the counts of `s` into numbers in place; returns what is wrong with it, or null.
+  function unreadable(s) {
+    if (s === null || typeof s !== 'object') { return 'not a JSON object'; }
+    for (const path of COUNTS) {
+      const keys = path.split('.');
+      let o = s;
+      for (let i = 0; i < keys.length - 1 && o; i++) { o = o[keys[i]]; }
+      const last = keys[keys.length - 1];
+      if (!o || typeof o !== 'object' || o[last] === undefined || o[last] === null) { continue; }
+      const v = o[last];
+      if (typeof v === 'number' && Number.isFinite(v)) { continue; }
+      if (typeof v !== 'string' || !/^-?[0-9]+$/.test(v)) { return path + ' is ' + JSON.stringify(v) + ', not a number'; }
+      o[last] = Number(v);
+    }
+    return null;
   }
 
   function agentUp() {
