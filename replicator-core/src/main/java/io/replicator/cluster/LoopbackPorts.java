@@ -1,9 +1,11 @@
 package io.replicator.cluster;
 
+import java.io.BufferedReader;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashSet;
@@ -28,16 +30,16 @@ public final class LoopbackPorts {
 
   /** A port on 127.0.0.1, free now, outside the kernel's ephemeral range, not handed out before. */
   public static synchronized int reserve() throws IOException {
-    int highest = ephemeralLow() - 1;
-    if (highest - LOWEST < 1_000) {
-      // A machine with an unusual range: fall back to asking the kernel.
-      try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-        handedOut.add(s.getLocalPort());
-        return s.getLocalPort();
-      }
+    int[] range = ephemeralRange();
+    // Below the range when there is room there, else above it.
+    int from = range[0] - LOWEST >= 1_000 ? LOWEST : range[1] + 1;
+    int to = range[0] - LOWEST >= 1_000 ? range[0] - 1 : 65_535;
+    if (to - from < 1_000) {
+      throw new IOException("the kernel's ephemeral port range " + range[0] + "-" + range[1]
+          + " leaves no room for ports that outgoing connections cannot take");
     }
     for (int attempt = 0; attempt < 1_000; attempt++) {
-      int port = ThreadLocalRandom.current().nextInt(LOWEST, highest + 1);
+      int port = ThreadLocalRandom.current().nextInt(from, to + 1);
       if (handedOut.contains(port)) {
         continue;
       }
@@ -49,16 +51,25 @@ public final class LoopbackPorts {
       handedOut.add(port);
       return port;
     }
-    throw new IOException("no free loopback port between " + LOWEST + " and " + highest);
+    throw new IOException("no free loopback port between " + from + " and " + to);
   }
 
-  /** The first port of the kernel's ephemeral range (32768 where it cannot be read). */
-  private static int ephemeralLow() {
-    try {
-      String[] range = Files.readString(EPHEMERAL_RANGE).trim().split("\\s+");
-      return Integer.parseInt(range[0]);
+  /**
+   * The kernel's ephemeral range (Linux's default, 32768-60999, where it cannot be read). A
+   * {@code /proc} file reports a size of 0, so it is read line by line, never by its size.
+   */
+  static int[] ephemeralRange() {
+    try (BufferedReader in = Files.newBufferedReader(EPHEMERAL_RANGE, StandardCharsets.US_ASCII)) {
+      String line = in.readLine();
+      String[] bounds = line == null ? new String[0] : line.trim().split("\\s+");
+      int low = Integer.parseInt(bounds[0]);
+      int high = Integer.parseInt(bounds[1]);
+      if (low >= 1 && low <= high && high <= 65_535) {
+        return new int[] {low, high};
+      }
     } catch (IOException | RuntimeException e) {
-      return 32_768;
+      // not Linux, or not readable: assume its default
     }
+    return new int[] {32_768, 60_999};
   }
 }
