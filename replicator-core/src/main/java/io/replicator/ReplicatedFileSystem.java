@@ -20,6 +20,12 @@ public abstract class ReplicatedFileSystem extends FileSystem {
   public abstract ReplicationStatus status();
 
   /**
+   * Each follower's stream by the name it was declared under: its mode, connection, generation,
+   * and the bytes its own dirty bitmap holds. Empty when no follower is declared.
+   */
+  public abstract java.util.Map<String, ReplicationStatus> followers();
+
+  /**
    * Latency of writes and forces as this application saw them, and the bytes written, since the
    * file system opened. An agent exports them (with the lease, to its {@code /metrics}).
    */

@@ -6,6 +6,7 @@ import static com.google.common.base.Preconditions.checkNotNull;
 import io.replicator.fs.ReplicatedFileSystemProvider;
 import io.replicator.fs.LocalTree;
 import io.replicator.replica.ReplicaNode;
+import io.replicator.stream.ReplicaStreams;
 import io.replicator.stream.ReplicationStream;
 import io.replicator.stream.StreamSettings;
 import io.replicator.stream.TrackingSettings;
@@ -19,6 +20,8 @@ import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
@@ -160,6 +163,14 @@ public final class Replicator {
   }
 
   /** Configures and opens a primary. */
+  /** Where each follower's own metadata (generations, bitmap, activity log) lives under the primary's. */
+  static final String FOLLOWERS_DIRECTORY = "followers";
+
+  private static final java.util.regex.Pattern FOLLOWER_NAME =
+      java.util.regex.Pattern.compile("[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}");
+
+  private record FollowerSpec(String name, InetSocketAddress address, ReplicationMode mode) {}
+
   public static final class PrimaryBuilder {
     private final Path root;
     private InetSocketAddress peer;
@@ -180,6 +191,7 @@ public final class Replicator {
     private InetSocketAddress agent;
     private String agentToken;
     private LinkSecurity security = LinkSecurity.none();
+    private final List<FollowerSpec> followers = new ArrayList<>();
 
     private PrimaryBuilder(Path root) {
       this.root = checkNotNull(root, "root");
@@ -214,6 +226,25 @@ public final class Replicator {
     }
 
     /** The replication mode; {@link ReplicationMode#SYNC} by default. */
+    /**
+     * Declares a follower: one more copy at {@code address} fed with the same changes. A write waits
+     * for a SYNC or MEMORY follower as for the secondary; an ASYNC one (also the primary's side of a
+     * DELAYED follower) never holds writes. Each follower keeps its own bitmap here, under a name
+     * of letters, digits, '.', '_' or '-'. A follower is never promoted automatically.
+     */
+    public PrimaryBuilder follower(String name, InetSocketAddress address, ReplicationMode mode) {
+      checkNotNull(name, "name");
+      checkArgument(FOLLOWER_NAME.matcher(name).matches(),
+          "follower name '%s' must be 1-64 letters, digits, '.', '_' or '-' and not start with '.'", name);
+      checkNotNull(address, "address");
+      checkNotNull(mode, "mode");
+      for (FollowerSpec f : followers) {
+        checkArgument(!f.name().equals(name), "follower '%s' is declared twice", name);
+      }
+      followers.add(new FollowerSpec(name, address, mode));
+      return this;
+    }
+
     public PrimaryBuilder mode(ReplicationMode mode) {
       this.mode = checkNotNull(mode, "mode");
       return this;
@@ -406,20 +437,32 @@ public final class Replicator {
           .withSecurity(security);
       StreamSettings stream = new StreamSettings(peer, mode, peerLossPolicy, blockTimeout, windowBytes,
           windowChanges, connectTimeout, Duration.ofMillis(100), Duration.ofSeconds(5), Duration.ofSeconds(10),
-          resyncBytesPerSecond, ackTimeout);
+          resyncBytesPerSecond, ackTimeout, false);
       ReplicationStream sink = ReplicationStream.open(stream, transport, metaDir, hasData, splitBrainPolicy, tracking);
+      List<ReplicaStreams.Follower> opened = new ArrayList<>();
+      ReplicaStreams streams;
       ReplicatedFileSystem fs;
       try {
-        fs = uri == null ? ReplicatedFileSystemProvider.open(root, sink)
-            : ReplicatedFileSystemProvider.open(root, sink, uri);
+        for (FollowerSpec f : followers) {
+          // each follower has its own generations, bitmap and activity log on this node
+          opened.add(new ReplicaStreams.Follower(f.name(), ReplicationStream.open(
+              stream.forFollower(f.address(), f.mode()), transport,
+              metaDir.resolve(FOLLOWERS_DIRECTORY).resolve(f.name()), hasData, splitBrainPolicy, tracking)));
+        }
+        streams = ReplicaStreams.of(sink, opened);
+        fs = uri == null ? ReplicatedFileSystemProvider.open(root, streams)
+            : ReplicatedFileSystemProvider.open(root, streams, uri);
       } catch (IOException | RuntimeException e) {
+        for (ReplicaStreams.Follower f : opened) {
+          f.stream().close();
+        }
         sink.close();
         throw e;
       }
-      sink.attach((LocalTree) fs);
+      streams.attach((LocalTree) fs);
       if (lease != null) {
         sink.onClose(lease::release);
-        lease.start(fs, sink::gate);
+        lease.start(fs, streams::gate);
       }
       sink.awaitLive(connectTimeout.plusSeconds(5));
       return fs;
@@ -448,6 +491,7 @@ public final class Replicator {
     private Duration peerTimeout = Duration.ofSeconds(3);
     private SplitBrainPolicy splitBrainPolicy = SplitBrainPolicy.DISCONNECT;
     private boolean discardLocalChanges;
+    private boolean follower;
     private LinkSecurity security = LinkSecurity.none();
 
     private ReplicaBuilder(Path root) {
@@ -504,6 +548,15 @@ public final class Replicator {
     }
 
     /**
+     * Serves as a follower, not as the pair's secondary: whichever node of the pair is primary may
+     * feed it, its copy is never taken as a source, and it is never promoted automatically.
+     */
+    public ReplicaBuilder asFollower() {
+      this.follower = true;
+      return this;
+    }
+
+    /**
      * Shared secret and/or mutual TLS of the link: a primary that does not prove the secret or
      * present a trusted certificate is refused before any change. None by default.
      */
@@ -518,7 +571,7 @@ public final class Replicator {
           .defaults(clusterName, nodeId != null ? nodeId : defaultNodeId("replica"))
           .withTimers(heartbeatInterval, peerTimeout)
           .withSecurity(security);
-      return ReplicaNode.start(root, listen, transport, applyThreads, splitBrainPolicy, discardLocalChanges);
+      return ReplicaNode.start(root, listen, transport, applyThreads, splitBrainPolicy, discardLocalChanges, follower);
     }
   }
 }

@@ -32,6 +32,11 @@ public interface ChangeSink extends Closeable {
   /** A snapshot of the replication state. */
   ReplicationStatus status();
 
+  /** The state of each follower's stream by name; empty when there are none. */
+  default java.util.Map<String, ReplicationStatus> followers() {
+    return java.util.Map.of();
+  }
+
   /** Compares the tree with the peer's by checksum; see {@link io.replicator.ReplicatedFileSystem#verify()}. */
   default io.replicator.VerifyReport verify() throws IOException {
     throw new UnsupportedOperationException("this sink has no peer to verify against");

@@ -115,6 +115,11 @@ public final class WrappedFileSystem extends ReplicatedFileSystem implements Loc
   }
 
   @Override
+  public java.util.Map<String, ReplicationStatus> followers() {
+    return sink.followers();
+  }
+
+  @Override
   public io.replicator.WriteStatistics writeStatistics() {
     return writeRecorder.snapshot();
   }

@@ -72,6 +72,24 @@ public enum SyncDecision {
   }
 
   /**
+   * The decision for a follower, which is never a source and never refused for what it holds: in
+   * sync when the generations agree, the bitmap when this primary started it at the follower's
+   * generation, and otherwise a full (checksum) resync that sends only the blocks that differ (a
+   * follower after a failover, or one promoted by hand and attached again as a follower).
+   */
+  public static SyncDecision decideForFollower(GenerationIds primary, GenerationIds follower) {
+    checkNotNull(primary, "primary");
+    checkNotNull(follower, "follower");
+    if (primary.current() == follower.current()) {
+      return IN_SYNC;
+    }
+    if (primary.bitmap() != 0 && primary.bitmap() == follower.current()) {
+      return INCREMENTAL_LOCAL_SOURCE;
+    }
+    return FULL_LOCAL_SOURCE;
+  }
+
+  /**
    * The full decision: the table, then for a split brain the operator's choice ({@code
    * discard_local} on exactly one side makes that side a full resync target), then {@code policy}.
    * When both operators asked to discard, nothing is chosen.

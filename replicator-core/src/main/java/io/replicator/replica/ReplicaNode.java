@@ -70,6 +70,8 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
   private volatile long lastAppliedSeq;
   private final NodeMetadataStore metadata;
   private final SplitBrainPolicy splitBrainPolicy;
+  /** A follower: never a source, fed by whichever node of the pair is primary. */
+  private final boolean follower;
   private final ReplicaSyncState syncState;
   /** Why the last primary was refused (split brain, newer data here, unrelated data), or null. */
   private volatile String refusal;
@@ -93,8 +95,9 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
   };
 
   private ReplicaNode(Path root, ChangeApplier.Options applierOptions, InetSocketAddress listen,
-      TransportSettings settings, NodeMetadataStore metadata, SplitBrainPolicy splitBrainPolicy)
+      TransportSettings settings, NodeMetadataStore metadata, SplitBrainPolicy splitBrainPolicy, boolean follower)
       throws IOException {
+    this.follower = follower;
     this.root = root;
     this.applierOptions = applierOptions;
     this.metadata = metadata;
@@ -106,6 +109,16 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
   /** Starts serving {@code root} on {@code listen}. The root directory is created when missing. */
   public static ReplicaNode start(Path root, InetSocketAddress listen, TransportSettings settings,
       int applyThreads, SplitBrainPolicy splitBrainPolicy, boolean discardLocal) throws IOException {
+    return start(root, listen, settings, applyThreads, splitBrainPolicy, discardLocal, false);
+  }
+
+  /**
+   * Starts serving {@code root} on {@code listen}; a {@code follower} accepts any primary of its
+   * cluster, whose decision ({@link SyncDecision#decideForFollower}) never takes data from it.
+   */
+  public static ReplicaNode start(Path root, InetSocketAddress listen, TransportSettings settings,
+      int applyThreads, SplitBrainPolicy splitBrainPolicy, boolean discardLocal, boolean follower)
+      throws IOException {
     ChangeApplier.Options applierOptions = ChangeApplier.Options.defaults().withApplyThreads(applyThreads);
     Files.createDirectories(root);
     if (!Files.isDirectory(root)) {
@@ -130,7 +143,7 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
       // extents stay in its activity log and are reported to the next primary
       metadata.write(b.setRunningAsPrimary(false).build());
     }
-    ReplicaNode node = new ReplicaNode(root, applierOptions, listen, settings, metadata, splitBrainPolicy);
+    ReplicaNode node = new ReplicaNode(root, applierOptions, listen, settings, metadata, splitBrainPolicy, follower);
     log.info("replica serving {} on {}", root, node.localAddress());
     return node;
   }
@@ -172,7 +185,7 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
       log.info("primary {} connected from {}", candidate.remoteNodeId(), candidate.remoteAddress());
       io.replicator.proto.SyncState state;
       try {
-        state = syncState.toProto();
+        state = syncState.toProto().toBuilder().setFollower(follower).build();
       } catch (IOException e) {
         log.error("cannot read this replica's activity log: {}", e.toString());
         s.abort();
@@ -208,6 +221,16 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
         new SyncDecision.Side(peer, peerState.getDiscardLocal(), peerState.getDirtyBytes(),
             peerState.getPrimarySinceMillis()),
         splitBrainPolicy);
+    if (follower != peerState.getFollower()) {
+      return follower ? "this node is a follower, but primary '" + candidate.remoteNodeId() + "' has it as its secondary"
+          : "this node is a secondary, but primary '" + candidate.remoteNodeId() + "' has it as a follower";
+    }
+    if (follower) {
+      d = SyncDecision.decideForFollower(peer, local);
+      log.info("primary {} connects to this follower: local {} / primary {} -> {}", candidate.remoteNodeId(), local,
+          peer, d);
+      return null;
+    }
     log.info("primary {} connects: local {} / peer {} -> {}", candidate.remoteNodeId(), local, peer, d);
     if (mine.getDiscardLocal()) {
       // the operator chose to discard this copy: any primary overwrites it with a full resync

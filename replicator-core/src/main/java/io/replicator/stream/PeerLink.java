@@ -189,7 +189,12 @@ final class PeerLink {
   }
 
   private CompletableFuture<PeerConnection> connect() {
-    return client.connect(settings.peer(), tracking.generations().toProto(), tracking.syncState(),
+    io.replicator.proto.SyncState state = tracking.syncState();
+    if (settings.follower()) {
+      // says "I feed you as a follower": a secondary refuses it, as a follower refuses a pair link
+      state = state.toBuilder().setFollower(true).build();
+    }
+    return client.connect(settings.peer(), tracking.generations().toProto(), state,
         settings.mode() != ReplicationMode.MEMORY, listener);
   }
 
@@ -269,6 +274,17 @@ final class PeerLink {
         new SyncDecision.Side(remote, peer.getSyncState().getDiscardLocal(), peer.getSyncState().getDirtyBytes(),
             peer.getSyncState().getPrimarySinceMillis()),
         splitBrainPolicy);
+    if (peer.getSyncState().getFollower() || settings.follower()) {
+      if (!peer.getSyncState().getFollower() || !settings.follower()) {
+        String why = settings.follower()
+            ? "peer '" + c.remoteNodeId() + "' is not a follower, but is configured as one here"
+            : "peer '" + c.remoteNodeId() + "' is a follower, but is configured as this node's secondary";
+        refuse(c, why);
+        return;
+      }
+      // a follower's copy is never a source: what it holds only decides how much to send
+      d = SyncDecision.decideForFollower(local, remote);
+    }
     log.info("connected to peer {} at {}: local {} / peer {} -> {}", c.remoteNodeId(), c.remoteAddress(), local,
         remote, d);
     if (peer.getSyncState().getDiscardLocal() && d != SyncDecision.FULL_LOCAL_SOURCE) {
@@ -313,13 +329,17 @@ final class PeerLink {
           default -> "peer '" + c.remoteNodeId() + "' holds newer data (generation "
               + Long.toHexString(remote.current()) + "): this node must not serve as its primary";
         };
-        problem = why;
-        log.error("{}", why);
-        current = null;
-        settleFirstAttempt();
-        c.close(Goodbye.Code.REFUSED, why);
+        refuse(c, why);
       }
     }
+  }
+
+  private void refuse(PeerConnection c, String why) {
+    problem = why;
+    log.error("{}", why);
+    current = null;
+    settleFirstAttempt();
+    c.close(Goodbye.Code.REFUSED, why);
   }
 
   /**

@@ -91,7 +91,7 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     });
     this.resyncBudget = new ResyncBudget(settings.windowBytes());
     this.window = new SendWindow(settings.mode(), settings.windowBytes(), settings.windowChanges(),
-        resyncBudget::applicationLatency);
+        resyncBudget::applicationLatency, settings.follower() && settings.mode() == ReplicationMode.ASYNC);
     this.resyncs = new ResyncCoordinator(new Link(), settings.resyncBytesPerSecond());
     this.link = new PeerLink(settings, client, tracking, splitBrainPolicy, window, resyncs, control, this,
         this::blocksOnPeerLoss);
@@ -223,7 +223,8 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       // data the resync has not reached yet
       resyncs.touched(pending.seq, change);
     }
-    if (settings.mode() == ReplicationMode.ASYNC && !pending.force && !fromResync) {
+    // an ASYNC follower's forces do not wait either: a copy in another site must not slow the pair
+    if (settings.mode() == ReplicationMode.ASYNC && (!pending.force || settings.follower()) && !fromResync) {
       return Completion.DONE;
     }
     return () -> await(pending);

@@ -117,7 +117,21 @@ final class SendWindow {
   /** Writers waiting for room; the I/O thread takes roomLock only when there are some. */
   private final AtomicInteger roomWaiters = new AtomicInteger();
 
+  /**
+   * A follower's window never makes writers wait: when it is full, the connection is given up (every
+   * change from then on is left to the dirty bitmap) rather than holding the pair's writes.
+   */
+  private final boolean dropWhenFull;
+  /** The connection given up because the window was full; guarded by sendLock. */
+  private PeerConnection overflowed;
+
   SendWindow(ReplicationMode mode, long windowBytes, int windowChanges, LatencyListener latencies) {
+    this(mode, windowBytes, windowChanges, latencies, false);
+  }
+
+  SendWindow(ReplicationMode mode, long windowBytes, int windowChanges, LatencyListener latencies,
+      boolean dropWhenFull) {
+    this.dropWhenFull = dropWhenFull;
     this.mode = mode;
     this.windowBytes = windowBytes;
     this.windowChanges = windowChanges;
@@ -215,18 +229,29 @@ final class SendWindow {
     boolean handedOver = false;
     try {
       while (true) {
-        awaitRoom(bytes);
+        if (!dropWhenFull) {
+          awaitRoom(bytes);
+        }
         PeerConnection wake = null;
+        PeerConnection givenUp = null;
         sendLock.lock();
         try {
           if (closed) {
             throw new IOException("replicated file system is closed");
           }
           PeerConnection c = connection;
-          if (c == null || (expected != null && c != expected)) {
+          if (c == null || c == overflowed || (expected != null && c != expected)) {
             return null;
           }
           long seq = lastSeq + 1;
+          if (dropWhenFull && (seq - retiredUpTo > ring.length() || !hasRoom(bytes, windowBytes))) {
+            // from this change on nothing more goes on c, so what the follower misses is a suffix of
+            // the stream (never a gap): the changes in flight are handed back when c is lost, and
+            // this one and the next are marked by the caller
+            overflowed = c;
+            givenUp = c;
+            return null;
+          }
           if (seq - retiredUpTo > ring.length()) {
             continue; // the oldest change still holds its slot: wait for it (outside the lock)
           }
@@ -250,6 +275,10 @@ final class SendWindow {
           }
         } finally {
           sendLock.unlock();
+          if (givenUp != null) {
+            givenUp.close(io.replicator.proto.Goodbye.Code.TIMEOUT, "the follower's window of " + windowBytes
+                + " bytes / " + windowChanges + " changes is full: it falls back to its dirty bitmap");
+          }
         }
         if (wake != null) {
           wake.flushQueued();

@@ -24,6 +24,9 @@ import java.time.Duration;
  * @param resyncBytesPerSecond ceiling of the resync rate, 0 for adaptive only
  * @param ackTimeout longest a change may wait for its acknowledgement on a link that is otherwise
  *     alive before the link is dropped (a peer whose disk hangs, a middlebox that loses frames)
+ * @param follower the peer is a follower, not the pair's secondary: never a resync source, always
+ *     {@link PeerLossPolicy#CONTINUE}, and an ASYNC follower's full window drops the link to its
+ *     dirty bitmap instead of holding writes
  */
 public record StreamSettings(
     InetSocketAddress peer,
@@ -37,7 +40,8 @@ public record StreamSettings(
     Duration reconnectMax,
     Duration drainTimeout,
     long resyncBytesPerSecond,
-    Duration ackTimeout) {
+    Duration ackTimeout,
+    boolean follower) {
 
   /** Generous: a change waits behind a full window and the peer's fsyncs, and a false alarm costs a resync. */
   public static final Duration DEFAULT_ACK_TIMEOUT = Duration.ofSeconds(30);
@@ -54,12 +58,24 @@ public record StreamSettings(
     checkArgument(resyncBytesPerSecond >= 0, "negative resync rate %s", resyncBytesPerSecond);
     checkArgument(ackTimeout.compareTo(Duration.ofMillis(100)) >= 0, "acknowledgement timeout %s below 100 ms",
         ackTimeout);
+    checkArgument(!follower || peerLossPolicy == PeerLossPolicy.CONTINUE,
+        "a follower never holds writes when it is lost: its peer-loss policy is CONTINUE");
+  }
+
+  /** Opening the file system does not wait longer for a follower: it joins in the background. */
+  static final Duration FOLLOWER_CONNECT_TIMEOUT = Duration.ofMillis(200);
+
+  /** The same settings for a follower at {@code address} in {@code mode}: writes go on without it when it is lost. */
+  public StreamSettings forFollower(InetSocketAddress address, ReplicationMode followerMode) {
+    return new StreamSettings(address, followerMode, PeerLossPolicy.CONTINUE, blockTimeout, windowBytes,
+        windowChanges, FOLLOWER_CONNECT_TIMEOUT, reconnectMin, reconnectMax, drainTimeout,
+        resyncBytesPerSecond, ackTimeout, true);
   }
 
   /** SYNC, continue alone on peer loss, 64 MiB / 16k-change window, reconnect 100 ms..5 s, acks within 30 s. */
   public static StreamSettings defaults(InetSocketAddress peer) {
     return new StreamSettings(peer, ReplicationMode.SYNC, PeerLossPolicy.CONTINUE, Duration.ofSeconds(10),
         64L << 20, 16_384, Duration.ofSeconds(5), Duration.ofMillis(100), Duration.ofSeconds(5),
-        Duration.ofSeconds(10), 0, DEFAULT_ACK_TIMEOUT);
+        Duration.ofSeconds(10), 0, DEFAULT_ACK_TIMEOUT, false);
   }
 }

@@ -1,0 +1,254 @@
+package io.replicator;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.replicator.cluster.LoopbackPorts;
+import io.replicator.testing.ReplicaPair;
+import io.replicator.testing.TcpProxy;
+import io.replicator.tools.TreeDiff;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A pair with followers, in one JVM over real sockets: every follower converges byte for byte,
+ * one that was away or slow catches up with what it missed only, it never holds the pair's writes,
+ * and after a failover it follows the new primary without a full copy.
+ */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class FollowersTest {
+  private static final Duration CONVERGE = Duration.ofSeconds(60);
+  private static final int BIG = 16 << 20;
+
+  @TempDir Path base;
+  private ReplicaPair pair;
+  private ReplicaServer follower;
+  private TcpProxy proxy;
+  private ReplicatedFileSystem promoted;
+
+  @AfterEach
+  void close() throws IOException {
+    try {
+      if (promoted != null) {
+        promoted.close();
+      }
+      if (pair != null) {
+        pair.close();
+      }
+    } finally {
+      if (proxy != null) {
+        proxy.close();
+      }
+      if (follower != null) {
+        follower.close();
+      }
+    }
+  }
+
+  private Path followerRoot() {
+    return base.resolve("follower");
+  }
+
+  private InetSocketAddress startFollower(boolean viaProxy) throws IOException {
+    follower = Replicator.replica(followerRoot())
+        .listen(new InetSocketAddress("127.0.0.1", 0))
+        .nodeId("test-follower")
+        .heartbeat(Duration.ofMillis(100), Duration.ofMillis(1500))
+        .asFollower()
+        .start();
+    if (!viaProxy) {
+      return follower.localAddress();
+    }
+    proxy = new TcpProxy(follower.localAddress());
+    return proxy.address();
+  }
+
+  private void awaitFollowerHolds(ReplicatedFileSystem fs, Path source) {
+    await().atMost(CONVERGE).pollInterval(Duration.ofMillis(50)).untilAsserted(() -> {
+      assertThat(fs.followers().get("dr").inSync()).as("%s", fs.followers()).isTrue();
+      assertThat(TreeDiff.compare(source, followerRoot())).isEmpty();
+    });
+  }
+
+  @Test
+  void asyncFollowerConvergesByteForByteUnderTheTortureWorkload() throws Exception {
+    InetSocketAddress dr = startFollower(false);
+    pair = ReplicaPair.start(base, false);
+    ReplicatedFileSystem fs = pair.openPrimary(ReplicationMode.SYNC, b -> b.follower("dr", dr, ReplicationMode.ASYNC));
+
+    RandomWorkload.run(fs, 4, 300, 11);
+
+    assertThat(pair.differences()).as(pair.describe()).isEmpty();
+    awaitFollowerHolds(fs, pair.primaryRoot);
+    assertThat(fs.status().inSync()).isTrue();
+  }
+
+  @Test
+  void syncFollowerHoldsEveryAcknowledgedWriteWhenItReturns() throws Exception {
+    InetSocketAddress dr = startFollower(false);
+    pair = ReplicaPair.start(base, false);
+    ReplicatedFileSystem fs = pair.openPrimary(ReplicationMode.SYNC, b -> b.follower("dr", dr, ReplicationMode.SYNC));
+    Random rnd = new Random(3);
+    try (FileChannel ch = FileChannel.open(fs.getPath("/both.dat"), StandardOpenOption.CREATE,
+        StandardOpenOption.WRITE)) {
+      for (int i = 0; i < 200; i++) {
+        byte[] data = new byte[1 + rnd.nextInt(8192)];
+        rnd.nextBytes(data);
+        long pos = rnd.nextInt(1 << 20);
+        ch.write(ByteBuffer.wrap(data), pos);
+        // no waiting: a SYNC follower counts before the write returns
+        assertThat(read(followerRoot().resolve("both.dat"), pos, data.length)).as("write %d", i).isEqualTo(data);
+      }
+    }
+  }
+
+  @Test
+  void followerThatWasAwayGetsOnlyWhatItMissedAndNeverHeldWrites() throws Exception {
+    InetSocketAddress dr = startFollower(true);
+    pair = ReplicaPair.start(base, false);
+    ReplicatedFileSystem fs = pair.openPrimary(ReplicationMode.SYNC, b -> b.follower("dr", dr, ReplicationMode.ASYNC));
+    Path big = fs.getPath("/big.dat");
+    writeRandom(big, BIG, 1);
+    awaitFollowerHolds(fs, pair.primaryRoot);
+
+    proxy.refuse(true);
+    await().atMost(CONVERGE).until(() -> !fs.followers().get("dr").peerConnected());
+    Random rnd = new Random(2);
+    try (FileChannel ch = FileChannel.open(big, StandardOpenOption.WRITE)) {
+      for (int i = 0; i < 16; i++) {
+        byte[] block = new byte[4096];
+        rnd.nextBytes(block);
+        ch.write(ByteBuffer.wrap(block), (long) rnd.nextInt(BIG / 4096) * 4096);
+        ch.force(false); // a force waits for the secondary only
+      }
+    }
+    Files.writeString(fs.getPath("/while-away.txt"), "made while the follower was away");
+    assertThat(pair.differences()).isEmpty();
+    assertThat(fs.status().inSync()).as("the pair never waited for the follower").isTrue();
+    ReplicationStatus away = fs.followers().get("dr");
+    assertThat(away.peerOutOfDate()).isTrue();
+    assertThat(away.dirtyBytes()).isPositive().isLessThan(1 << 20);
+
+    long before = proxy.upstreamBytes();
+    proxy.refuse(false);
+    awaitFollowerHolds(fs, pair.primaryRoot);
+    long sent = proxy.upstreamBytes() - before;
+    assertThat(sent).as("bytes sent to catch up, of a %d-byte tree", BIG).isLessThan(2L << 20);
+  }
+
+  @Test
+  void slowAsyncFollowerFallsBackToItsBitmapInsteadOfHoldingWrites() throws Exception {
+    InetSocketAddress dr = startFollower(true);
+    proxy.bandwidth(128 * 1024);
+    pair = ReplicaPair.start(base, false);
+    ReplicatedFileSystem fs = pair.openPrimary(ReplicationMode.SYNC,
+        b -> b.window(1 << 20, 256).follower("dr", dr, ReplicationMode.ASYNC));
+    long total = 8L << 20;
+    Random rnd = new Random(4);
+    try (FileChannel ch = FileChannel.open(fs.getPath("/burst.dat"), StandardOpenOption.CREATE,
+        StandardOpenOption.WRITE)) {
+      byte[] chunk = new byte[64 * 1024];
+      for (long pos = 0; pos < total; pos += chunk.length) {
+        rnd.nextBytes(chunk);
+        ch.write(ByteBuffer.wrap(chunk), pos);
+      }
+      ch.force(false);
+    }
+    // had the follower's window held the writes, nearly all of them would have crossed the capped
+    // link before the last one returned
+    assertThat(proxy.upstreamBytes()).as("bytes the follower got while the writes ran").isLessThan(total * 3 / 4);
+    assertThat(pair.differences()).isEmpty();
+
+    proxy.heal();
+    awaitFollowerHolds(fs, pair.primaryRoot);
+  }
+
+  @Test
+  void afterFailoverTheFollowerContinuesFromTheNewPrimaryWithOnlyTheDifferences() throws Exception {
+    InetSocketAddress dr = startFollower(true);
+    pair = ReplicaPair.start(base, false);
+    ReplicatedFileSystem fs = pair.openPrimary(ReplicationMode.SYNC, b -> b.follower("dr", dr, ReplicationMode.ASYNC));
+    writeRandom(fs.getPath("/big.dat"), BIG, 5);
+    Files.createDirectories(fs.getPath("/docs"));
+    for (int i = 0; i < 50; i++) {
+      Files.writeString(fs.getPath("/docs/" + i + ".txt"), "document " + i);
+    }
+    awaitFollowerHolds(fs, pair.primaryRoot);
+    assertThat(pair.differences()).isEmpty();
+
+    // the primary goes away; the secondary takes over with the same follower declared
+    fs.close();
+    pair.stopReplica();
+    long before = proxy.upstreamBytes();
+    int gone = LoopbackPorts.reserve();
+    promoted = Replicator.primary(pair.replicaRoot)
+        .peer(new InetSocketAddress("127.0.0.1", gone))
+        .nodeId("test-replica")
+        .heartbeat(Duration.ofMillis(100), Duration.ofMillis(1500))
+        .connectTimeout(Duration.ofMillis(200))
+        .follower("dr", dr, ReplicationMode.ASYNC)
+        .open();
+    try (FileChannel ch = FileChannel.open(promoted.getPath("/big.dat"), StandardOpenOption.WRITE)) {
+      ch.write(ByteBuffer.wrap(new byte[4096]), 4096 * 100);
+    }
+    Files.delete(promoted.getPath("/docs/7.txt"));
+
+    awaitFollowerHolds(promoted, pair.replicaRoot);
+    long sent = proxy.upstreamBytes() - before;
+    assertThat(sent).as("bytes the new primary sent the follower, of a %d-byte tree", BIG).isLessThan(2L << 20);
+  }
+
+  @Test
+  void secondaryDeclaredAsFollowerIsRefusedNotOverwritten() throws Exception {
+    pair = ReplicaPair.start(base, false);
+    try (ReplicaServer notAFollower = Replicator.replica(base.resolve("other"))
+        .listen(new InetSocketAddress("127.0.0.1", 0))
+        .nodeId("other-secondary")
+        .start()) {
+      Files.createDirectories(base.resolve("other"));
+      Files.writeString(base.resolve("other/keep.txt"), "not to be overwritten");
+      ReplicatedFileSystem fs = pair.openPrimary(ReplicationMode.SYNC,
+          b -> b.follower("dr", notAFollower.localAddress(), ReplicationMode.ASYNC));
+      Files.writeString(fs.getPath("/a.txt"), "a");
+      await().atMost(CONVERGE).untilAsserted(() ->
+          assertThat(fs.followers().get("dr").problem()).hasValueSatisfying(p -> assertThat(p).contains("follower")));
+      assertThat(fs.followers().get("dr").peerConnected()).isFalse();
+      assertThat(Files.readString(base.resolve("other/keep.txt"))).isEqualTo("not to be overwritten");
+      assertThat(Files.exists(base.resolve("other/a.txt"))).isFalse();
+      assertThat(fs.status().inSync()).isTrue();
+    }
+  }
+
+  private static void writeRandom(Path file, int bytes, long seed) throws IOException {
+    Random rnd = new Random(seed);
+    byte[] chunk = new byte[1 << 20];
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
+      for (int done = 0; done < bytes; done += chunk.length) {
+        rnd.nextBytes(chunk);
+        ch.write(ByteBuffer.wrap(chunk));
+      }
+    }
+  }
+
+  private static byte[] read(Path file, long pos, int length) throws IOException {
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+      ByteBuffer b = ByteBuffer.allocate(length);
+      while (b.hasRemaining() && ch.read(b, pos + b.position()) > 0) {
+        // read to the end of the range
+      }
+      return b.array();
+    }
+  }
+}
