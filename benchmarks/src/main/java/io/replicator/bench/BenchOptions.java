@@ -23,6 +23,8 @@ final class BenchOptions {
   int applyThreads;
   double threadSeconds = 3;
   int rounds = 3;
+  /** SYNC variants with 1..followers ASYNC followers, for the per-follower cost. */
+  int followers = 2;
   List<ReplicationMode> modes = List.of(ReplicationMode.SYNC, ReplicationMode.MEMORY, ReplicationMode.ASYNC);
   List<String> cases = ALL_CASES;
   List<String> failoverTimers = List.of("default", "tuned");
@@ -47,6 +49,8 @@ final class BenchOptions {
         "  --samples N           4 KiB write+force samples per round and variant (default 5000, quick 1000)",
         "  --threads N           writer threads of the concurrent case (default 16)",
         "  --apply-threads N     apply threads (lanes) of each secondary (default: the library's)",
+        "  --followers N         also run SYNC with 1..N ASYNC followers in the latency and threads",
+        "                        cases, for the cost of each follower (default 2, 0 for none)",
         "  --thread-seconds S    measured seconds of the concurrent case (default 3, quick 1)",
         "  --seq-size SIZE       bytes of the 1 MiB sequential case, e.g. 2g, 512m (default 2g, quick 256m)",
         "  --files N             4 KiB files created per round (default 20000, quick 2000)",
@@ -100,6 +104,7 @@ final class BenchOptions {
         case "--samples" -> o.samples = positiveInt(e.getKey(), v);
         case "--threads" -> o.threads = positiveInt(e.getKey(), v);
         case "--apply-threads" -> o.applyThreads = positiveInt(e.getKey(), v);
+        case "--followers" -> o.followers = nonNegativeInt(e.getKey(), v);
         case "--thread-seconds" -> o.threadSeconds = Double.parseDouble(v);
         case "--seq-size" -> o.seqBytes = size(e.getKey(), v);
         case "--resync-size" -> o.resyncBytes = size(e.getKey(), v);
@@ -132,6 +137,7 @@ final class BenchOptions {
     m.put("rounds", rounds);
     m.put("cases", cases);
     m.put("modes", modes.stream().map(Enum::name).toList());
+    m.put("followers", followers);
     m.put("samples", samples);
     m.put("threads", threads);
     m.put("applyThreads", applyThreads);
@@ -175,6 +181,18 @@ final class BenchOptions {
       // reported below
     }
     throw new IllegalArgumentException(key + " needs a positive number, not '" + v + "'");
+  }
+
+  private static int nonNegativeInt(String key, String v) {
+    try {
+      int n = Integer.parseInt(v.trim());
+      if (n >= 0 && n <= 8) {
+        return n;
+      }
+    } catch (NumberFormatException ignored) {
+      // reported below
+    }
+    throw new IllegalArgumentException(key + " needs a number from 0 to 8, not '" + v + "'");
   }
 
   private static List<ReplicationMode> modes(String v) {

@@ -3,6 +3,7 @@ package io.replicator.bench;
 import io.replicator.ReplicaServer;
 import io.replicator.ReplicatedFileSystem;
 import io.replicator.ReplicationMode;
+import io.replicator.ReplicationStatus;
 import io.replicator.Replicator;
 import io.replicator.testing.TcpProxy;
 import java.io.Closeable;
@@ -132,6 +133,9 @@ final class EndToEnd {
       for (ReplicationMode mode : options.modes) {
         targets.add(Target.replicated(mode, dir.resolve(mode.name().toLowerCase()), options.applyThreads));
       }
+      for (int n = 1; n <= options.followers; n++) {
+        targets.add(Target.withFollowers(n, dir.resolve("followers-" + n), options.applyThreads));
+      }
       for (int round = 1; round <= options.rounds; round++) {
         // Rotate the order so that no variant is always the first to run after a heavy case.
         List<Target> order = new ArrayList<>(targets);
@@ -147,7 +151,7 @@ final class EndToEnd {
           }
         }
         for (Target t : order) {
-          if (options.runs("seq")) {
+          if (options.runs("seq") && t.followers == 0) {
             sequential(t, round);
             if (t.variant.equals(LOCAL)) {
               sequentialTwice(t, round);
@@ -155,7 +159,7 @@ final class EndToEnd {
           }
         }
         for (Target t : order) {
-          if (options.runs("files")) {
+          if (options.runs("files") && t.followers == 0) {
             files(t, round);
           }
         }
@@ -179,7 +183,11 @@ final class EndToEnd {
       }
       ch.force(true);
       int warmup = Math.min(500, options.samples);
+      long cpu0 = 0;
       for (int i = -warmup; i < ns.length; i++) {
+        if (i == 0) {
+          cpu0 = PrimaryCpu.nanos();
+        }
         block.clear();
         long t0 = System.nanoTime();
         ch.write(block, (long) Math.floorMod(i, slots) * BLOCK);
@@ -188,6 +196,10 @@ final class EndToEnd {
         if (i >= 0) {
           ns[i] = d;
         }
+      }
+      long cpu1 = PrimaryCpu.nanos();
+      if (cpu0 >= 0 && cpu1 >= 0) {
+        results.add("latency", t.variant, "primary cpu/op", "us", (cpu1 - cpu0) / 1e3 / ns.length);
       }
     }
     Arrays.sort(ns);
@@ -238,12 +250,18 @@ final class EndToEnd {
         throw new IllegalStateException("writers did not start");
       }
       Thread.sleep(Math.max(200, (long) (options.threadSeconds * 200))); // warm-up, not counted
+      long cpu0 = PrimaryCpu.nanos();
       measuring.set(true);
       long t0 = System.nanoTime();
       Thread.sleep((long) (options.threadSeconds * 1000));
       measuring.set(false);
       double seconds = (System.nanoTime() - t0) / 1e9;
-      results.add("threads", t.variant, "ops/s", "ops/s", ops.sum() / seconds);
+      long cpu1 = PrimaryCpu.nanos();
+      long done = ops.sum();
+      results.add("threads", t.variant, "ops/s", "ops/s", done / seconds);
+      if (cpu0 >= 0 && cpu1 >= 0 && done > 0) {
+        results.add("threads", t.variant, "primary cpu/op", "us", (cpu1 - cpu0) / 1e3 / done);
+      }
     } finally {
       stop.set(true);
       CompletableFuture.allOf(writers.toArray(CompletableFuture[]::new)).get(120, TimeUnit.SECONDS);
@@ -587,8 +605,41 @@ final class EndToEnd {
       results.target(mode + " files not below SYNC's", ">= 1x SYNC", results.ratio("files", mode, "SYNC", "rate"),
           "%.2fx SYNC", false, 1.0);
     }
+    followerCosts();
     results.target("failover, tuned timers (library-level)", "<= 1 s",
         results.median("failover", "tuned timers", "total").map(ms -> ms / 1000), "%.3f s", true, 1.0);
+  }
+
+  static String followersVariant(int n) {
+    return "SYNC+" + n + "f";
+  }
+
+  /** What each ASYNC follower adds to the primary: latency, throughput and CPU per write, against SYNC alone. */
+  private void followerCosts() {
+    for (int n = 1; n <= options.followers; n++) {
+      String v = followersVariant(n);
+      Optional<Double> p50 = results.ratio("latency", v, "SYNC", "p50");
+      Optional<Double> ops = results.ratio("threads", v, "SYNC", "ops/s");
+      Optional<Double> cpu = results.median("latency", v, "primary cpu/op");
+      Optional<Double> cpuSync = results.median("latency", "SYNC", "primary cpu/op");
+      Optional<Double> cpuThreads = results.median("threads", v, "primary cpu/op");
+      Optional<Double> cpuThreadsSync = results.median("threads", "SYNC", "primary cpu/op");
+      results.note("threads", String.format("per-follower cost, %d ASYNC follower(s): write+force p50 %s SYNC alone; %d threads %s SYNC"
+          + " alone; primary CPU per write %s (1 thread), %s (%d threads)", n, ratioText(p50), options.threads,
+          ratioText(ops), perFollower(cpu, cpuSync, n), perFollower(cpuThreads, cpuThreadsSync, n), options.threads));
+    }
+  }
+
+  private static String ratioText(Optional<Double> r) {
+    return r.map(x -> String.format("%.2fx", x)).orElse("n/a");
+  }
+
+  private static String perFollower(Optional<Double> with, Optional<Double> without, int n) {
+    if (with.isEmpty() || without.isEmpty()) {
+      return "n/a";
+    }
+    return String.format("%.1f us vs %.1f us, +%.1f us per follower", with.get(), without.get(),
+        (with.get() - without.get()) / n);
   }
 
   // ---------------------------------------------------------------- helpers
@@ -683,9 +734,50 @@ final class EndToEnd {
    */
   private abstract static class Target implements Closeable {
     final String variant;
+    /** ASYNC followers fed besides the secondary; 0 for every other target. */
+    int followers;
 
     Target(String variant) {
       this.variant = variant;
+    }
+
+    /** SYNC with its secondary and {@code n} ASYNC followers, every copy on loopback. */
+    static Target withFollowers(int n, Path dir, int applyThreads) throws IOException {
+      List<ReplicaServer> copies = new ArrayList<>();
+      try {
+        Replicator.PrimaryBuilder primary = Replicator.primary(dir.resolve("primary")).nodeId("bench-primary-f" + n)
+            .mode(ReplicationMode.SYNC);
+        for (int i = 0; i <= n; i++) {
+          Replicator.ReplicaBuilder b = Replicator.replica(dir.resolve(i == 0 ? "replica" : "follower-" + i))
+              .listen(new InetSocketAddress("127.0.0.1", 0)).nodeId(i == 0 ? "bench-replica-f" + n : "bench-follower-" + i);
+          if (applyThreads > 0) {
+            b.applyThreads(applyThreads);
+          }
+          if (i > 0) {
+            b.asFollower();
+          }
+          ReplicaServer copy = b.start();
+          copies.add(copy);
+          if (i == 0) {
+            primary.peer(copy.localAddress());
+          } else {
+            primary.follower("f" + i, copy.localAddress(), ReplicationMode.ASYNC);
+          }
+        }
+        ReplicatedFileSystem fs = primary.open();
+        PathTarget t = new PathTarget(followersVariant(n), null, copies.get(0), fs, copies.subList(1, copies.size()));
+        t.followers = n;
+        if (!fs.status().peerConnected()) {
+          t.close();
+          throw new IOException("the primary with " + n + " follower(s) could not connect to its secondary");
+        }
+        return t;
+      } catch (IOException | RuntimeException e) {
+        for (ReplicaServer c : copies) {
+          c.close();
+        }
+        throw e;
+      }
     }
 
     static Target local(Path root) throws IOException {
@@ -737,11 +829,19 @@ final class EndToEnd {
     private final ReplicaServer replica;
     private final ReplicatedFileSystem fs;
 
+    private final List<ReplicaServer> followerCopies;
+
     PathTarget(String variant, Path localRoot, ReplicaServer replica, ReplicatedFileSystem fs) {
+      this(variant, localRoot, replica, fs, List.of());
+    }
+
+    PathTarget(String variant, Path localRoot, ReplicaServer replica, ReplicatedFileSystem fs,
+        List<ReplicaServer> followerCopies) {
       super(variant);
       this.localRoot = localRoot;
       this.replica = replica;
       this.fs = fs;
+      this.followerCopies = List.copyOf(followerCopies);
     }
 
     Path path(String relative) {
@@ -799,7 +899,8 @@ final class EndToEnd {
       }
       try {
         waitUntil(() -> fs.status().inSync()
-            && replica.status().appliedSequence() >= fs.status().lastSequence(), 600);
+            && replica.status().appliedSequence() >= fs.status().lastSequence()
+            && fs.followers().values().stream().allMatch(ReplicationStatus::inSync), 600);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       }
@@ -814,6 +915,9 @@ final class EndToEnd {
       } finally {
         if (replica != null) {
           replica.close();
+        }
+        for (ReplicaServer f : followerCopies) {
+          f.close();
         }
       }
     }
