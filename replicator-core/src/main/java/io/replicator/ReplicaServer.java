@@ -22,6 +22,11 @@ public interface ReplicaServer extends Closeable {
    */
   LocalData localData();
 
+  /** The delayed follower's controls when this server is one ({@link Replicator.ReplicaBuilder#delayed}). */
+  default java.util.Optional<DelayedFollower> delayed() {
+    return java.util.Optional.empty();
+  }
+
   /** Stops accepting, closes connections and files; idempotent. */
   @Override
   void close();

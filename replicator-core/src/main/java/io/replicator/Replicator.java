@@ -492,6 +492,8 @@ public final class Replicator {
     private SplitBrainPolicy splitBrainPolicy = SplitBrainPolicy.DISCONNECT;
     private boolean discardLocalChanges;
     private boolean follower;
+    private Duration delay;
+    private long delayLogCapacity;
     private LinkSecurity security = LinkSecurity.none();
 
     private ReplicaBuilder(Path root) {
@@ -553,6 +555,22 @@ public final class Replicator {
      */
     public ReplicaBuilder asFollower() {
       this.follower = true;
+      return this;
+    }
+
+    /**
+     * Serves as a delayed follower: every change is received at once into a durable spill log of at
+     * most {@code logCapacityBytes} under the root's metadata directory, and applied only once it is
+     * older than {@code delay}; see {@link DelayedFollower}. When the log is full the follower stops
+     * taking changes and the primary tracks what it misses in its bitmap, never holding writes.
+     */
+    public ReplicaBuilder delayed(Duration delay, long logCapacityBytes) {
+      checkNotNull(delay, "delay");
+      checkArgument(!delay.isNegative(), "negative delay %s", delay);
+      checkArgument(logCapacityBytes >= 1 << 20, "a spill log of %s bytes is below 1 MiB", logCapacityBytes);
+      this.follower = true;
+      this.delay = delay;
+      this.delayLogCapacity = logCapacityBytes;
       return this;
     }
 
