@@ -23,30 +23,34 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The durable, bounded spill log of a delayed follower: every change is appended as received, kept
- * on the follower's disk across restarts, and handed to the applier oldest first, which applies it
- * once {@link DelaySchedule} says so and then records it {@link #applied}. A full log refuses the
- * append instead of blocking, so the caller can fall back to the primary's dirty bitmap.
- *
- * <p>Files in the directory: segments {@code seg-<seq of their first record, 20 digits>.log} holding
- * records {@code uint32 length, int64 seq, int64 receivedMillis, uint32 headerLength, header,
- * payload, uint32 crc32c(length .. payload)} (length counts seq to payload), and the applied pointer
- * in two slots {@code applied.0} and {@code applied.1}, each {@code "RPDA", uint32 format, int64
- * appliedSeq, int64 appliedMillis, uint32 crc32c}, written alternately so a torn write leaves the
- * other. Open reads the whole log once: a damaged record at the end of the last segment is a torn
- * append and is cut off; damage anywhere else fails the open, naming the file and the offset.
- *
- * <p>Threads: one writer calls {@link #append} and {@link #sync}; one applier calls {@link #peek},
- * {@link #peekAfter} and {@link #applied}; any thread may call {@link #list} and the status methods at any time. The
- * two roles must each stay on one thread at a time (the writer's lastSeq check and the applier's
- * cursor are not guarded against themselves). A lock guards the bookkeeping only: record payloads are
- * written and read without it, so the applier reading a large entry does not hold up appends.
- * {@link #close} is for after both threads have stopped.
+ * on the follower's disk across restarts, and handed to the applier oldest first, to apply when
+ * {@link DelaySchedule} says so. A full log refuses the append instead of blocking, so the caller can
+ * fall back to the primary's dirty bitmap.
  */
 final class DelayLog implements Closeable {
+  // Files: segments seg-<seq of their first record, 20 digits>.log holding records
+  //   uint32 length, int64 seq, int64 receivedMillis, uint32 headerLength, header, payload,
+  //   uint32 crc32c(length .. payload)        (length counts seq .. payload)
+  // and the applied pointer in two slots applied.0 / applied.1, each
+  //   "RPDA", uint32 format, int64 appliedSeq, int64 appliedMillis, uint32 crc32c
+  // written alternately, so a write torn by a crash leaves the slot written before. Open reads the
+  // whole log once: a damaged record at the end of the last segment is a torn append and is cut off;
+  // damage anywhere else fails the open, naming the file and the offset. (One case cannot be told
+  // from a torn append: a length in the last segment damaged to point past the file's end; it is cut
+  // off with a warning.)
+  //
+  // Threads: one writer calls append and sync; one applier calls peek, peekAfter and applied; any
+  // thread may call list and the status methods at any time. Each role must stay on one thread at a
+  // time (the writer's seq check and the applier's cursor are not guarded against themselves). The
+  // lock guards the bookkeeping only: payloads are written and read, and the pointer fsynced, without
+  // it, so the applier reading a large entry or recording a batch does not hold up appends for long
+  // (applied reads the 24-byte head of each record it passes under the lock). close is for after
+  // both threads have stopped.
+
   private static final Logger log = LoggerFactory.getLogger(DelayLog.class);
 
   static final long DEFAULT_SEGMENT_BYTES = 64L << 20;
-  /** Smallest segment {@link #open(Path, long)} picks for a small capacity, so tiny logs are not one file per record. */
+  /** Smallest segment {@link #open(Path, long)} picks, so a small log is not one file per record. */
   static final long MIN_SEGMENT_BYTES = 256L << 10;
   /** Largest record body: far above a frame (header and 1 MiB payload), so a garbage length is recognised. */
   static final int MAX_BODY = 64 << 20;
@@ -118,7 +122,10 @@ final class DelayLog implements Closeable {
 
   // guarded by lock
   private final List<Segment> segments = new ArrayList<>();
-  /** The next unapplied record is at cursorOffset of cursorSegment (or later, when that is its end); null with no segments. */
+  /**
+   * The next unapplied record is at cursorOffset of cursorSegment (or in the next segment, when that
+   * is its end); null when there are no segments.
+   */
   private Segment cursorSegment;
   private long cursorOffset;
   private long lastSeq;
@@ -185,7 +192,8 @@ final class DelayLog implements Closeable {
   /**
    * Appends one change as received: the frame's header bytes and its raw payload (read from its
    * position to its limit; the buffer itself is left as it was), with the follower's receive time.
-   * Durable only after the next {@link #sync}; the applier does not see it before.
+   * The applier sees it once it is durable: after the next {@link #sync}, or earlier when a new
+   * segment is started (which fsyncs the one before).
    *
    * @return false, with nothing written, when the segment files would exceed the capacity: the caller
    *     must then track the change some other way (the log never blocks to wait for room)

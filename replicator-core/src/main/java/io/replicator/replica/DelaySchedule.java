@@ -6,25 +6,9 @@ import static com.google.common.base.Preconditions.checkNotNull;
 import java.util.OptionalLong;
 
 /**
- * When a delayed follower may apply the oldest change of its {@link DelayLog}: a pure function of
- * the clock, the delay and the operator's controls, so the applier loop holds no policy of its own.
- *
- * <p>The rule, checked in this order for the entry received at {@code receivedMillis}:
- *
- * <ol>
- *   <li>paused: {@link Action#HOLD}, whatever else is set;
- *   <li>an apply-until point {@code T} is set: an entry received strictly before {@code T} is
- *       {@link Action#APPLY}ed at once, without waiting for the delay (the operator chose the point
- *       to roll the copy forward to, typically just before a destructive change); an entry received
- *       at or after {@code T} is {@link Action#HOLD}; callers should refuse a {@code T} in the
- *       future, which would drop the delay for every change received until then;
- *   <li>otherwise the entry is due at {@code receivedMillis + delayMillis} (saturating): {@link
- *       Action#APPLY} when {@code nowMillis} has reached it, else {@link Action#WAIT} until then. A
- *       receive time ahead of the clock (the clock stepped back) waits too: applying early is the
- *       one mistake a delayed copy must not make.
- * </ol>
- *
- * <p>Entries are applied in log order, so a HOLD or WAIT for the oldest entry holds all later ones.
+ * When a delayed follower may apply the oldest change of its {@link DelayLog}: a pure function of the
+ * clock, the delay and the operator's controls (pause, apply-until), so the applier loop holds no
+ * policy of its own. Entries are applied in log order, so a HOLD or WAIT for the oldest holds all later.
  */
 final class DelaySchedule {
   private DelaySchedule() {}
@@ -49,7 +33,20 @@ final class DelaySchedule {
   }
 
   /**
-   * Decides for the entry received at {@code receivedMillis}; see the class comment for the rule.
+   * Decides for the entry received at {@code receivedMillis}, by the first rule that matches:
+   *
+   * <ol>
+   *   <li>paused: {@link Action#HOLD}, whatever else is set;
+   *   <li>an apply-until point {@code T} is set: an entry received strictly before {@code T} is
+   *       {@link Action#APPLY}ed at once, without waiting for the delay (the operator chose the point
+   *       to roll the copy forward to, typically just before a destructive change); an entry received
+   *       at or after {@code T} is {@link Action#HOLD}. Callers should refuse a {@code T} in the
+   *       future, which would drop the delay for every change received until then;
+   *   <li>otherwise the entry is due at {@code receivedMillis + delayMillis} (saturating): {@link
+   *       Action#APPLY} when {@code nowMillis} has reached it, else {@link Action#WAIT} until then. A
+   *       receive time ahead of the clock (the clock stepped back) waits too: applying early is the
+   *       one mistake a delayed copy must not make.
+   * </ol>
    *
    * @param delayMillis the configured delay, not negative (0 applies everything at once)
    * @param applyUntilMillis the operator's apply-until point, or empty for none

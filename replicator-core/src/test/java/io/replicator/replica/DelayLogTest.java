@@ -115,7 +115,8 @@ class DelayLogTest {
     assertThat(dl.appliedSeq()).isEqualTo(1);
     assertThat(dl.lastAppliedMillis()).isEqualTo(T0 + 1);
     assertThat(dl.backlogChanges()).isEqualTo(2);
-    assertThat(dl.backlogBytes()).isEqualTo(recordSize(writeHeader(2, "f"), 0) + recordSize(writeHeader(3, "f"), 100_000));
+    assertThat(dl.backlogBytes())
+        .isEqualTo(recordSize(writeHeader(2, "f"), 0) + recordSize(writeHeader(3, "f"), 100_000));
     assertEntry(dl.peek(), 2, 0);
     dl.applied(2);
     assertEntry(dl.peek(), 3, 100_000);
