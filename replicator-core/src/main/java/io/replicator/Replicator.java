@@ -589,7 +589,8 @@ public final class Replicator {
           .defaults(clusterName, nodeId != null ? nodeId : defaultNodeId("replica"))
           .withTimers(heartbeatInterval, peerTimeout)
           .withSecurity(security);
-      return ReplicaNode.start(root, listen, transport, applyThreads, splitBrainPolicy, discardLocalChanges, follower);
+      return ReplicaNode.start(root, listen, transport, applyThreads, splitBrainPolicy, discardLocalChanges, follower,
+          delay, delayLogCapacity);
     }
   }
 }

@@ -88,7 +88,7 @@ import org.slf4j.LoggerFactory;
  *       released, and no repair is attempted.
  * </ul>
  */
-final class ChangeApplier implements Closeable {
+final class ChangeApplier implements Closeable, ApplyStage {
 
   private static final Logger log = LoggerFactory.getLogger(ChangeApplier.class);
 
@@ -315,7 +315,7 @@ final class ChangeApplier implements Closeable {
    * and back costs two thread wake-ups per write. Fsyncs, truncates, namespace changes and large
    * writes always go to a lane.
    */
-  boolean offer(long seq, FileChange change, Runnable release, boolean mayApplyHere) throws IOException {
+  public boolean offer(long seq, FileChange change, Runnable release, boolean mayApplyHere) throws IOException {
     checkNotNull(release, "release");
     Task task = new Task(seq, change, release, null);
     boolean handedOver = false;
@@ -356,7 +356,7 @@ final class ChangeApplier implements Closeable {
    * over after it; on an apply thread, so it may do I/O and block. It runs even after a failure
    * (it can ask {@link #failure()}) but not after close.
    */
-  void control(ControlStep step) throws IOException {
+  public void control(ControlStep step) throws IOException {
     checkNotNull(step, "step");
     progressLock.lock();
     try {
@@ -376,7 +376,7 @@ final class ChangeApplier implements Closeable {
   }
 
   /** Every change up to this seq is applied; the first seq minus one before any is. */
-  long appliedSeq() {
+  public long appliedSeq() {
     return appliedSeq;
   }
 
@@ -385,7 +385,7 @@ final class ChangeApplier implements Closeable {
    * {@code [first, last]} of changes applied ahead of it that were not reported before, in
    * ascending order (flattened into pairs). The rest stays for the next call.
    */
-  Acknowledgement takeAcknowledgement(int maxRanges) {
+  public Acknowledgement takeAcknowledgement(int maxRanges) {
     progressLock.lock();
     try {
       long applied = appliedSeq;
@@ -431,7 +431,7 @@ final class ChangeApplier implements Closeable {
   record Acknowledgement(long appliedSeq, long[] appliedRanges, boolean more) {}
 
   /** Write bytes received and not yet applied. */
-  long queuedBytes() {
+  public long queuedBytes() {
     progressLock.lock();
     try {
       return queuedBytes;
@@ -441,7 +441,7 @@ final class ChangeApplier implements Closeable {
   }
 
   /** The failure that stopped the applier, or null. */
-  IOException failure() {
+  public IOException failure() {
     progressLock.lock();
     try {
       return failure;
@@ -484,7 +484,7 @@ final class ChangeApplier implements Closeable {
    *
    * @return true when everything received is applied
    */
-  boolean awaitIdle(Duration timeout) throws InterruptedException {
+  public boolean awaitIdle(Duration timeout) throws InterruptedException {
     long remaining = timeout.toNanos();
     progressLock.lock();
     try {
@@ -505,7 +505,7 @@ final class ChangeApplier implements Closeable {
    *
    * @return true when everything up to {@code seq} is applied
    */
-  boolean awaitApplied(long seq, Duration timeout) throws InterruptedException {
+  public boolean awaitApplied(long seq, Duration timeout) throws InterruptedException {
     long remaining = timeout.toNanos();
     progressLock.lock();
     try {
@@ -695,7 +695,7 @@ final class ChangeApplier implements Closeable {
    * skipped instead of stopping the applier: the resync reaches that path later and reconciles it
    * from the primary's state, which includes the change. Set in order with the changes.
    */
-  void resyncTarget(boolean on) {
+  public void resyncTarget(boolean on) {
     resyncTarget = on;
   }
 

@@ -21,6 +21,8 @@ import io.replicator.transport.PeerConnection;
 import io.replicator.transport.PeerListener;
 import io.replicator.transport.TransportServer;
 import io.replicator.transport.TransportSettings;
+import static com.google.common.base.Preconditions.checkArgument;
+
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
@@ -72,6 +74,8 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
   private final SplitBrainPolicy splitBrainPolicy;
   /** A follower: never a source, fed by whichever node of the pair is primary. */
   private final boolean follower;
+  /** A delayed follower's spill log and applier; null otherwise. */
+  private final DelayedApply delayed;
   private final ReplicaSyncState syncState;
   /** Why the last primary was refused (split brain, newer data here, unrelated data), or null. */
   private volatile String refusal;
@@ -95,9 +99,10 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
   };
 
   private ReplicaNode(Path root, ChangeApplier.Options applierOptions, InetSocketAddress listen,
-      TransportSettings settings, NodeMetadataStore metadata, SplitBrainPolicy splitBrainPolicy, boolean follower)
-      throws IOException {
+      TransportSettings settings, NodeMetadataStore metadata, SplitBrainPolicy splitBrainPolicy, boolean follower,
+      DelayedApply delayed) throws IOException {
     this.follower = follower;
+    this.delayed = delayed;
     this.root = root;
     this.applierOptions = applierOptions;
     this.metadata = metadata;
@@ -109,7 +114,7 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
   /** Starts serving {@code root} on {@code listen}. The root directory is created when missing. */
   public static ReplicaNode start(Path root, InetSocketAddress listen, TransportSettings settings,
       int applyThreads, SplitBrainPolicy splitBrainPolicy, boolean discardLocal) throws IOException {
-    return start(root, listen, settings, applyThreads, splitBrainPolicy, discardLocal, false);
+    return start(root, listen, settings, applyThreads, splitBrainPolicy, discardLocal, false, null, 0);
   }
 
   /**
@@ -119,6 +124,17 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
   public static ReplicaNode start(Path root, InetSocketAddress listen, TransportSettings settings,
       int applyThreads, SplitBrainPolicy splitBrainPolicy, boolean discardLocal, boolean follower)
       throws IOException {
+    return start(root, listen, settings, applyThreads, splitBrainPolicy, discardLocal, follower, null, 0);
+  }
+
+  /**
+   * As above; with a {@code delay} (not null), a delayed follower whose spill log of at most
+   * {@code delayLogCapacity} bytes lives under the metadata directory.
+   */
+  public static ReplicaNode start(Path root, InetSocketAddress listen, TransportSettings settings,
+      int applyThreads, SplitBrainPolicy splitBrainPolicy, boolean discardLocal, boolean follower,
+      java.time.Duration delay, long delayLogCapacity) throws IOException {
+    checkArgument(delay == null || follower, "only a follower is delayed");
     ChangeApplier.Options applierOptions = ChangeApplier.Options.defaults().withApplyThreads(applyThreads);
     Files.createDirectories(root);
     if (!Files.isDirectory(root)) {
@@ -143,7 +159,18 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
       // extents stay in its activity log and are reported to the next primary
       metadata.write(b.setRunningAsPrimary(false).build());
     }
-    ReplicaNode node = new ReplicaNode(root, applierOptions, listen, settings, metadata, splitBrainPolicy, follower);
+    DelayedApply delayed = delay == null ? null : DelayedApply.start(root,
+        root.resolve(ReplicaSyncState.METADATA_DIRECTORY), delay, delayLogCapacity, applierOptions, ApplyFaults.NONE,
+        java.time.Clock.systemUTC());
+    ReplicaNode node;
+    try {
+      node = new ReplicaNode(root, applierOptions, listen, settings, metadata, splitBrainPolicy, follower, delayed);
+    } catch (IOException | RuntimeException e) {
+      if (delayed != null) {
+        delayed.close();
+      }
+      throw e;
+    }
     log.info("replica serving {} on {}", root, node.localAddress());
     return node;
   }
@@ -166,6 +193,9 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
         session.connection.close(Goodbye.Code.SHUTDOWN, "replaced by a new connection from the same primary");
       }
       String problem = decide(candidate);
+      if (problem == null && delayed != null) {
+        problem = delayed.refusal();
+      }
       if (problem != null) {
         refusal = problem;
         log.error("refusing primary {}: {}", candidate.remoteNodeId(), problem);
@@ -289,6 +319,11 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
   }
 
   @Override
+  public Optional<io.replicator.DelayedFollower> delayed() {
+    return Optional.ofNullable(delayed);
+  }
+
+  @Override
   public io.replicator.LocalData localData() {
     return syncState.localData();
   }
@@ -310,6 +345,13 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
       s.finish();
       s.stopped.orTimeout(10, TimeUnit.SECONDS).exceptionally(e -> null).join();
     }
+    if (delayed != null) {
+      try {
+        delayed.close();
+      } catch (IOException e) {
+        log.warn("closing the spill log: {}", e.toString());
+      }
+    }
     log.info("replica on {} stopped", root);
   }
 
@@ -322,7 +364,7 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
   private final class Session implements PeerListener, ChangeApplier.Listener {
     final PeerConnection connection;
     final CompletableFuture<Void> stopped = new CompletableFuture<>();
-    final ChangeApplier applier;
+    final ApplyStage applier;
     final AtomicLong received = new AtomicLong();
     final AtomicBoolean ackScheduled = new AtomicBoolean();
     /** No more frames will be applied; what is queued finishes (or is dropped when discarding). */
@@ -343,7 +385,7 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
     Session(PeerConnection connection, CompletableFuture<Void> previous) throws IOException {
       this.connection = connection;
       this.ackOnReceipt = !connection.remoteHello().getAppliedAcksOnly();
-      this.applier = new ChangeApplier(root, this, applierOptions, currentFaults);
+      this.applier = delayed != null ? delayed.intake(this) : new ChangeApplier(root, this, applierOptions, currentFaults);
       this.manifests = new ManifestWriter(root, new ManifestWriter.Peer() {
         @Override
         public void send(Envelope envelope) throws IOException {
