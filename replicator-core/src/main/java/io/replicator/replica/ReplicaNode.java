@@ -161,7 +161,7 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
     }
     DelayedApply delayed = delay == null ? null : DelayedApply.start(root,
         root.resolve(ReplicaSyncState.METADATA_DIRECTORY), delay, delayLogCapacity, applierOptions, ApplyFaults.NONE,
-        java.time.Clock.systemUTC());
+        java.time.Clock.systemUTC()); // the delay is wall time
     ReplicaNode node;
     try {
       node = new ReplicaNode(root, applierOptions, listen, settings, metadata, splitBrainPolicy, follower, delayed);
