@@ -154,6 +154,16 @@ final class DemoCommand implements Callable<Integer> {
         diff.forEach(d -> out.println("    " + d));
       }
       ok = diff.isEmpty() && w.checkedPresent() == w.checked() && w.errors().isEmpty();
+      out.println();
+      out.flush();
+      boolean undone;
+      try {
+        undone = new DelayedFollowerDemo(out, Files.createDirectories(work.resolve("undo"))).run();
+      } catch (IOException e) {
+        out.println("Undo step FAILED: " + e.getMessage());
+        undone = false;
+      }
+      ok &= undone;
       if (!noCycle) {
         out.println();
         out.flush();
