@@ -82,18 +82,29 @@ public final class ReplicaStreams implements ChangeSink {
 
   @Override
   public Completion submit(FileChange change) throws IOException {
-    Completion first = pair.submit(change);
+    // the change exists locally: every follower gets it even when the pair's policy fails the write
+    Completion first = Completion.DONE;
+    IOException pairFailure = null;
+    try {
+      first = pair.submit(change);
+    } catch (IOException e) {
+      pairFailure = e;
+    }
     Completion[] rest = new Completion[followers.size()];
     int i = 0;
     for (ReplicationStream f : followers.values()) {
       // every copy is numbered under the same per-file lock, so each sees one file's changes in order
       rest[i++] = f.submit(change);
     }
+    if (pairFailure != null) {
+      throw pairFailure;
+    }
     if (waitedFor.isEmpty()) {
       return first;
     }
+    Completion pairDone = first;
     return () -> {
-      first.await();
+      pairDone.await();
       for (Completion c : rest) {
         c.await();
       }

@@ -64,11 +64,14 @@ public record StreamSettings(
 
   /** Opening the file system does not wait longer for a follower: it joins in the background. */
   static final Duration FOLLOWER_CONNECT_TIMEOUT = Duration.ofMillis(200);
+  static final Duration FOLLOWER_DRAIN = Duration.ofSeconds(2);
 
   /** The same settings for a follower at {@code address} in {@code mode}: writes go on without it when it is lost. */
   public StreamSettings forFollower(InetSocketAddress address, ReplicationMode followerMode) {
     return new StreamSettings(address, followerMode, PeerLossPolicy.CONTINUE, blockTimeout, windowBytes,
-        windowChanges, FOLLOWER_CONNECT_TIMEOUT, reconnectMin, reconnectMax, drainTimeout,
+        windowChanges, FOLLOWER_CONNECT_TIMEOUT, reconnectMin, reconnectMax,
+        // closing (a swap, say) waits less for a follower: what it has not acknowledged goes to its bitmap
+        drainTimeout.compareTo(FOLLOWER_DRAIN) < 0 ? drainTimeout : FOLLOWER_DRAIN,
         resyncBytesPerSecond, ackTimeout, true);
   }
 
