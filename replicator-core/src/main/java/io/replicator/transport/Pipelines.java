@@ -16,6 +16,8 @@ final class Pipelines {
   private static final long CAP_CHECK_MILLIS = 100;
   /** Longest the cap holds back one write (a whole frame at a low cap takes this long and more). */
   private static final long CAP_MAX_WAIT_MILLIS = 60_000;
+  /** Largest write the cap meters as one: small enough that a capped link never goes quiet for long. */
+  private static final int CAP_CHUNK_BYTES = 16 * 1024;
   /** Output the cap may hold back, in time to send it, before the channel turns unwritable. */
   private static final long CAP_MAX_QUEUE_MILLIS = 500;
 
@@ -29,6 +31,7 @@ final class Pipelines {
   static void install(ChannelPipeline p, TransportSettings s, SslContext tls, PeerChannelHandler peer) {
     if (s.bandwidthCap() > 0) {
       p.addLast("bandwidth-cap", bandwidthCap(s));
+      p.addLast("cap-chunker", new WriteChunker(CAP_CHUNK_BYTES));
     }
     if (tls != null) {
       io.netty.handler.ssl.SslHandler ssl = tls.newHandler(p.channel().alloc());

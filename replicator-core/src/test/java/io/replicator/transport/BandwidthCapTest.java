@@ -65,6 +65,26 @@ class BandwidthCapTest extends TransportFixture {
   }
 
   @Test
+  void aFrameSlowerToCrossTheCapThanThePeerTimeoutDoesNotLookLikeADeadPeer() throws Exception {
+    // the receiver gives up after 300 ms of silence; the frame takes about a second at the cap
+    TransportServer server = server(Wire.settings("server", Duration.ofMillis(100), Duration.ofMillis(300),
+        Duration.ofSeconds(5)));
+    RecordingListener listener = new RecordingListener();
+    PeerConnection client = result(client(Wire.settings("client").withBandwidthCap(CAP))
+        .connect(server.localAddress(), null, listener));
+    await().atMost(Duration.ofSeconds(5)).until(() -> !accepted.isEmpty());
+    byte[] payload = new byte[TransportSettings.MAX_PAYLOAD];
+    new java.util.Random(7).nextBytes(payload);
+    client.send(new Frame(Envelope.newBuilder().setChange(Change.newBuilder().setSeq(1)).build(),
+        Unpooled.wrappedBuffer(payload)));
+    await().atMost(Duration.ofSeconds(10)).until(() -> serverListener.payloads.size() == 1
+        || !serverListener.closes.isEmpty());
+    assertThat(serverListener.closes).isEmpty();
+    assertThat(serverListener.payloads.get(0)).isEqualTo(payload);
+    assertThat(listener.closes).isEmpty();
+  }
+
+  @Test
   void anUncappedLinkIsNotHeldBack() throws Exception {
     TransportServer server = server(Wire.settings("server"));
     PeerConnection client = result(client(Wire.settings("client")).connect(server.localAddress(), null,
