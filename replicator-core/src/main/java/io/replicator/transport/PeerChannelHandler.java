@@ -12,6 +12,7 @@ import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.concurrent.ScheduledFuture;
 import io.replicator.proto.AuthChallenge;
 import io.replicator.proto.AuthResponse;
+import io.replicator.proto.CompressionCodec;
 import io.replicator.proto.Envelope;
 import io.replicator.proto.Goodbye;
 import io.replicator.proto.Hello;
@@ -85,7 +86,11 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
       }
     }, settings.handshakeTimeout().toNanos(), TimeUnit.NANOSECONDS);
     if (acceptor == null) {
-      ctx.writeAndFlush(Frame.of(Envelope.newBuilder().setHello(ownHello).build()));
+      // the offer depends on where the peer is, known only now
+      Hello hello = ownHello.toBuilder()
+          .addAllCompression(FrameCompression.offer(settings.compression(), ctx.channel().remoteAddress()))
+          .build();
+      ctx.writeAndFlush(Frame.of(Envelope.newBuilder().setHello(hello).build()));
     }
     ctx.fireChannelActive();
   }
@@ -190,7 +195,9 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
   /** Server side: asks the acceptor about a peer that passed every check, and answers the Hello. */
   private void admit(ChannelHandlerContext ctx, Hello hello, String refusal, ByteString proof) {
     String problem = refusal;
-    PeerConnection candidate = new PeerConnection(ctx.channel(), hello);
+    CompressionCodec codec = FrameCompression.pick(settings.compression(), ctx.channel().remoteAddress(),
+        hello.getCompressionList());
+    PeerConnection candidate = new PeerConnection(ctx.channel(), hello, counters(ctx), codec);
     PeerAcceptor.Decision decision = null;
     if (problem == null) {
       try {
@@ -222,7 +229,10 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
     if (proof != null) {
       reply.setAuthProof(proof);
     }
-    ctx.writeAndFlush(Frame.of(Envelope.newBuilder().setHelloReply(reply.setAccepted(true)).build()));
+    ctx.writeAndFlush(Frame.of(Envelope.newBuilder()
+        .setHelloReply(reply.setAccepted(true).setCompression(codec)).build()));
+    // the reply itself went out uncompressed; everything after it, both ways, may be compressed
+    compress(ctx, codec);
     established(candidate, decision.listener());
   }
 
@@ -272,6 +282,13 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
       fail(ctx, Goodbye.Code.REFUSED, problem);
       return;
     }
+    CompressionCodec codec = reply.getCompression();
+    if (codec != CompressionCodec.COMPRESSION_NONE
+        && !FrameCompression.offer(settings.compression(), ctx.channel().remoteAddress()).contains(codec)) {
+      fail(ctx, Goodbye.Code.PROTOCOL_ERROR, "peer picked compression " + reply.getCompressionValue()
+          + " that this node did not offer");
+      return;
+    }
     Hello asHello = Hello.newBuilder()
         .setProtocolVersion(reply.getProtocolVersion())
         .setClusterName(reply.getClusterName())
@@ -280,7 +297,8 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
         .setGenerations(reply.getGenerations())
         .setSyncState(reply.getSyncState())
         .build();
-    PeerConnection c = new PeerConnection(ctx.channel(), asHello);
+    PeerConnection c = new PeerConnection(ctx.channel(), asHello, counters(ctx), codec);
+    compress(ctx, codec);
     established(c, clientListener);
     connected.complete(c);
   }
@@ -308,6 +326,26 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
     if (handshakeTimer != null) {
       handshakeTimer.cancel(false);
     }
+  }
+
+  /** Switches both directions of the frame codec to {@code codec}. */
+  private static void compress(ChannelHandlerContext ctx, CompressionCodec codec) {
+    if (codec == CompressionCodec.COMPRESSION_NONE) {
+      return;
+    }
+    FrameCodec.Encoder encoder = ctx.pipeline().get(FrameCodec.Encoder.class);
+    FrameCodec.Decoder decoder = ctx.pipeline().get(FrameCodec.Decoder.class);
+    if (encoder != null) {
+      encoder.compression(codec);
+    }
+    if (decoder != null) {
+      decoder.compression(codec);
+    }
+  }
+
+  private static LinkCounters counters(ChannelHandlerContext ctx) {
+    FrameCodec.Encoder encoder = ctx.pipeline().get(FrameCodec.Encoder.class);
+    return encoder != null ? encoder.counters() : new LinkCounters();
   }
 
   private String checkPeer(int version, String cluster, String nodeId) {

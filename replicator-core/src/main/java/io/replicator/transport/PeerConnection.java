@@ -4,6 +4,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.EventLoop;
+import io.replicator.proto.CompressionCodec;
 import io.replicator.proto.Envelope;
 import io.replicator.proto.Goodbye;
 import io.replicator.proto.Hello;
@@ -35,10 +36,18 @@ public final class PeerConnection {
   private final AtomicBoolean drainScheduled = new AtomicBoolean();
   private final AtomicReference<String> closeReason = new AtomicReference<>();
   private final Runnable drainTask = this::drain;
+  private final LinkCounters counters;
+  private final CompressionCodec compression;
 
   PeerConnection(Channel channel, Hello remoteHello) {
+    this(channel, remoteHello, new LinkCounters(), CompressionCodec.COMPRESSION_NONE);
+  }
+
+  PeerConnection(Channel channel, Hello remoteHello, LinkCounters counters, CompressionCodec compression) {
     this.channel = channel;
     this.remoteHello = remoteHello;
+    this.counters = counters;
+    this.compression = compression;
   }
 
   /** What the peer said about itself in the handshake (its node id, incarnation, generations). */
@@ -56,6 +65,34 @@ public final class PeerConnection {
 
   public InetSocketAddress localAddress() {
     return (InetSocketAddress) channel.localAddress();
+  }
+
+  /** The frame compression both sides agreed on in the handshake. */
+  public CompressionCodec compression() {
+    return compression;
+  }
+
+  /** Bytes of the frames sent so far as they were before compression (length prefixes included). */
+  public long rawBytesSent() {
+    return counters.rawSent();
+  }
+
+  /**
+   * Bytes of the frames sent so far as they went out, compressed or not (before TLS); with
+   * {@link #rawBytesSent} it gives the compression ratio.
+   */
+  public long wireBytesSent() {
+    return counters.wireSent();
+  }
+
+  /** Bytes of the frames received so far once decompressed. */
+  public long rawBytesReceived() {
+    return counters.rawReceived();
+  }
+
+  /** Bytes of the frames received so far as they arrived (before decompression, after TLS). */
+  public long wireBytesReceived() {
+    return counters.wireReceived();
   }
 
   public boolean isActive() {

@@ -19,6 +19,10 @@ import java.time.Duration;
  * @param peerTimeout the connection is closed when nothing was read for this long
  * @param handshakeTimeout the connection is closed when the handshake has not finished by then
  * @param security shared secret and TLS of the link; both sides must agree
+ * @param compression whether frames after the handshake are compressed; a link compresses only
+ *     when both sides want it
+ * @param bandwidthCap most bytes per second this side sends on each connection (after
+ *     compression, before TLS), 0 for no cap
  */
 public record TransportSettings(
     String clusterName,
@@ -29,13 +33,25 @@ public record TransportSettings(
     Duration heartbeatInterval,
     Duration peerTimeout,
     Duration handshakeTimeout,
-    LinkSecurity security) {
+    LinkSecurity security,
+    Compression compression,
+    long bandwidthCap) {
 
   /** Protocol version spoken by this build. */
   public static final int PROTOCOL_VERSION = 2;
 
   /** Largest write payload a frame carries; larger writes travel as several changes. */
   public static final int MAX_PAYLOAD = 1 << 20;
+
+  /** Which frames a node wants compressed on a link. */
+  public enum Compression {
+    /** LZ4 unless the peer is on loopback, where the CPU costs more than the bytes saved. */
+    AUTO,
+    /** Never compress. */
+    OFF,
+    /** LZ4 on every link, loopback included (tests, or a slow local tunnel). */
+    LZ4
+  }
 
   public TransportSettings {
     checkNotNull(clusterName, "clusterName");
@@ -48,7 +64,17 @@ public record TransportSettings(
     checkArgument(peerTimeout.compareTo(heartbeatInterval) > 0, "peer timeout %s must exceed the heartbeat interval %s", peerTimeout, heartbeatInterval);
     checkArgument(!handshakeTimeout.isNegative() && !handshakeTimeout.isZero(), "handshake timeout must be positive");
     checkNotNull(security, "security");
+    checkNotNull(compression, "compression");
+    checkArgument(bandwidthCap >= 0, "bandwidth cap %s must not be negative (0 for none)", bandwidthCap);
     incarnation = incarnation.clone();
+  }
+
+  /** Settings with compression {@link Compression#AUTO} and no bandwidth cap. */
+  public TransportSettings(String clusterName, String nodeId, byte[] incarnation, int maxFrameLength,
+      int maxHeaderLength, Duration heartbeatInterval, Duration peerTimeout, Duration handshakeTimeout,
+      LinkSecurity security) {
+    this(clusterName, nodeId, incarnation, maxFrameLength, maxHeaderLength, heartbeatInterval, peerTimeout,
+        handshakeTimeout, security, Compression.AUTO, 0);
   }
 
   /** Settings of an unprotected link. */
@@ -72,17 +98,32 @@ public record TransportSettings(
 
   public TransportSettings withTimers(Duration heartbeat, Duration timeout) {
     return new TransportSettings(clusterName, nodeId, incarnation, maxFrameLength, maxHeaderLength,
-        heartbeat, timeout, handshakeTimeout, security);
+        heartbeat, timeout, handshakeTimeout, security, compression, bandwidthCap);
   }
 
   public TransportSettings withSecurity(LinkSecurity security) {
     return new TransportSettings(clusterName, nodeId, incarnation, maxFrameLength, maxHeaderLength,
-        heartbeatInterval, peerTimeout, handshakeTimeout, security);
+        heartbeatInterval, peerTimeout, handshakeTimeout, security, compression, bandwidthCap);
   }
 
   public TransportSettings withHandshakeTimeout(Duration timeout) {
     return new TransportSettings(clusterName, nodeId, incarnation, maxFrameLength, maxHeaderLength,
-        heartbeatInterval, peerTimeout, timeout, security);
+        heartbeatInterval, peerTimeout, timeout, security, compression, bandwidthCap);
+  }
+
+  /** The same settings with frame compression {@code mode}; both sides must want it for a link to compress. */
+  public TransportSettings withCompression(Compression mode) {
+    return new TransportSettings(clusterName, nodeId, incarnation, maxFrameLength, maxHeaderLength,
+        heartbeatInterval, peerTimeout, handshakeTimeout, security, mode, bandwidthCap);
+  }
+
+  /**
+   * The same settings with what this side sends on each connection capped to {@code bytesPerSecond}
+   * (0: no cap). A capped connection turns unwritable while its output waits for the cap.
+   */
+  public TransportSettings withBandwidthCap(long bytesPerSecond) {
+    return new TransportSettings(clusterName, nodeId, incarnation, maxFrameLength, maxHeaderLength,
+        heartbeatInterval, peerTimeout, handshakeTimeout, security, compression, bytesPerSecond);
   }
 
   @Override
@@ -95,6 +136,7 @@ public record TransportSettings(
     // the record default would print the incarnation array's identity; security prints no secret
     return "TransportSettings[cluster=" + clusterName + ", node=" + nodeId + ", maxFrame=" + maxFrameLength
         + ", heartbeat=" + heartbeatInterval + ", peerTimeout=" + peerTimeout + ", handshakeTimeout="
-        + handshakeTimeout + ", " + security + "]";
+        + handshakeTimeout + ", " + security + ", compression=" + compression
+        + (bandwidthCap > 0 ? ", bandwidthCap=" + bandwidthCap + " B/s" : "") + "]";
   }
 }

@@ -13,9 +13,11 @@ import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketException;
+import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import net.jpountz.lz4.LZ4Factory;
 
 /** A misbehaving peer: a plain blocking socket that writes whatever bytes a test wants. */
 final class RawPeer implements Closeable {
@@ -59,10 +61,22 @@ final class RawPeer implements Closeable {
     send(Wire.frame(header));
   }
 
-  /** The next frame's header, or null once the other side closed (end of stream or reset). */
+  /**
+   * The next frame's header, or null once the other side closed (end of stream or reset). A
+   * compressed frame (top bit of the length) is expanded with the reference LZ4 decoder.
+   */
   Envelope read() throws IOException {
     try {
       int length = in.readInt();
+      if (length < 0) {
+        int rawLength = in.readInt();
+        byte[] packed = new byte[(length & 0x7FFF_FFFF) - 4];
+        in.readFully(packed);
+        ByteBuffer body = ByteBuffer.wrap(LZ4Factory.safeInstance().safeDecompressor().decompress(packed, rawLength));
+        byte[] header = new byte[body.getInt()];
+        body.get(header);
+        return Envelope.parseFrom(header);
+      }
       int headerLength = in.readInt();
       byte[] header = new byte[headerLength];
       in.readFully(header);

@@ -1,6 +1,7 @@
 package io.replicator.transport;
 
 import io.replicator.proto.Change;
+import io.replicator.proto.CompressionCodec;
 import io.replicator.proto.Envelope;
 import io.replicator.proto.Hello;
 import java.net.InetAddress;
@@ -8,6 +9,9 @@ import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.nio.ByteBuffer;
 import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import net.jpountz.lz4.LZ4Factory;
 
 /** Builds raw wire bytes and settings for tests, independently of the production encoder. */
 final class Wire {
@@ -64,6 +68,28 @@ final class Wire {
 
   static Envelope hello(String nodeId) {
     return hello(TransportSettings.PROTOCOL_VERSION, CLUSTER, nodeId);
+  }
+
+  /** A Hello that offers frame compression with {@code codecs}. */
+  static Envelope hello(String nodeId, CompressionCodec... codecs) {
+    Envelope h = hello(nodeId);
+    return h.toBuilder().setHello(h.getHello().toBuilder().addAllCompression(List.of(codecs))).build();
+  }
+
+  /**
+   * A compressed frame (LZ4 block of the plain frame's body) that announces {@code announcedLength}
+   * uncompressed bytes, true or not.
+   */
+  static byte[] compressedFrame(Envelope header, byte[] payload, long announcedLength) {
+    byte[] plain = frame(header, payload);
+    byte[] body = Arrays.copyOfRange(plain, 4, plain.length);
+    byte[] packed = LZ4Factory.safeInstance().fastCompressor().compress(body);
+    return ByteBuffer.allocate(8 + packed.length)
+        .putInt((int) (0x8000_0000L | (4 + packed.length))).putInt((int) announcedLength).put(packed).array();
+  }
+
+  static byte[] compressedFrame(Envelope header, byte[] payload) {
+    return compressedFrame(header, payload, 4 + header.getSerializedSize() + payload.length);
   }
 
   static Envelope change(long seq) {
