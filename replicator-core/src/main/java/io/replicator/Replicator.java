@@ -169,7 +169,12 @@ public final class Replicator {
   private static final java.util.regex.Pattern FOLLOWER_NAME =
       java.util.regex.Pattern.compile("[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}");
 
-  private record FollowerSpec(String name, InetSocketAddress address, ReplicationMode mode) {}
+  private record FollowerSpec(String name, InetSocketAddress address, ReplicationMode mode, long bandwidthCap,
+      LinkCompression compression) {}
+
+  static io.replicator.transport.TransportSettings.Compression compression(LinkCompression c) {
+    return io.replicator.transport.TransportSettings.Compression.valueOf(c.name());
+  }
 
   public static final class PrimaryBuilder {
     private final Path root;
@@ -233,6 +238,18 @@ public final class Replicator {
      * of letters, digits, '.', '_' or '-'. A follower is never promoted automatically.
      */
     public PrimaryBuilder follower(String name, InetSocketAddress address, ReplicationMode mode) {
+      return follower(name, address, mode, 0, LinkCompression.AUTO);
+    }
+
+    /**
+     * Declares a follower as {@link #follower(String, InetSocketAddress, ReplicationMode)} does, behind a
+     * link that sends at most {@code bandwidthCap} bytes per second (0: no cap) and compresses as
+     * {@code compression} says (the follower must want it too).
+     */
+    public PrimaryBuilder follower(String name, InetSocketAddress address, ReplicationMode mode, long bandwidthCap,
+        LinkCompression compression) {
+      checkArgument(bandwidthCap >= 0, "negative bandwidth cap %s", bandwidthCap);
+      checkNotNull(compression, "compression");
       checkNotNull(name, "name");
       checkArgument(FOLLOWER_NAME.matcher(name).matches(),
           "follower name '%s' must be 1-64 letters, digits, '.', '_' or '-' and not start with '.'", name);
@@ -241,7 +258,7 @@ public final class Replicator {
       for (FollowerSpec f : followers) {
         checkArgument(!f.name().equals(name), "follower '%s' is declared twice", name);
       }
-      followers.add(new FollowerSpec(name, address, mode));
+      followers.add(new FollowerSpec(name, address, mode, bandwidthCap, compression));
       return this;
     }
 
@@ -446,7 +463,8 @@ public final class Replicator {
         for (FollowerSpec f : followers) {
           // each follower has its own generations, bitmap and activity log on this node
           opened.add(new ReplicaStreams.Follower(f.name(), ReplicationStream.open(
-              stream.forFollower(f.address(), f.mode()), transport,
+              stream.forFollower(f.address(), f.mode()),
+              transport.withBandwidthCap(f.bandwidthCap()).withCompression(compression(f.compression())),
               metaDir.resolve(FOLLOWERS_DIRECTORY).resolve(f.name()), hasData, splitBrainPolicy, tracking)));
         }
         streams = ReplicaStreams.of(sink, opened);
@@ -492,6 +510,7 @@ public final class Replicator {
     private SplitBrainPolicy splitBrainPolicy = SplitBrainPolicy.DISCONNECT;
     private boolean discardLocalChanges;
     private boolean follower;
+    private LinkCompression compression = LinkCompression.AUTO;
     private Duration delay;
     private long delayLogCapacity;
     private LinkSecurity security = LinkSecurity.none();
@@ -549,6 +568,12 @@ public final class Replicator {
       return this;
     }
 
+    /** Whether links to this replica may compress (both sides must want it); AUTO by default. */
+    public ReplicaBuilder compression(LinkCompression compression) {
+      this.compression = checkNotNull(compression, "compression");
+      return this;
+    }
+
     /**
      * Serves as a follower, not as the pair's secondary: whichever node of the pair is primary may
      * feed it, its copy is never taken as a source, and it is never promoted automatically.
@@ -588,7 +613,8 @@ public final class Replicator {
       TransportSettings transport = TransportSettings
           .defaults(clusterName, nodeId != null ? nodeId : defaultNodeId("replica"))
           .withTimers(heartbeatInterval, peerTimeout)
-          .withSecurity(security);
+          .withSecurity(security)
+          .withCompression(Replicator.compression(compression));
       return ReplicaNode.start(root, listen, transport, applyThreads, splitBrainPolicy, discardLocalChanges, follower,
           delay, delayLogCapacity);
     }
