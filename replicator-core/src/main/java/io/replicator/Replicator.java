@@ -197,6 +197,7 @@ public final class Replicator {
     private String agentToken;
     private LinkSecurity security = LinkSecurity.none();
     private final List<FollowerSpec> followers = new ArrayList<>();
+    private long followerSpillBytes = StreamSettings.DEFAULT_FOLLOWER_SPILL_BYTES;
 
     private PrimaryBuilder(Path root) {
       this.root = checkNotNull(root, "root");
@@ -259,6 +260,16 @@ public final class Replicator {
         checkArgument(!f.name().equals(name), "follower '%s' is declared twice", name);
       }
       followers.add(new FollowerSpec(name, address, mode, bandwidthCap, compression));
+      return this;
+    }
+
+    /**
+     * Bounds what an ASYNC follower whose window is full queues on this node's disk (under its
+     * metadata) before it falls back to its dirty bitmap; 1 GiB by default, 0 to fall back at once.
+     */
+    public PrimaryBuilder followerSpill(long bytes) {
+      checkArgument(bytes >= 0, "negative follower spill bound %s", bytes);
+      this.followerSpillBytes = bytes;
       return this;
     }
 
@@ -454,7 +465,7 @@ public final class Replicator {
           .withSecurity(security);
       StreamSettings stream = new StreamSettings(peer, mode, peerLossPolicy, blockTimeout, windowBytes,
           windowChanges, connectTimeout, Duration.ofMillis(100), Duration.ofSeconds(5), Duration.ofSeconds(10),
-          resyncBytesPerSecond, ackTimeout, false);
+          resyncBytesPerSecond, ackTimeout, false, followerSpillBytes);
       ReplicationStream sink = ReplicationStream.open(stream, transport, metaDir, hasData, splitBrainPolicy, tracking);
       List<ReplicaStreams.Follower> opened = new ArrayList<>();
       ReplicaStreams streams;

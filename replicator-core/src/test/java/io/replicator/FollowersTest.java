@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.replicator.cluster.LoopbackPorts;
+import io.replicator.testing.LogCapture;
 import io.replicator.testing.ReplicaPair;
 import io.replicator.testing.TcpProxy;
 import io.replicator.tools.TreeDiff;
@@ -153,10 +154,79 @@ class FollowersTest {
     InetSocketAddress dr = startFollower(true);
     proxy.bandwidth(128 * 1024);
     pair = ReplicaPair.start(base, false);
+    // no spill: a full window falls back at once
     ReplicatedFileSystem fs = pair.openPrimary(ReplicationMode.SYNC,
-        b -> b.window(1 << 20, 256).follower("dr", dr, ReplicationMode.ASYNC));
+        b -> b.window(1 << 20, 256).followerSpill(0).follower("dr", dr, ReplicationMode.ASYNC));
     long total = 8L << 20;
-    Random rnd = new Random(4);
+    writeBurst(fs, total, 4);
+    // had the follower's window held the writes, nearly all of them would have crossed the capped
+    // link before the last one returned
+    assertThat(proxy.upstreamBytes()).as("bytes the follower got while the writes ran").isLessThan(total * 3 / 4);
+    assertThat(pair.differences()).isEmpty();
+
+    proxy.heal();
+    awaitFollowerHolds(fs, pair.primaryRoot);
+  }
+
+  @Test
+  void burstOnASlowLinkIsAbsorbedByTheSpillAndTheFollowerConvergesWithoutAResync() throws Exception {
+    try (LogCapture logs = LogCapture.start()) {
+      InetSocketAddress dr = startFollower(true);
+      pair = ReplicaPair.start(base, false);
+      ReplicatedFileSystem fs = pair.openPrimary(ReplicationMode.SYNC,
+          b -> b.window(1 << 20, 256).followerSpill(64L << 20).follower("dr", dr, ReplicationMode.ASYNC));
+      Files.writeString(fs.getPath("/before.txt"), "before the burst");
+      awaitFollowerHolds(fs, pair.primaryRoot);
+      long generation = fs.followers().get("dr").generation();
+
+      proxy.bandwidth(2L << 20);
+      long before = proxy.upstreamBytes();
+      long total = 8L << 20;
+      writeBurst(fs, total, 6);
+      Files.writeString(fs.getPath("/after.txt"), "after the burst");
+      // the writes did not wait for the capped link: most of the burst was still to cross it
+      assertThat(proxy.upstreamBytes() - before).as("bytes the follower got while the writes ran")
+          .isLessThan(total * 3 / 4);
+      assertThat(fs.followers().get("dr").inSync()).as("%s", fs.followers().get("dr")).isFalse();
+
+      awaitFollowerHolds(fs, pair.primaryRoot);
+      ReplicationStatus dr2 = fs.followers().get("dr");
+      assertThat(dr2.peerOutOfDate()).isFalse();
+      assertThat(dr2.generation()).as("no new generation: the follower never missed a change").isEqualTo(generation);
+      assertThat(dr2.problem()).isEmpty();
+      assertThat(logs.lines()).anyMatch(l -> l.contains("spilling its changes"));
+      assertThat(logs.lines()).noneMatch(l -> l.contains("falls back to its dirty bitmap"));
+      assertThat(logs.lines().stream().filter(l -> l.contains("connected to peer test-follower")).count())
+          .as("connections to the follower (a second one would be a resync)").isEqualTo(1);
+      assertThat(proxy.upstreamBytes() - before).as("bytes sent for the burst").isLessThan(total + (1L << 20));
+      assertThat(pair.differences()).isEmpty();
+    }
+  }
+
+  @Test
+  void burstLargerThanTheSpillStillFallsBackToTheBitmapAndConverges() throws Exception {
+    try (LogCapture logs = LogCapture.start()) {
+      InetSocketAddress dr = startFollower(true);
+      proxy.bandwidth(128 * 1024);
+      pair = ReplicaPair.start(base, false);
+      ReplicatedFileSystem fs = pair.openPrimary(ReplicationMode.SYNC,
+          b -> b.window(1 << 20, 256).followerSpill(2L << 20).follower("dr", dr, ReplicationMode.ASYNC));
+      long total = 8L << 20;
+      writeBurst(fs, total, 7);
+      assertThat(proxy.upstreamBytes()).as("bytes the follower got while the writes ran").isLessThan(total * 3 / 4);
+      assertThat(pair.differences()).isEmpty();
+      assertThat(logs.lines()).anyMatch(l -> l.contains("spill of 2097152 bytes is full"));
+
+      proxy.heal();
+      awaitFollowerHolds(fs, pair.primaryRoot);
+      try (var files = Files.list(pair.primaryRoot.resolve(".replicator/followers/dr/spill"))) {
+        assertThat(files.count()).as("spill files left").isLessThanOrEqualTo(1);
+      }
+    }
+  }
+
+  private static void writeBurst(ReplicatedFileSystem fs, long total, long seed) throws IOException {
+    Random rnd = new Random(seed);
     try (FileChannel ch = FileChannel.open(fs.getPath("/burst.dat"), StandardOpenOption.CREATE,
         StandardOpenOption.WRITE)) {
       byte[] chunk = new byte[64 * 1024];
@@ -166,13 +236,6 @@ class FollowersTest {
       }
       ch.force(false);
     }
-    // had the follower's window held the writes, nearly all of them would have crossed the capped
-    // link before the last one returned
-    assertThat(proxy.upstreamBytes()).as("bytes the follower got while the writes ran").isLessThan(total * 3 / 4);
-    assertThat(pair.differences()).isEmpty();
-
-    proxy.heal();
-    awaitFollowerHolds(fs, pair.primaryRoot);
   }
 
   @Test

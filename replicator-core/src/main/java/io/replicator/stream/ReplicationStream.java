@@ -44,7 +44,8 @@ import org.slf4j.LoggerFactory;
  *       control thread;
  *   <li>{@link ResyncCoordinator}: resync and verify, which reach the rest only through {@link
  *       ResyncLink};
- *   <li>{@link PrimaryTracking}: generations, the dirty bitmap and the activity log.
+ *   <li>{@link PrimaryTracking}: generations, the dirty bitmap and the activity log;
+ *   <li>{@link FollowerSpill}: an ASYNC follower's changes queued on disk while its window is full.
  * </ul>
  *
  * <h2>Peer loss</h2>
@@ -72,6 +73,8 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
   private final SendWindow window;
   private final ResyncCoordinator resyncs;
   private final PeerLink link;
+  /** An ASYNC follower's spill, or null; set by {@link #open} before the stream is shared. */
+  private FollowerSpill spill;
 
   // set by whoever owns the role decision (the local agent); read without a lock on the hot path
   private volatile boolean aloneAllowed = true;
@@ -112,18 +115,25 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     ReplicationStream stream = new ReplicationStream(settings, new TransportClient(transport), tracking,
         splitBrainPolicy);
     try {
+      if (settings.spills()) {
+        stream.spill = FollowerSpill.open(settings.peer().toString(), metadataDirectory.resolve(SPILL_DIRECTORY),
+            settings.followerSpillBytes(), stream.window, tracking, stream.resyncs, stream.control);
+      }
       stream.control.scheduleWithFixedDelay(stream::flushBitmap, 1, 1, TimeUnit.SECONDS);
       long every = Math.max(50, settings.ackTimeout().toMillis() / 10);
       stream.control.scheduleWithFixedDelay(stream.link::checkAcknowledgements, every, every,
           TimeUnit.MILLISECONDS);
       stream.link.connectFirst();
-    } catch (RuntimeException e) {
+    } catch (IOException | RuntimeException e) {
       stream.shutdown();
       tracking.close();
       throw e;
     }
     return stream;
   }
+
+  /** Where an ASYNC follower's spill lives, under the follower's metadata directory. */
+  static final String SPILL_DIRECTORY = "spill";
 
   /** Hands over the primary's own tree once the file system exists; resync reads through it. */
   public void attach(LocalTree localTree) {
@@ -202,9 +212,17 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
   private Completion submitOne(FileChange change, Runnable onApplied, PeerConnection resyncConnection)
       throws IOException {
     boolean fromResync = resyncConnection != null;
-    // the copy is made before the window's lock, and only when there is a link to send on
-    ByteBuf payload = change.payloadLength() > 0 && window.connection() != null ? SendWindow.copy(change) : null;
-    SendWindow.Pending pending = window.send(change, payload, onApplied, resyncConnection);
+    SendWindow.Pending pending;
+    if (spill != null && !fromResync) {
+      pending = spill.submit(change);
+      if (pending == FollowerSpill.SPILLED) {
+        return Completion.DONE; // an ASYNC follower: nothing waits for it
+      }
+    } else {
+      // the copy is made before the window's lock, and only when there is a link to send on
+      ByteBuf payload = change.payloadLength() > 0 && window.connection() != null ? SendWindow.copy(change) : null;
+      pending = window.send(change, payload, onApplied, resyncConnection);
+    }
     if (pending == null) {
       if (fromResync) {
         return null;
@@ -324,6 +342,15 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
   public void onClosed(PeerConnection c, String reason) {
     // leave the I/O thread: the out-of-date mark is written with an fsync
     link.onClosed(c, reason);
+    FollowerSpill s = spill;
+    if (s != null) {
+      try {
+        // queued after the loss's own handling, and before any reconnect is decided
+        control.execute(() -> s.linkLost(c));
+      } catch (java.util.concurrent.RejectedExecutionException e) {
+        // closing: close() marks what is still spilled
+      }
+    }
   }
 
   @Override
@@ -375,12 +402,36 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
         : !outOfDate ? null
         : connection == null && lost != null ? tracking.outOfDateReason() + "; peer lost: " + lost
         : tracking.outOfDateReason();
+    long inFlight = window.inFlightChanges();
+    long inFlightBytes = window.inFlightBytes();
+    long spilled = spilledChanges();
+    if (spilled > 0) {
+      // a spilled change is not acknowledged either: the follower is not in sync while any is left
+      long spilledBytes = spilledBytes();
+      inFlight += spilled;
+      inFlightBytes += spilledBytes;
+      String backlog = spilled + " change(s), " + spilledBytes + " bytes spilled on this node's disk, waiting for "
+          + "room on the link";
+      why = why == null ? backlog : why + "; " + backlog;
+    }
     return new ReplicationStatus(state, settings.mode(),
         Optional.of(connection != null ? connection.remoteNodeId() + "@" + connection.remoteAddress()
             : settings.peer().getHostString() + ":" + settings.peer().getPort()),
         connection != null, outOfDate, Optional.ofNullable(why),
         tracking.generations().current(), tracking.bitmap().dirtyBytes(), window.lastSeq(), window.appliedSeq(),
-        window.inFlightChanges(), window.inFlightBytes(), resyncs.progress(), resyncs.verifyProgress());
+        inFlight, inFlightBytes, resyncs.progress(), resyncs.verifyProgress());
+  }
+
+  /** Bytes (records on disk) of an ASYNC follower's changes spilled and not yet sent; 0 without a spill. */
+  public long spilledBytes() {
+    FollowerSpill s = spill;
+    return s == null ? 0 : s.bytes();
+  }
+
+  /** An ASYNC follower's changes spilled and not yet sent; 0 without a spill. */
+  public long spilledChanges() {
+    FollowerSpill s = spill;
+    return s == null ? 0 : s.changes();
   }
 
   /** Waits for the in-flight changes to be acknowledged (bounded), then says goodbye and stops. */
@@ -389,7 +440,11 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     if (closed) {
       return;
     }
-    window.drain(settings.drainTimeout().toNanos());
+    long drainDeadline = System.nanoTime() + settings.drainTimeout().toNanos();
+    if (spill != null) {
+      spill.awaitDrained(drainDeadline);
+    }
+    window.drain(Math.max(0, drainDeadline - System.nanoTime()));
     closed = true;
     link.close();
     PeerConnection[] connection = new PeerConnection[1];
@@ -399,6 +454,15 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       c.close(Goodbye.Code.SHUTDOWN, "primary closing");
     }
     shutdown();
+    long spilledLeft = 0;
+    if (spill != null) {
+      try {
+        spilledLeft = spill.close();
+      } catch (IOException e) {
+        log.error("cannot mark the follower's spilled changes: {}", e.toString());
+        spilledLeft = 1; // the activity log still covers them: never report a clean hand-over
+      }
+    }
     if (!left.isEmpty()) {
       tracking.startAlone("closed with " + left.size() + " change(s) unacknowledged");
       for (SendWindow.Pending p : left) {
@@ -406,7 +470,7 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       }
       PeerLink.failAll(left, new IOException("replicated file system closed before the peer acknowledged"));
     }
-    boolean peerHasEverything = left.isEmpty() && c != null && !resyncs.running() && !tracking.peerOutOfDate();
+    boolean peerHasEverything = left.isEmpty() && spilledLeft == 0 && c != null && !resyncs.running() && !tracking.peerOutOfDate();
     tracking.close(peerHasEverything);
     java.util.function.Consumer<Boolean> hook = onClose;
     if (hook != null) {

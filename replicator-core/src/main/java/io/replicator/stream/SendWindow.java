@@ -124,6 +124,8 @@ final class SendWindow {
   private final boolean dropWhenFull;
   /** The connection given up because the window was full; guarded by sendLock. */
   private PeerConnection overflowed;
+  /** Told on the I/O thread when an acknowledgement freed room, or null. */
+  private volatile Runnable roomListener;
 
   SendWindow(ReplicationMode mode, long windowBytes, int windowChanges, LatencyListener latencies) {
     this(mode, windowBytes, windowChanges, latencies, false);
@@ -221,6 +223,47 @@ final class SendWindow {
    */
   Pending send(FileChange change, ByteBuf payload, Runnable onApplied, PeerConnection expected)
       throws IOException {
+    return send(change, payload, onApplied, expected, false);
+  }
+
+  /**
+   * Like {@link #send}, but never waits and never gives up the connection: returns {@link #NO_ROOM}
+   * when the window is full (the payload is released, the change is not numbered).
+   */
+  Pending offer(FileChange change, ByteBuf payload, PeerConnection expected) throws IOException {
+    return send(change, payload, null, expected, true);
+  }
+
+  /** What {@link #offer} returns when the window is full. */
+  static final Pending NO_ROOM = new Pending(0, new FileChange.Force("/", false), null);
+
+  /**
+   * Sends nothing more on {@code c} (when it is still the window's connection) and closes it with
+   * {@code why}: from here on what the peer misses is a suffix of the stream, left to the bitmap.
+   */
+  void giveUp(PeerConnection c, String why) {
+    boolean close = false;
+    sendLock.lock();
+    try {
+      if (c != null && c == connection && c != overflowed) {
+        overflowed = c;
+        close = true;
+      }
+    } finally {
+      sendLock.unlock();
+    }
+    if (close) {
+      c.close(io.replicator.proto.Goodbye.Code.TIMEOUT, why);
+    }
+  }
+
+  /** Runs {@code listener} on the I/O thread after an acknowledgement freed room (keep it short). */
+  void onRoom(Runnable listener) {
+    this.roomListener = listener;
+  }
+
+  private Pending send(FileChange change, ByteBuf payload, Runnable onApplied, PeerConnection expected,
+      boolean refuseWhenFull) throws IOException {
     int bytes = change.payloadLength();
     // everything but giving out the number is done before the lock: a writer that holds it and
     // loses its processor holds up every other writer
@@ -229,7 +272,7 @@ final class SendWindow {
     boolean handedOver = false;
     try {
       while (true) {
-        if (!dropWhenFull) {
+        if (!dropWhenFull && !refuseWhenFull) {
           awaitRoom(bytes);
         }
         PeerConnection wake = null;
@@ -244,6 +287,9 @@ final class SendWindow {
             return null;
           }
           long seq = lastSeq + 1;
+          if (refuseWhenFull && (seq - retiredUpTo > ring.length() || !hasRoom(bytes, windowBytes))) {
+            return NO_ROOM;
+          }
           if (dropWhenFull && (seq - retiredUpTo > ring.length() || !hasRoom(bytes, windowBytes))) {
             // from this change on nothing more goes on c, so what the follower misses is a suffix of
             // the stream (never a gap): the changes in flight are handed back when c is lost, and
@@ -431,6 +477,10 @@ final class SendWindow {
     }
     retiredUpTo = upTo;
     wakeRoomWaiters();
+    Runnable listener = roomListener;
+    if (listener != null) {
+      listener.run();
+    }
     return null;
   }
 

@@ -27,6 +27,8 @@ import java.time.Duration;
  * @param follower the peer is a follower, not the pair's secondary: never a resync source, always
  *     {@link PeerLossPolicy#CONTINUE}, and an ASYNC follower's full window drops the link to its
  *     dirty bitmap instead of holding writes
+ * @param followerSpillBytes for an ASYNC follower, most bytes of changes queued on this node's disk
+ *     while its window is full before it falls back to its dirty bitmap; 0 falls back at once
  */
 public record StreamSettings(
     InetSocketAddress peer,
@@ -41,7 +43,11 @@ public record StreamSettings(
     Duration drainTimeout,
     long resyncBytesPerSecond,
     Duration ackTimeout,
-    boolean follower) {
+    boolean follower,
+    long followerSpillBytes) {
+
+  /** An ASYNC follower absorbs a burst of up to 1 GiB on this node's disk before it falls back to its bitmap. */
+  public static final long DEFAULT_FOLLOWER_SPILL_BYTES = 1L << 30;
 
   /** Generous: a change waits behind a full window and the peer's fsyncs, and a false alarm costs a resync. */
   public static final Duration DEFAULT_ACK_TIMEOUT = Duration.ofSeconds(30);
@@ -58,8 +64,23 @@ public record StreamSettings(
     checkArgument(resyncBytesPerSecond >= 0, "negative resync rate %s", resyncBytesPerSecond);
     checkArgument(ackTimeout.compareTo(Duration.ofMillis(100)) >= 0, "acknowledgement timeout %s below 100 ms",
         ackTimeout);
+    checkArgument(followerSpillBytes >= 0, "negative follower spill bound %s", followerSpillBytes);
     checkArgument(!follower || peerLossPolicy == PeerLossPolicy.CONTINUE,
         "a follower never holds writes when it is lost: its peer-loss policy is CONTINUE");
+  }
+
+  /** Settings with the default follower spill bound. */
+  public StreamSettings(InetSocketAddress peer, ReplicationMode mode, PeerLossPolicy peerLossPolicy,
+      Duration blockTimeout, long windowBytes, int windowChanges, Duration connectTimeout, Duration reconnectMin,
+      Duration reconnectMax, Duration drainTimeout, long resyncBytesPerSecond, Duration ackTimeout,
+      boolean follower) {
+    this(peer, mode, peerLossPolicy, blockTimeout, windowBytes, windowChanges, connectTimeout, reconnectMin,
+        reconnectMax, drainTimeout, resyncBytesPerSecond, ackTimeout, follower, DEFAULT_FOLLOWER_SPILL_BYTES);
+  }
+
+  /** Whether an ASYNC follower's changes queue on disk while its window is full. */
+  boolean spills() {
+    return follower && mode == ReplicationMode.ASYNC && followerSpillBytes > 0;
   }
 
   /** Opening the file system does not wait longer for a follower: it joins in the background. */
@@ -72,7 +93,7 @@ public record StreamSettings(
         windowChanges, FOLLOWER_CONNECT_TIMEOUT, reconnectMin, reconnectMax,
         // closing (a swap, say) waits less for a follower: what it has not acknowledged goes to its bitmap
         drainTimeout.compareTo(FOLLOWER_DRAIN) < 0 ? drainTimeout : FOLLOWER_DRAIN,
-        resyncBytesPerSecond, ackTimeout, true);
+        resyncBytesPerSecond, ackTimeout, true, followerSpillBytes);
   }
 
   /** SYNC, continue alone on peer loss, 64 MiB / 16k-change window, reconnect 100 ms..5 s, acks within 30 s. */
