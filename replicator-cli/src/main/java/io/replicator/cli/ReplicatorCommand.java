@@ -15,7 +15,7 @@ import picocli.CommandLine.Command;
 @Command(name = "replicator", mixinStandardHelpOptions = true, versionProvider = ReplicatorCommand.Version.class,
     description = "Synchronous file-replication mirror for the JVM.",
     subcommands = {AgentCommand.class, StatusCommand.class, SwapCommand.class, PromoteCommand.class,
-        DemoteCommand.class, ResyncCommand.class, VerifyCommand.class, DemoCommand.class,
+        DemoteCommand.class, ResyncCommand.class, VerifyCommand.class, FollowerCommand.class, DemoCommand.class,
         CommandLine.HelpCommand.class})
 public final class ReplicatorCommand implements Runnable {
   /** Exit code of a command that ran and found a failure (for example a verification). */
@@ -96,7 +96,10 @@ public final class ReplicatorCommand implements Runnable {
         continue;
       }
       sub.getCommandSpec().usageMessage().exitCodeListHeading("%nExit codes:%n")
-          .exitCodeList(command instanceof AdminVerb ? exitCodes : basic);
+          .exitCodeList(command instanceof AdminVerb || command instanceof FollowerCommand ? exitCodes : basic);
+      for (CommandLine nested : sub.getSubcommands().values()) {
+        nested.getCommandSpec().usageMessage().exitCodeListHeading("%nExit codes:%n").exitCodeList(exitCodes);
+      }
     }
   }
 
