@@ -53,6 +53,8 @@ public final class ReplicatorCommand implements Runnable {
     cl.setOut(out);
     cl.setErr(err);
     documentExitCodes(cl);
+    // "-10w" looks like an option to picocli; as TIME it must reach the converter and its message
+    cl.getSubcommands().get("follower").getSubcommands().get("apply-until").setUnmatchedOptionsArePositionalParams(true);
     cl.setExitCodeExceptionMapper(e -> e instanceof CommandLine.ParameterException ? EXIT_USAGE : EXIT_FAILURE);
     cl.setParameterExceptionHandler((ex, args) -> {
       CommandLine c = ex.getCommandLine();
