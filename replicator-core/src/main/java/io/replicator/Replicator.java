@@ -449,6 +449,14 @@ public final class Replicator {
         security = LinkSecurity.secretFile(Path.of(r.getSecretFile()));
       }
       resyncBytesPerSecond = r.getResyncRate();
+      // the pair's file names the followers: whichever node is primary feeds the same ones
+      followers.clear();
+      for (io.replicator.proto.FollowerEntry f : r.getFollowersList()) {
+        ReplicationMode feed = f.getMode() == io.replicator.proto.Mode.MODE_UNSPECIFIED
+            || f.getMode() == io.replicator.proto.Mode.UNRECOGNIZED ? ReplicationMode.ASYNC
+            : ReplicationMode.valueOf(f.getMode().name().substring("MODE_".length()));
+        follower(f.getName(), parseAddress(f.getAddress()), feed);
+      }
     }
 
     private ReplicatedFileSystem openReplicated(URI uri, io.replicator.cluster.AgentLease lease) throws IOException {

@@ -19,9 +19,11 @@ import java.util.function.Supplier;
 import io.replicator.agent.admin.AdminServer;
 import io.replicator.agent.admin.ReplicationMetrics;
 import io.replicator.agent.cluster.DataNodeAgent;
+import io.replicator.agent.cluster.FollowerAgent;
 import io.replicator.agent.cluster.Witness;
 import io.replicator.agent.config.AgentConfig;
 import io.replicator.agent.config.BadConfigurationException;
+import io.replicator.agent.config.FollowerConfig;
 import io.replicator.agent.config.NodeConfig;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -36,7 +38,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Entry point of {@code replicator agent}: loads the configuration, picks this server's node (or
- * the witness role), starts the agent channel, the admin endpoint and the role loop, and runs
+ * the witness role, or a follower named by {@code --node}), starts the agent channel, the admin endpoint and the role loop, and runs
  * until the process is asked to stop (SIGTERM or SIGINT), when it stops the application cleanly.
  */
 public final class Agent {
@@ -95,8 +97,11 @@ public final class Agent {
       await(stop);
       return 0;
     }
+    if (node.isPresent() && config.follower(node.get()).isPresent()) {
+      return runFollower(config, configFile, config.follower(node.get()).get(), security, stop);
+    }
     NodeConfig self = config.self(node, hostName());
-    String token = adminToken(config, configFile, self);
+    String token = adminToken(config, configFile, self.admin().getPort());
     EventHistory history = EventHistory.open(self.root().resolve(Replicator.METADATA_DIRECTORY)
         .resolve(EventHistory.FILE_NAME), self.name(), EventHistory.DEFAULT_CAPACITY, Clock.systemUTC());
     DataNodeAgent agent = new DataNodeAgent(config, self, security, history);
@@ -155,6 +160,54 @@ public final class Agent {
     return 0;
   }
 
+  /** Runs a follower's agent: its replica server and its admin endpoint, until the process is asked to stop. */
+  private static int runFollower(AgentConfig config, Path configFile, FollowerConfig self,
+      io.replicator.LinkSecurity security, CountDownLatch stop) throws BadConfigurationException {
+    String token = adminToken(config, configFile, self.admin().getPort());
+    FollowerAgent follower = new FollowerAgent(config, self, security);
+    PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    ReplicationMetrics metrics = new ReplicationMetrics(registry, follower::replication, new ApplicationLatency());
+    AdminServer admin;
+    try {
+      follower.start();
+      InetSocketAddress a = self.admin();
+      admin = AdminServer.start(new InetSocketAddress(a.getHostString(), a.getPort()), token,
+          followerHandlers(follower).metrics(registry, metrics::refresh));
+    } catch (IOException | RuntimeException e) {
+      log.error("agent for follower {} cannot start: {}", self.name(), e.getMessage());
+      follower.close();
+      return 1;
+    }
+    log.info("agent for follower {} ({}) of cluster {} running; admin on {}", self.name(), self.mode(),
+        config.cluster(), admin.localAddress());
+    AdminServer started = admin;
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      log.info("follower agent stopping");
+      started.close();
+      follower.close();
+      stop.countDown();
+    }, "replicator-follower-stop"));
+    await(stop);
+    return 0;
+  }
+
+  /**
+   * The admin API of a follower's agent: its status, the delayed follower's verbs, and a clear
+   * refusal of every verb of the pair.
+   */
+  public static AdminHandlers followerHandlers(FollowerAgent follower) {
+    AdminHandlers handlers = new AdminHandlers()
+        .status(follower::status)
+        .operation("pause", (p, b) -> follower.pause())
+        .operation("resume", (p, b) -> follower.resume())
+        .operation("apply-until", (p, b) -> follower.applyUntil(b))
+        .query("/log", follower::log);
+    for (String verb : List.of("promote", "demote", "swap", "resync", "verify", "lease", "release")) {
+      handlers.operation(verb, (p, b) -> follower.refuse(verb));
+    }
+    return handlers;
+  }
+
   private static boolean flag(java.util.Map<String, String> p, String name) {
     String v = p.get(name);
     return v != null && (v.isEmpty() || v.equalsIgnoreCase("true"));
@@ -165,7 +218,7 @@ public final class Agent {
    * itself in the user's runtime directory (made at first start, owner-only), where the CLI and the
    * embedded library find it by the admin port.
    */
-  private static String adminToken(AgentConfig config, Path configFile, NodeConfig self)
+  private static String adminToken(AgentConfig config, Path configFile, int adminPort)
       throws BadConfigurationException {
     if (config.adminTokenFile().isPresent()) {
       Path f = config.adminTokenFile().get();
@@ -180,7 +233,7 @@ public final class Agent {
             + e.getMessage()));
       }
     }
-    Path own = AdminTokenFile.forPort(System::getenv, self.admin().getPort());
+    Path own = AdminTokenFile.forPort(System::getenv, adminPort);
     try {
       String t = AdminTokenFile.readOrCreate(own);
       log.info("admin token (no admin-token-file configured): {}", own);

@@ -102,6 +102,39 @@ final class AdminClient implements AutoCloseable {
     return response.body();
   }
 
+  /**
+   * {@code GET path?query}: a JSON document other than the status (a follower's log).
+   *
+   * @return the agent's answer as it was sent
+   */
+  String get(String path, Map<String, String> parameters, String what) {
+    String query = query(parameters);
+    HttpResponse<String> response = send(request(path + (query.isEmpty() ? "" : "?" + query), STATUS_TIMEOUT)
+        .GET().build(), what);
+    if (response.statusCode() != 200) {
+      throw failure(response, what);
+    }
+    return response.body();
+  }
+
+  /** {@code POST /ops/{name}} with a JSON body (a typed request such as {@code ApplyUntilRequest}). */
+  String operation(String name, String jsonBody, Duration timeout) {
+    HttpResponse<String> response = send(request("/ops/" + name, timeout)
+        .header("Content-Type", "application/json")
+        .POST(HttpRequest.BodyPublishers.ofString(jsonBody, StandardCharsets.UTF_8)).build(), name);
+    if (response.statusCode() != 200) {
+      throw failure(response, name);
+    }
+    return response.body();
+  }
+
+  private static String query(Map<String, String> parameters) {
+    return parameters.entrySet().stream()
+        .map(e -> URLEncoder.encode(e.getKey(), StandardCharsets.UTF_8) + "="
+            + URLEncoder.encode(e.getValue(), StandardCharsets.UTF_8))
+        .collect(Collectors.joining("&"));
+  }
+
   private HttpRequest.Builder request(String pathAndQuery, Duration timeout) {
     HttpRequest.Builder builder = HttpRequest.newBuilder(endpoint.uri(pathAndQuery)).timeout(timeout)
         .header("Accept", "application/json, text/plain");
@@ -142,6 +175,8 @@ final class AdminClient implements AutoCloseable {
           : "the agent at " + address + " wants an admin token (401): run as the agent's user (its token is in "
               + "~/.replicator/admin-PORT.token), or pass --token-file FILE or set $" + AdminOptions.TOKEN_VARIABLE);
       case 409 -> refusal(what, response.body());
+      case 400 -> new CommandFailure(ExitCodes.FAILURE, what + " refused as malformed by the agent at " + address
+          + ": " + text);
       case 404 -> new CommandFailure(ExitCodes.FAILURE, "the agent at " + address + " does not serve the "
           + what + " (404: " + text + ")");
       case 504 -> new CommandFailure(ExitCodes.FAILURE, "the " + what + " did not finish in the agent's time ("

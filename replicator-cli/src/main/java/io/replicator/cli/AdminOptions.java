@@ -2,7 +2,7 @@ package io.replicator.cli;
 
 import io.replicator.agent.config.AgentConfig;
 import io.replicator.agent.config.BadConfigurationException;
-import io.replicator.agent.config.NodeConfig;
+import io.replicator.agent.config.FollowerConfig;
 import io.replicator.cluster.AdminTokenFile;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -35,7 +35,7 @@ final class AdminOptions {
   Path config;
 
   @Option(names = "--node", paramLabel = "NAME",
-      description = "With --config: this server's node (default: the node matching the host name).")
+      description = "With --config: this server's node or follower (default: the node matching the host name).")
   String node;
 
   @Option(names = "--token-file", paramLabel = "FILE",
@@ -63,8 +63,10 @@ final class AdminOptions {
     Optional<Path> configuredTokenFile = Optional.empty();
     if (config != null) {
       AgentConfig loaded = AgentConfig.load(config);
-      NodeConfig self = loaded.self(Optional.ofNullable(node), hostName(environment));
-      InetSocketAddress configured = self.admin();
+      // --node may name a follower, whose agent has its own admin address
+      Optional<FollowerConfig> follower = node == null ? Optional.empty() : loaded.follower(node);
+      InetSocketAddress configured = follower.isPresent() ? follower.get().admin()
+          : loaded.self(Optional.ofNullable(node), hostName(environment)).admin();
       address = new HostPort(configured.getHostString(), configured.getPort());
       configuredTokenFile = loaded.adminTokenFile();
     }

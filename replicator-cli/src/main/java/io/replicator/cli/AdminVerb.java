@@ -7,7 +7,6 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Mixin;
-import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 
 /**
@@ -18,15 +17,14 @@ abstract class AdminVerb implements Callable<Integer> {
   @Spec
   CommandLine.Model.CommandSpec spec;
 
-  @ParentCommand
-  ReplicatorCommand parent;
-
   @Mixin
   AdminOptions adminOptions;
 
   @Override
   public final Integer call() throws BadConfigurationException {
-    AdminEndpoint endpoint = adminOptions.resolve(spec.commandLine(), parent.environment());
+    // the root command, not the parent: a verb may sit under a group (replicator follower pause)
+    AdminEndpoint endpoint = adminOptions.resolve(spec.commandLine(),
+        ((ReplicatorCommand) spec.root().userObject()).environment());
     try (AdminClient client = new AdminClient(endpoint)) {
       return run(client);
     }

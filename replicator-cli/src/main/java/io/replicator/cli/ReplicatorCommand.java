@@ -15,7 +15,7 @@ import picocli.CommandLine.Command;
 @Command(name = "replicator", mixinStandardHelpOptions = true, versionProvider = ReplicatorCommand.Version.class,
     description = "Synchronous file-replication mirror for the JVM.",
     subcommands = {AgentCommand.class, StatusCommand.class, SwapCommand.class, PromoteCommand.class,
-        DemoteCommand.class, ResyncCommand.class, VerifyCommand.class, DemoCommand.class,
+        DemoteCommand.class, ResyncCommand.class, VerifyCommand.class, FollowerCommand.class, DemoCommand.class,
         CommandLine.HelpCommand.class})
 public final class ReplicatorCommand implements Runnable {
   /** Exit code of a command that ran and found a failure (for example a verification). */
@@ -53,6 +53,8 @@ public final class ReplicatorCommand implements Runnable {
     cl.setOut(out);
     cl.setErr(err);
     documentExitCodes(cl);
+    // "-10w" looks like an option to picocli; as TIME it must reach the converter and its message
+    cl.getSubcommands().get("follower").getSubcommands().get("apply-until").setUnmatchedOptionsArePositionalParams(true);
     cl.setExitCodeExceptionMapper(e -> e instanceof CommandLine.ParameterException ? EXIT_USAGE : EXIT_FAILURE);
     cl.setParameterExceptionHandler((ex, args) -> {
       CommandLine c = ex.getCommandLine();
@@ -96,7 +98,10 @@ public final class ReplicatorCommand implements Runnable {
         continue;
       }
       sub.getCommandSpec().usageMessage().exitCodeListHeading("%nExit codes:%n")
-          .exitCodeList(command instanceof AdminVerb ? exitCodes : basic);
+          .exitCodeList(command instanceof AdminVerb || command instanceof FollowerCommand ? exitCodes : basic);
+      for (CommandLine nested : sub.getSubcommands().values()) {
+        nested.getCommandSpec().usageMessage().exitCodeListHeading("%nExit codes:%n").exitCodeList(exitCodes);
+      }
     }
   }
 

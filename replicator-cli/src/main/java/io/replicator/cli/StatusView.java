@@ -23,6 +23,9 @@ final class StatusView {
   }
 
   static String render(StatusDocument status) {
+    if (status.getRole() == StatusDocument.Role.follower) {
+      return FollowerText.status(status, Instant.now());
+    }
     return new StatusView(status).render();
   }
 
@@ -62,6 +65,9 @@ final class StatusView {
       }
     }
     row("last failover", status.hasLastFailover() ? failover(status.getLastFailover()) : "none");
+    if (status.getFollowersCount() > 0) {
+      text.append("followers\n").append(FollowerText.links(status.getFollowersList()));
+    }
     return text.toString();
   }
 

@@ -29,7 +29,7 @@ public final class AdminHandlers {
   private volatile Runnable beforeScrape = () -> {};
   private volatile Duration timeout = DEFAULT_TIMEOUT;
   private final Map<String, AdminOperation> operations = new ConcurrentHashMap<>();
-  private final Map<String, Supplier<String>> documents = new ConcurrentHashMap<>();
+  private final Map<String, Query> documents = new ConcurrentHashMap<>();
   private volatile RefusalListener refusals = (operation, code, reason) -> {};
   private final Set<String> routine = ConcurrentHashMap.newKeySet();
 
@@ -90,11 +90,21 @@ public final class AdminHandlers {
    */
   public AdminHandlers document(String path, Supplier<String> document) {
     Objects.requireNonNull(document, "document");
+    return query(path, parameters -> document.get());
+  }
+
+  /**
+   * Serves {@code GET path?…} (one segment) with the JSON {@code query} answers for the request's
+   * query parameters, under the same access rules as {@code /status}; a {@link BadRequest} is a
+   * 400, an {@link OperationFailure} a 409 refusal.
+   */
+  public AdminHandlers query(String path, Query query) {
+    Objects.requireNonNull(query, "query");
     if (path == null || !path.startsWith("/") || !OPERATION_NAME.matcher(path.substring(1)).matches()
         || RESERVED_PATHS.contains(path)) {
       throw new IllegalArgumentException("Document path must be one free segment: " + path);
     }
-    documents.put(path, document);
+    documents.put(path, query);
     return this;
   }
 
@@ -154,7 +164,14 @@ public final class AdminHandlers {
     return beforeScrape;
   }
 
-  Optional<Supplier<String>> document(String path) {
+  /** Answers a GET with query parameters. */
+  @FunctionalInterface
+  public interface Query {
+    /** The JSON document for {@code parameters} (the last value of each, decoded). */
+    String answer(Map<String, String> parameters) throws BadRequest, OperationFailure;
+  }
+
+  Optional<Query> document(String path) {
     return Optional.ofNullable(documents.get(path));
   }
 

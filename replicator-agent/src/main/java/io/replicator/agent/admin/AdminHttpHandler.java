@@ -331,7 +331,7 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
       ConsoleAssets.Asset asset = ConsoleAssets.at(path).orElseThrow();
       return done(Reply.of(HttpResponseStatus.OK, asset.contentType(), asset.text()));
     }
-    Optional<Supplier<String>> document = handlers.document(path);
+    Optional<AdminHandlers.Query> document = handlers.document(path);
     if (path.equals("/status") || path.equals("/metrics") || document.isPresent()) {
       Reply refused = authorize(ctx, method, path, policy.readsNeedToken(), authorization);
       if (refused != null) {
@@ -341,8 +341,10 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
         return done(refuse(ctx, method, path, methodNotAllowed("GET"), "wrong method"));
       }
       if (document.isPresent()) {
+        Map<String, String> parameters = new LinkedHashMap<>();
+        target.parameters().forEach((k, v) -> parameters.put(k, v.isEmpty() ? "" : v.get(v.size() - 1)));
         return run(ctx, method, path, path.substring(1), () -> Reply.of(HttpResponseStatus.OK, JSON,
-            document.get().get() + "\n"));
+            document.get().answer(parameters) + "\n"));
       }
       return path.equals("/status") ? status(ctx, method, path) : metrics(ctx, method, path);
     }
@@ -436,6 +438,10 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
         log.warn("Admin {} did not finish within {} ms; it keeps running", what, timeout.toMillis());
         return Reply.text(HttpResponseStatus.GATEWAY_TIMEOUT,
             "The " + what + " did not finish within " + timeout.toMillis() + " ms; it may still complete");
+      }
+      if (cause instanceof BadRequest b) {
+        log.info("Admin {}: bad request: {}", what, b.getMessage());
+        return Reply.text(HttpResponseStatus.BAD_REQUEST, "Bad request: " + b.getMessage());
       }
       if (cause instanceof OperationFailure f) {
         log.warn("Admin {} refused: {}", what, f.getMessage());

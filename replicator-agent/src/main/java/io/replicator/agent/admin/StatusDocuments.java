@@ -3,8 +3,14 @@ package io.replicator.agent.admin;
 import com.google.protobuf.Timestamp;
 import io.replicator.NodeState;
 import io.replicator.ReplicationStatus;
+import io.replicator.agent.config.FollowerConfig;
+import io.replicator.proto.FollowerLink;
+import io.replicator.proto.FollowerMode;
+import io.replicator.proto.FollowerReport;
 import io.replicator.proto.StatusDocument;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 
 /**
@@ -84,5 +90,35 @@ public final class StatusDocuments {
     from.ifPresent(f::setFrom);
     to.ifPresent(f::setTo);
     return f.build();
+  }
+
+  /**
+   * The primary's followers: one per configured follower, in file order, with what the
+   * application's library last reported on it ({@code reported} false when it said nothing).
+   */
+  public static List<FollowerLink> followers(List<FollowerConfig> configured, List<FollowerReport> reports) {
+    List<FollowerLink> links = new ArrayList<>();
+    for (FollowerConfig f : configured) {
+      String host = f.address().getHostString();
+      FollowerLink.Builder link = FollowerLink.newBuilder()
+          .setName(f.name())
+          .setMode(mode(f.mode()))
+          .setAddress((host.contains(":") ? "[" + host + "]" : host) + ":" + f.address().getPort());
+      reports.stream().filter(r -> r.getName().equals(f.name())).findFirst().ifPresent(r -> {
+        link.setReported(true).setConnected(r.getConnected()).setOutOfDate(r.getOutOfDate())
+            .setDirtyBytes(r.getDirtyBytes())
+            .setInFlight(FollowerLink.InFlight.newBuilder().setChanges(r.getInFlightChanges())
+                .setBytes(r.getInFlightBytes()));
+        if (!r.getProblem().isEmpty()) {
+          link.setProblem(r.getProblem());
+        }
+      });
+      links.add(link.build());
+    }
+    return links;
+  }
+
+  public static FollowerMode mode(FollowerConfig.Mode mode) {
+    return FollowerMode.valueOf("FOLLOWER_" + mode.name());
   }
 }

@@ -14,11 +14,14 @@ import io.replicator.agent.admin.EventHistory;
 import io.replicator.agent.admin.OperationFailure;
 import io.replicator.agent.admin.StatusDocuments;
 import io.replicator.agent.config.AgentConfig;
+import io.replicator.agent.config.FollowerConfig;
 import io.replicator.agent.config.NodeConfig;
 import io.replicator.proto.AgentMessage;
 import io.replicator.proto.AgentRecord;
 import io.replicator.proto.ApplicationReport;
 import io.replicator.proto.EventKind;
+import io.replicator.proto.FollowerEntry;
+import io.replicator.proto.FollowerReport;
 import io.replicator.proto.LeaseReply;
 import io.replicator.proto.LeaseRequest;
 import io.replicator.proto.Mode;
@@ -161,7 +164,7 @@ public final class DataNodeAgent implements Closeable {
         new Situation.Rules(self.name(), peer.name(), config.witness().isPresent(), config.automaticFailover(),
             config.preferredPrimary(), config.timers().heartbeat(), config.timers().peerTimeout(),
             config.startAloneAfter()),
-        registration(), config.application().checkInterval(), app.restartsBeforeFailover(), operationTimeout);
+        registration(config, self, peer), config.application().checkInterval(), app.restartsBeforeFailover(), operationTimeout);
     controller = new NodeController(settings, new RealIo(), System::nanoTime, record, local);
     // timers start now that the links listen, not when this object was made
     post(controller::start);
@@ -174,7 +177,8 @@ public final class DataNodeAgent implements Closeable {
     }), 0, beat, TimeUnit.NANOSECONDS);
   }
 
-  private Registration registration() {
+  /** How the application's library is to open the file system on {@code self} as primary. */
+  static Registration registration(AgentConfig config, NodeConfig self, NodeConfig peer) {
     Registration.Builder r = Registration.newBuilder()
         .setPeer(peer.address().getHostString() + ":" + peer.address().getPort())
         .setMode(Mode.valueOf("MODE_" + config.mode().name()))
@@ -192,7 +196,18 @@ public final class DataNodeAgent implements Closeable {
         .setLeaseIntervalMillis(Math.max(1, config.timers().heartbeat().toMillis() / 2))
         .setLeaseTimeoutMillis(config.timers().peerTimeout().toMillis());
     config.secretFile().ifPresent(f -> r.setSecretFile(f.toString()));
+    for (FollowerConfig f : config.followers()) {
+      // a DELAYED follower is fed ASYNC: the delay is the follower's own business
+      r.addFollowers(FollowerEntry.newBuilder().setName(f.name()).setAddress(hostPort(f.address()))
+          .setMode(Mode.valueOf("MODE_" + f.mode().replicationMode().name())));
+    }
     return r.build();
+  }
+
+  /** host:port, with brackets around an IPv6 host, as {@link Replicator#parseAddress} reads it. */
+  static String hostPort(InetSocketAddress a) {
+    String host = a.getHostString();
+    return (host.contains(":") ? "[" + host + "]" : host) + ":" + a.getPort();
   }
 
   private static InetSocketAddress bindable(InetSocketAddress a) {
@@ -563,6 +578,12 @@ public final class DataNodeAgent implements Closeable {
     if (f != null) {
       doc.setLastFailover(StatusDocuments.failover(Instant.now().minusNanos(now - f.atNanos()),
           Optional.of(f.from()), Optional.of(f.to()), f.reason()));
+    }
+    if (v.role() == Role.ROLE_PRIMARY) {
+      ApplicationReport a = v.report();
+      boolean fresh = a != null && within(v.reportAt(), now, peerTimeout);
+      doc.addAllFollowers(StatusDocuments.followers(config.followers(),
+          fresh ? a.getFollowersList() : List.<FollowerReport>of()));
     }
     return doc.build();
   }

@@ -32,6 +32,7 @@ import java.util.Optional;
  * @param application how the agent starts, stops and checks the application
  * @param secretFile the file holding the shared secret of the pair, or empty
  * @param adminTokenFile the file holding the admin API's token, or empty
+ * @param followers further copies fed by whichever node is primary, in file order
  */
 public record AgentConfig(
     Path source,
@@ -49,7 +50,8 @@ public record AgentConfig(
     long resyncRate,
     ApplicationConfig application,
     Optional<Path> secretFile,
-    Optional<Path> adminTokenFile) {
+    Optional<Path> adminTokenFile,
+    List<FollowerConfig> followers) {
 
   public AgentConfig {
     requireNonNull(source, "source");
@@ -66,6 +68,7 @@ public record AgentConfig(
     requireNonNull(application, "application");
     requireNonNull(secretFile, "secretFile");
     requireNonNull(adminTokenFile, "adminTokenFile");
+    followers = List.copyOf(followers);
     if (nodes.size() != 2 || nodes.get(0).name().equals(nodes.get(1).name())) {
       throw new IllegalArgumentException("need exactly two nodes with distinct names: " + nodes);
     }
@@ -88,6 +91,11 @@ public record AgentConfig(
     return ConfigParser.parse(file);
   }
 
+  /** The follower with this name, if any. */
+  public Optional<FollowerConfig> follower(String name) {
+    return followers.stream().filter(f -> f.name().equals(name)).findFirst();
+  }
+
   /** The node with this name, if any. */
   public Optional<NodeConfig> node(String name) {
     return nodes.stream().filter(n -> n.name().equals(name)).findFirst();
@@ -104,7 +112,8 @@ public record AgentConfig(
    */
   public NodeConfig self(Optional<String> nodeFlag, String hostName)
       throws BadConfigurationException {
-    String known = " (known nodes: " + ConfigParser.names(nodes) + ")";
+    String known = " (known nodes: " + ConfigParser.names(nodes) + (followers.isEmpty() ? ""
+        : "; followers: " + String.join(", ", followers.stream().map(FollowerConfig::name).toList())) + ")";
     if (nodeFlag.isPresent()) {
       return node(nodeFlag.get()).orElseThrow(() -> new BadConfigurationException(List.of(
           source + ": --node " + quote(nodeFlag.get()) + " is not a node of this file" + known)));

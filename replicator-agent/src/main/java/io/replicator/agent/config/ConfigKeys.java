@@ -11,8 +11,9 @@ import java.util.Map;
 public final class ConfigKeys {
   static final List<String> TOP = List.of("cluster", "mode", "nodes", "witness",
       "preferred-primary", "timers", "failover", "split-brain-policy", "peer-loss-policy",
-      "block-timeout", "resync", "application", "secret-file", "admin-token-file");
+      "block-timeout", "resync", "application", "secret-file", "admin-token-file", "followers");
   static final List<String> NODE = List.of("address", "root", "admin", "agent-address", "extra-addresses");
+  static final List<String> FOLLOWER = List.of("address", "root", "mode", "delay", "log-capacity", "admin");
   static final List<String> WITNESS = List.of("address", "state-file");
   static final List<String> TIMERS = List.of("heartbeat", "peer-timeout", "connect-timeout", "ack-timeout");
   static final List<String> FAILOVER = List.of("automatic", "start-alone-after");
@@ -30,13 +31,14 @@ public final class ConfigKeys {
 
   /**
    * The full path of every leaf key, as written in CONFIGURATION.md: node keys under
-   * {@code nodes.<name>.}, checker keys under {@code application.checkers[].}.
+   * {@code nodes.<name>.}, follower keys under {@code followers.<name>.}, checker keys under {@code application.checkers[].}.
    */
   public static List<String> documentedKeys() {
     List<String> keys = new ArrayList<>();
     for (String top : TOP) {
       switch (top) {
         case "nodes" -> NODE.forEach(k -> keys.add("nodes.<name>." + k));
+        case "followers" -> FOLLOWER.forEach(k -> keys.add("followers.<name>." + k));
         case "witness" -> WITNESS.forEach(k -> keys.add("witness." + k));
         case "timers" -> TIMERS.forEach(k -> keys.add("timers." + k));
         case "failover" -> FAILOVER.forEach(k -> keys.add("failover." + k));

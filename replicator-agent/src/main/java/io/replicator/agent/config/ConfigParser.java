@@ -32,6 +32,11 @@ final class ConfigParser {
   static final Pattern NODE_NAME = Pattern.compile("[a-z0-9][a-z0-9-]*");
   static final InetSocketAddress DEFAULT_ADMIN = InetSocketAddress.createUnresolved("127.0.0.1", 7480);
   static final Duration DEFAULT_BLOCK_TIMEOUT = Duration.ofSeconds(10);
+  /** As the library's follower names: they name directories under the primary's metadata. */
+  static final Pattern FOLLOWER_NAME = Pattern.compile("[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}");
+  static final long DEFAULT_LOG_CAPACITY = 10L << 30;
+  /** The library refuses a smaller spill log. */
+  static final long MIN_LOG_CAPACITY = 1L << 20;
 
   /** An address taken by a node or the witness, kept to find two that collide. */
   private record UsedAddress(String key, InetSocketAddress address, ConfigOrigin origin, int line) {}
@@ -97,7 +102,9 @@ final class ConfigParser {
     ReplicationMode mode = root.enumValue("mode", ReplicationMode.class, ReplicationMode.SYNC);
     List<NodeConfig> nodes = readNodes(root);
     Optional<WitnessConfig> witness = readWitness(root);
+    List<FollowerConfig> followers = readFollowers(root, nodes);
     checkAddressesDistinct();
+    checkFollowerAdmins(root, followers);
     Optional<String> preferredPrimary = root.string("preferred-primary");
     if (preferredPrimary.isPresent() && nodes != null
         && nodes.stream().noneMatch(n -> n.name().equals(preferredPrimary.get()))) {
@@ -127,7 +134,95 @@ final class ConfigParser {
     }
     return new AgentConfig(file, cluster, mode, nodes, witness, preferredPrimary, timers,
         automaticFailover, startAloneAfter, splitBrainPolicy, peerLossPolicy, blockTimeout, resyncRate, application,
-        secretFile, adminTokenFile);
+        secretFile, adminTokenFile, followers);
+  }
+
+  /** The followers in file order; each bad one is reported and left out. */
+  private List<FollowerConfig> readFollowers(Section root, List<NodeConfig> nodes) {
+    if (root.value("followers").isEmpty()) {
+      return List.of();
+    }
+    Section followers = root.section("followers");
+    List<String> names = followers.object().keySet().stream()
+        .sorted(Comparator.comparingInt((String name) -> followers.object().get(name).origin().lineNumber())
+            .thenComparing(Comparator.naturalOrder()))
+        .toList();
+    List<FollowerConfig> result = new ArrayList<>();
+    for (String name : names) {
+      if (!FOLLOWER_NAME.matcher(name).matches()) {
+        followers.error(name, "follower name " + Section.quote(name)
+            + " must be 1-64 letters, digits, '.', '_' or '-' and not start with '.'");
+      } else if (nodes != null && nodes.stream().anyMatch(n -> n.name().equals(name))) {
+        followers.error(name, "follower name " + Section.quote(name) + " is already the name of a node");
+      }
+      if (followers.object().get(name).valueType() != ConfigValueType.OBJECT) {
+        followers.section(name);
+        continue;
+      }
+      FollowerConfig follower = readFollower(name, followers.section(name));
+      if (follower != null) {
+        result.add(follower);
+      }
+    }
+    return List.copyOf(result);
+  }
+
+  private FollowerConfig readFollower(String name, Section follower) {
+    follower.allowOnly(ConfigKeys.FOLLOWER, "");
+    int before = problems.count();
+    InetSocketAddress address = follower.requiredAddress("address");
+    if (address != null) {
+      use(follower, "address", address);
+    }
+    Path root = follower.requiredAbsolutePath("root");
+    FollowerConfig.Mode mode = follower.enumValue("mode", FollowerConfig.Mode.class, FollowerConfig.Mode.ASYNC);
+    Optional<Duration> delay = Optional.empty();
+    long logCapacity = DEFAULT_LOG_CAPACITY;
+    if (mode == FollowerConfig.Mode.DELAYED) {
+      if (follower.value("delay").isEmpty()) {
+        follower.error("delay", "missing (required with mode = DELAYED: how old a change must be before it is "
+            + "applied, e.g. 1h)");
+      } else {
+        delay = Optional.of(follower.duration("delay", Duration.ofHours(1)));
+      }
+      logCapacity = follower.bytes("log-capacity", DEFAULT_LOG_CAPACITY);
+      if (logCapacity < MIN_LOG_CAPACITY) {
+        follower.error("log-capacity", Section.render(follower.value("log-capacity").get())
+            + " is below the smallest spill log, 1 MiB");
+      }
+    } else {
+      for (String key : List.of("delay", "log-capacity")) {
+        if (follower.value(key).isPresent()) {
+          follower.error(key, "only allowed with mode = DELAYED (this follower's mode is " + mode + ")");
+        }
+      }
+    }
+    InetSocketAddress admin = follower.address("admin").orElse(DEFAULT_ADMIN);
+    if (address != null && Addresses.same(address, admin)) {
+      follower.error(follower.value("admin").isPresent() ? "admin" : "address",
+          Section.quote(Addresses.format(admin)) + " is both the replication and the admin address of follower "
+              + name);
+    }
+    if (problems.count() != before || address == null || root == null) {
+      return null;
+    }
+    return new FollowerConfig(name, address, root, mode, delay, logCapacity, admin);
+  }
+
+  /** A follower agent's admin endpoint must not take an address a node, the witness or a follower replicates on. */
+  private void checkFollowerAdmins(Section root, List<FollowerConfig> followers) {
+    Section section = root.section("followers");
+    for (FollowerConfig f : followers) {
+      for (UsedAddress used : usedAddresses) {
+        if (Addresses.same(used.address(), f.admin()) && !used.key().equals(section.fullKey(f.name()) + ".address")) {
+          Section follower = section.section(f.name());
+          follower.error(follower.value("admin").isPresent() ? "admin" : "address",
+              Section.quote(Addresses.format(f.admin())) + " (the admin address of follower " + f.name()
+                  + ") is already used by " + used.key());
+          break;
+        }
+      }
+    }
   }
 
   /** The two nodes in file order, or null when they cannot be read. */

@@ -80,7 +80,7 @@ class StatusDocumentTest {
         "extra.verify.findings.pathsCompared", "extra.verify.findings.bytesCompared",
         "extra.verify.findings.blocksDiffering", "extra.verify.findings.pathsDiffering",
         "extra.verify.findings.examples",
-        "extra.failover", "extra.failover.detectionMillis", "extra.failover.promotionMillis");
+        "extra.failover", "extra.failover.detectionMillis", "extra.failover.promotionMillis", "followers");
     // the spellings scripts compare against; 64-bit integers are strings in the proto3 JSON mapping
     assertThat(text).startsWith("{\"node\":\"beta\",\"role\":\"primary\",\"state\":\"SYNC_SOURCE\",\"mode\":\"SYNC\",")
         .contains("\"generation\":\"fedcba9876543210\"", "\"dirtyBytes\":\"750\"", "\"percent\":25.0",
@@ -98,7 +98,7 @@ class StatusDocumentTest {
 
     assertThat(names(text)).containsExactlyInAnyOrder("node", "role", "state", "mode", "inSync", "generation",
         "dirtyBytes", "lastSequence", "appliedSequence", "peer", "peer.connected", "peer.outOfDate", "inFlight",
-        "inFlight.changes", "inFlight.bytes");
+        "inFlight.changes", "inFlight.bytes", "followers");
     assertThat(text).contains("\"role\":\"none\"", "\"dirtyBytes\":\"0\"", "\"generation\":\"0000000000000000\"");
   }
 
@@ -147,7 +147,8 @@ class StatusDocumentTest {
     for (Descriptors.FieldDescriptor field : message.getFields()) {
       into.add(prefix + field.getJsonName());
       if (field.getJavaType() == Descriptors.FieldDescriptor.JavaType.MESSAGE
-          && !field.getMessageType().equals(Timestamp.getDescriptor())) {
+          && !field.getMessageType().equals(Timestamp.getDescriptor())
+          && !field.getMessageType().equals(com.google.protobuf.Duration.getDescriptor())) {
         fields(prefix + field.getJsonName() + ".", field.getMessageType(), into);
       }
     }

@@ -29,7 +29,7 @@ class ConfigurationDocTest {
     Files.readAllLines(DOC).stream()
         .filter(line -> line.startsWith("| `"))
         .map(line -> line.substring(3, line.indexOf('`', 3)))
-        .filter(key -> !key.equals("nodes") && !key.equals("witness")
+        .filter(key -> !key.equals("nodes") && !key.equals("witness") && !key.equals("followers")
             && !key.equals("application.checkers"))
         .forEach(key -> assertThat(ConfigKeys.documentedKeys()).contains(key));
   }
