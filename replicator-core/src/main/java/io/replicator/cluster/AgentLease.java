@@ -279,6 +279,19 @@ public final class AgentLease implements Closeable {
     s.verify().ifPresent(p -> r.setVerify(VerifyProgress.newBuilder().setFilesDone(p.filesDone())
         .setFilesTotal(p.filesTotal()).setBytesDone(p.bytesDone()).setBytesTotal(p.bytesTotal())
         .setBytesPerSecond(p.bytesPerSecond()).setEtaSeconds(p.etaSeconds())));
+    fs.followers().forEach((name, f) -> {
+      io.replicator.proto.FollowerReport.Builder b = io.replicator.proto.FollowerReport.newBuilder()
+          .setName(name)
+          .setMode(io.replicator.proto.Mode.valueOf("MODE_" + f.mode().name()))
+          .setAddress(f.peer().orElse(""))
+          .setConnected(f.peerConnected())
+          .setOutOfDate(f.peerOutOfDate())
+          .setDirtyBytes(f.dirtyBytes())
+          .setInFlightChanges(f.inFlightChanges())
+          .setInFlightBytes(f.inFlightBytes());
+      f.problem().ifPresent(b::setProblem);
+      r.addFollowers(b);
+    });
     ApplicationReport outcome = commandResult.getAndSet(null);
     if (outcome != null) {
       r.mergeFrom(outcome);
