@@ -455,7 +455,12 @@ public final class Replicator {
         ReplicationMode feed = f.getMode() == io.replicator.proto.Mode.MODE_UNSPECIFIED
             || f.getMode() == io.replicator.proto.Mode.UNRECOGNIZED ? ReplicationMode.ASYNC
             : ReplicationMode.valueOf(f.getMode().name().substring("MODE_".length()));
-        follower(f.getName(), parseAddress(f.getAddress()), feed);
+        LinkCompression compression = switch (f.getCompression()) {
+          case LINK_COMPRESSION_OFF -> LinkCompression.OFF;
+          case LINK_COMPRESSION_LZ4 -> LinkCompression.LZ4;
+          default -> LinkCompression.AUTO;
+        };
+        follower(f.getName(), parseAddress(f.getAddress()), feed, f.getBandwidth(), compression);
       }
     }
 

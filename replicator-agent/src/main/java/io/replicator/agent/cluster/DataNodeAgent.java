@@ -199,7 +199,9 @@ public final class DataNodeAgent implements Closeable {
     for (FollowerConfig f : config.followers()) {
       // a DELAYED follower is fed ASYNC: the delay is the follower's own business
       r.addFollowers(FollowerEntry.newBuilder().setName(f.name()).setAddress(hostPort(f.address()))
-          .setMode(Mode.valueOf("MODE_" + f.mode().replicationMode().name())));
+          .setMode(Mode.valueOf("MODE_" + f.mode().replicationMode().name()))
+          .setBandwidth(f.bandwidth())
+          .setCompression(io.replicator.proto.LinkCompressionValue.valueOf("LINK_COMPRESSION_" + f.compression().name())));
     }
     return r.build();
   }

@@ -74,7 +74,8 @@ public final class FollowerAgent implements Closeable {
         .nodeId(self.name())
         .heartbeat(config.timers().heartbeat(), config.timers().peerTimeout())
         .splitBrainPolicy(config.splitBrainPolicy())
-        .security(security);
+        .security(security)
+        .compression(self.compression());
     if (self.mode() == FollowerConfig.Mode.DELAYED) {
       b.delayed(self.delay().orElseThrow(), self.logCapacity());
     } else {

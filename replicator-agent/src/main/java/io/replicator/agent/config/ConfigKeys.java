@@ -13,7 +13,8 @@ public final class ConfigKeys {
       "preferred-primary", "timers", "failover", "split-brain-policy", "peer-loss-policy",
       "block-timeout", "resync", "application", "secret-file", "admin-token-file", "followers");
   static final List<String> NODE = List.of("address", "root", "admin", "agent-address", "extra-addresses");
-  static final List<String> FOLLOWER = List.of("address", "root", "mode", "delay", "log-capacity", "admin");
+  static final List<String> FOLLOWER = List.of("address", "root", "mode", "delay", "log-capacity", "admin",
+      "bandwidth", "compression");
   static final List<String> WITNESS = List.of("address", "state-file");
   static final List<String> TIMERS = List.of("heartbeat", "peer-timeout", "connect-timeout", "ack-timeout");
   static final List<String> FAILOVER = List.of("automatic", "start-alone-after");

@@ -203,10 +203,16 @@ final class ConfigParser {
           Section.quote(Addresses.format(admin)) + " is both the replication and the admin address of follower "
               + name);
     }
+    long bandwidth = follower.bytes("bandwidth", 0);
+    if (bandwidth < 0) {
+      follower.error("bandwidth", "must not be negative");
+    }
+    io.replicator.LinkCompression compression = follower.enumValue("compression", io.replicator.LinkCompression.class,
+        io.replicator.LinkCompression.AUTO);
     if (problems.count() != before || address == null || root == null) {
       return null;
     }
-    return new FollowerConfig(name, address, root, mode, delay, logCapacity, admin);
+    return new FollowerConfig(name, address, root, mode, delay, logCapacity, admin, bandwidth, compression);
   }
 
   /** A follower agent's admin endpoint must not take an address a node, the witness or a follower replicates on. */

@@ -61,6 +61,29 @@ class FollowerConfigTest {
   }
 
   @Test
+  void aWanFollowerHasABandwidthCapAndCompression() throws Exception {
+    AgentConfig config = AgentConfig.load(files.write(MINIMAL + """
+        followers {
+          site-b { address = "10.0.0.5:7400", root = "/srv/copy", bandwidth = "1250 KiB", compression = lz4 }
+        }
+        """));
+
+    FollowerConfig f = config.follower("site-b").orElseThrow();
+    assertThat(f.bandwidth()).isEqualTo(1250L * 1024);
+    assertThat(f.compression()).isEqualTo(io.replicator.LinkCompression.LZ4);
+    assertThat(config.followers()).isNotEmpty();
+  }
+
+  @Test
+  void aBadCompressionIsRefusedWithItsLine() {
+    assertThat(files.errors(MINIMAL + """
+        followers {
+          dr { address = "10.0.0.5:7400", root = "/srv/copy", compression = zip }
+        }
+        """)).singleElement().asString().contains("followers.dr.compression");
+  }
+
+  @Test
   void aFollowerNeedsAnAddressAndAnAbsoluteRoot() {
     assertThat(files.errors(MINIMAL + """
         followers {
