@@ -138,6 +138,82 @@ public final class PairProcesses implements Closeable {
   }
 
   /** No application: the agents decide roles and run the replica server, nothing writes. Cheaper to start. */
+  /** A follower of the pair, run by its own agent process ({@link #startFollower}). */
+  public final class Follower {
+    public final String name;
+    public final String mode;
+    public final String delay;
+    public final int replicationPort;
+    public final int adminPort;
+    public final Path dir;
+    public final Path root;
+    Process agent;
+
+    Follower(String name, String mode, String delay) throws IOException {
+      this.name = name;
+      this.mode = mode;
+      this.delay = delay;
+      this.replicationPort = freePort();
+      this.adminPort = freePort();
+      this.dir = Files.createDirectories(base.resolve(name));
+      this.root = Files.createDirectories(dir.resolve("data"));
+    }
+
+    public InetSocketAddress admin() {
+      return new InetSocketAddress("127.0.0.1", adminPort);
+    }
+  }
+
+  private final Map<String, Follower> followers = new java.util.LinkedHashMap<>();
+
+  /**
+   * Declares a follower in every configuration file (call before starting any agent); {@code delay}
+   * is for DELAYED only, else null.
+   */
+  public Follower withFollower(String name, String mode, String delay) throws IOException {
+    Follower f = new Follower(name, mode, delay);
+    followers.put(name, f);
+    for (Node n : nodes.values()) {
+      Files.writeString(n.dir.resolve("replicator.conf"), config(n));
+    }
+    Files.writeString(f.dir.resolve("replicator.conf"), config(nodes.get("alpha")));
+    return f;
+  }
+
+  public Follower follower(String name) {
+    return followers.get(name);
+  }
+
+  /** Starts (or restarts) the agent of follower {@code name}. */
+  public void startFollower(String name) throws IOException {
+    Follower f = followers.get(name);
+    List<String> cmd = javaCommand();
+    cmd.addAll(List.of(io.replicator.agent.AgentMain.class.getName(), "--config",
+        f.dir.resolve("replicator.conf").toString(), "--node", name));
+    ProcessBuilder agent = new ProcessBuilder(cmd).redirectErrorStream(true)
+        .redirectOutput(ProcessBuilder.Redirect.appendTo(f.dir.resolve("agent.log").toFile()));
+    agent.environment().put(AdminTokenFile.RUNTIME_DIRECTORY_VARIABLE, runtimeDirectory().toString());
+    f.agent = agent.start();
+  }
+
+  /** The follower's status document (its admin endpoint), the empty document while it does not answer. */
+  public StatusDocument followerStatus(String name) {
+    Follower f = followers.get(name);
+    try {
+      java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newHttpClient().send(
+          java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + f.adminPort + "/status"))
+              .timeout(Duration.ofSeconds(2)).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+      StatusDocument.Builder doc = StatusDocument.newBuilder();
+      JsonFormat.parser().merge(r.body(), doc);
+      return doc.build();
+    } catch (IOException e) {
+      return StatusDocument.getDefaultInstance();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return StatusDocument.getDefaultInstance();
+    }
+  }
+
   public PairProcesses withoutApplication() throws IOException {
     withApplication = false;
     rewriteConfigs();
@@ -190,6 +266,19 @@ public final class PairProcesses implements Closeable {
     s.append("}\n");
     if (withWitness) {
       s.append("witness { address = \"127.0.0.1:").append(n.toWitness.address().getPort()).append("\" }\n");
+    }
+    if (!followers.isEmpty()) {
+      s.append("followers {\n");
+      for (Follower f : followers.values()) {
+        s.append("  ").append(f.name).append(" { address = \"127.0.0.1:").append(f.replicationPort)
+            .append("\", root = \"").append(f.root).append("\", mode = ").append(f.mode)
+            .append(", admin = \"127.0.0.1:").append(f.adminPort).append("\"");
+        if (f.delay != null) {
+          s.append(", delay = ").append(f.delay).append(", log-capacity = \"256 MiB\"");
+        }
+        s.append(" }\n");
+      }
+      s.append("}\n");
     }
     s.append("secret-file = \"").append(secrets.getOrDefault(n.name, base.resolve("secret"))).append("\"\n");
     s.append("timers { heartbeat = ").append(heartbeat).append(", peer-timeout = ").append(peerTimeout)
@@ -449,6 +538,16 @@ public final class PairProcesses implements Closeable {
     }
     if (witness != null) {
       witness.destroyForcibly();
+    }
+    for (Follower f : followers.values()) {
+      if (f.agent != null) {
+        f.agent.destroyForcibly();
+        try {
+          f.agent.waitFor(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      }
     }
     for (TcpProxy p : proxies) {
       p.close();
