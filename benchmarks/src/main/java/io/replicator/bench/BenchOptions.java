@@ -12,6 +12,8 @@ import java.util.Set;
 /** The end-to-end comparison's command line: sizes, repetitions, what to run and where. */
 final class BenchOptions {
   static final List<String> ALL_CASES = List.of("latency", "threads", "seq", "files", "resync", "failover");
+  /** The default cases and the WAN follower, which runs only when asked for (it takes about a minute). */
+  static final List<String> KNOWN_CASES = List.of("latency", "threads", "seq", "files", "resync", "failover", "wan");
 
   boolean quick;
   long seqBytes = 2L << 30;
@@ -44,7 +46,8 @@ final class BenchOptions {
         "",
         "  --quick               smaller sizes and one round (about a minute)",
         "  --rounds N            times each case runs; medians are quoted (default 3, quick 1)",
-        "  --cases LIST          of latency,threads,seq,files,resync,failover (default all)",
+        "  --cases LIST          of latency,threads,seq,files,resync,failover (default all), and wan (a follower",
+        "                        behind a 10 Mbit/s, 50 ms link: compression, lag, the pair's latency)",
         "  --modes LIST          of SYNC,MEMORY,ASYNC (default all; local and the floor always run)",
         "  --samples N           4 KiB write+force samples per round and variant (default 5000, quick 1000)",
         "  --threads N           writer threads of the concurrent case (default 16)",
@@ -112,7 +115,7 @@ final class BenchOptions {
         case "--dir" -> o.dir = Path.of(v);
         case "--json" -> o.json = Path.of(v);
         case "--modes" -> o.modes = modes(v);
-        case "--cases" -> o.cases = subset(e.getKey(), v, Set.copyOf(ALL_CASES));
+        case "--cases" -> o.cases = subset(e.getKey(), v, Set.copyOf(KNOWN_CASES));
         case "--failover-timers" -> o.failoverTimers = subset(e.getKey(), v, Set.of("default", "tuned"));
         default -> throw new IllegalArgumentException("unknown option " + e.getKey());
       }

@@ -77,6 +77,8 @@ final class EndToEnd {
         + " secondary listens)", RSYNC);
     results.defineCase("failover", "(6) failover, library-level: secondary notices a silent primary by heartbeat"
         + " timeout, then opens as primary and completes a 4 KiB write + force", "default timers");
+    results.defineCase("wan", "(7) an ASYNC follower over a 10 Mbit/s, 50 ms link: the pair's 4 KiB write + force,"
+        + " compression and the follower's lag", "SYNC alone");
   }
 
   /** Runs everything; returns the process exit status. */
@@ -102,6 +104,10 @@ final class EndToEnd {
       }
       if (options.runs("failover")) {
         failover(work.resolve("failover"));
+      }
+      if (options.runs("wan")) {
+        new WanFollower(results, progress, Math.min(options.samples, 2000), options.quick ? 2L << 20 : 8L << 20)
+            .run(work.resolve("wan"), options.rounds);
       }
     } finally {
       TempTrees.delete(work);
