@@ -25,7 +25,9 @@ public interface DelayedFollower {
 
   /**
    * Applies every logged change received strictly before {@code before}, whatever the delay, then
-   * holds (as paused) so that nothing at or after that point is applied. Durable.
+   * holds (as paused) so that nothing at or after that point is applied. Durable. Receive times are
+   * kept in milliseconds and {@code before} is truncated to its millisecond: a change received in
+   * that same millisecond is held (when in doubt, the copy stays before the mistake).
    */
   void applyUntil(Instant before) throws IOException;
 

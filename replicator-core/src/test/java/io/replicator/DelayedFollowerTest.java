@@ -103,7 +103,7 @@ class DelayedFollowerTest {
     awaitReceived(fs);
     assertThat(Files.exists(delayedRoot().resolve("precious"))).as("nothing is applied before the delay").isFalse();
 
-    Instant mistake = Instant.now();
+    Instant mistake = nextMillisecond();
     try (Stream<Path> all = Files.walk(dir.getParent())) {
       for (Path p : all.sorted(Comparator.reverseOrder()).toList()) {
         Files.delete(p);
@@ -126,7 +126,7 @@ class DelayedFollowerTest {
 
     await().atMost(CONVERGE).untilAsserted(() -> {
       assertThat(undo.status().appliedUpTo()).isPresent();
-      assertThat(undo.log(Instant.EPOCH, 10_000)).filteredOn(c -> c.received().isBefore(mistake))
+      assertThat(undo.log(Instant.EPOCH, 10_000)).filteredOn(c -> c.received().toEpochMilli() < mistake.toEpochMilli())
           .allMatch(DelayedFollower.LoggedChange::applied);
     });
     for (Map.Entry<String, byte[]> e : precious.entrySet()) {
@@ -137,6 +137,19 @@ class DelayedFollowerTest {
     assertThat(held.paused()).as("held at the apply-until point").isTrue();
     assertThat(held.backlogChanges()).as("the mistake stays in the log, unapplied").isPositive();
     assertThat(fs.status().inSync()).isTrue();
+  }
+
+  /**
+   * The start of the next millisecond, once the clock is in it: the log records receive times in
+   * milliseconds, so everything received before this point is strictly before it, and everything
+   * done after it returns is at or after it.
+   */
+  private static Instant nextMillisecond() {
+    long now = System.currentTimeMillis();
+    while (System.currentTimeMillis() <= now) {
+      Thread.onSpinWait(); // at most a millisecond
+    }
+    return Instant.ofEpochMilli(now + 1);
   }
 
   @Test

@@ -68,7 +68,12 @@ final class DelayedFollowerDemo {
       out.printf("  wrote %d files under /projects; the delayed follower logged them, applied none yet (%d in its log)%n",
           files.size(), undo.status().backlogChanges());
 
-      Instant mistake = Instant.now();
+      // the log keeps receive times in milliseconds: the mistake starts on a millisecond of its own
+      long before = System.currentTimeMillis();
+      while (System.currentTimeMillis() <= before) {
+        Thread.onSpinWait();
+      }
+      Instant mistake = Instant.ofEpochMilli(before + 1);
       try (Stream<Path> all = Files.walk(fs.getPath("/projects"))) {
         for (Path p : all.sorted(Comparator.reverseOrder()).toList()) {
           Files.delete(p);
@@ -112,7 +117,8 @@ final class DelayedFollowerDemo {
 
   private static boolean appliedBefore(DelayedFollower undo, Instant mistake) throws IOException {
     return undo.log(Instant.EPOCH, 10_000).stream()
-        .filter(c -> c.received().isBefore(mistake)).allMatch(DelayedFollower.LoggedChange::applied);
+        .filter(c -> c.received().toEpochMilli() < mistake.toEpochMilli())
+        .allMatch(DelayedFollower.LoggedChange::applied);
   }
 
   private interface Check {
