@@ -804,7 +804,7 @@ public final class ActivityLog implements Closeable {
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
       long size = ch.size();
       ByteBuffer header = ByteBuffer.allocate(HEADER);
-      readFully(ch, header, 0);
+      FileReads.readFully(ch, header, 0);
       header.flip();
       // The header is written with the file (temp + rename), so it is never torn: a bad one is damage.
       if (header.remaining() < HEADER || header.getInt() != MAGIC || header.getInt() != FORMAT) {
@@ -826,13 +826,13 @@ public final class ActivityLog implements Closeable {
           break;
         }
         lenBuf.clear();
-        readFully(ch, lenBuf, pos);
+        FileReads.readFully(ch, lenBuf, pos);
         int length = lenBuf.getInt(0);
         if (length <= 0 || length > MAX_FRAME) {
-          if (allZero(ch, pos, size)) {
+          if (FileReads.allZero(ch, pos, size)) {
             // zeros reserved ahead of the appends (or extended by the file system, never written)
             r.zeroTail = size - pos;
-          } else if (allZero(ch, pos + 4, size)) {
+          } else if (FileReads.allZero(ch, pos + 4, size)) {
             r.droppedTail = size - pos; // a length written only in part
           } else {
             r.corrupt = true;
@@ -845,11 +845,11 @@ public final class ActivityLog implements Closeable {
           break;
         }
         ByteBuffer frame = ByteBuffer.allocate(4 + length + 4);
-        readFully(ch, frame, pos);
+        FileReads.readFully(ch, frame, pos);
         CRC32C crc = new CRC32C();
         crc.update(frame.array(), 0, 4 + length);
         if ((int) crc.getValue() != frame.getInt(4 + length)) {
-          if (frameEnd == size || allZero(ch, frameEnd, size)) {
+          if (frameEnd == size || FileReads.allZero(ch, frameEnd, size)) {
             r.droppedTail = size - pos; // the last append, written only in part
           } else {
             r.corrupt = true; // more frames follow: this one was complete once
@@ -900,31 +900,5 @@ public final class ActivityLog implements Closeable {
     return true;
   }
 
-  private static boolean allZero(FileChannel ch, long from, long size) throws IOException {
-    ByteBuffer buf = ByteBuffer.allocate(8192);
-    long pos = from;
-    while (pos < size) {
-      buf.clear();
-      int n = ch.read(buf, pos);
-      if (n <= 0) {
-        break;
-      }
-      for (int i = 0; i < n; i++) {
-        if (buf.get(i) != 0) {
-          return false;
-        }
-      }
-      pos += n;
-    }
-    return true;
-  }
 
-  private static void readFully(FileChannel ch, ByteBuffer buf, long pos) throws IOException {
-    while (buf.hasRemaining()) {
-      int n = ch.read(buf, pos + buf.position());
-      if (n < 0) {
-        break;
-      }
-    }
-  }
 }

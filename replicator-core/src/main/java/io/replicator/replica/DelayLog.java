@@ -4,6 +4,7 @@ import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkNotNull;
 
 import java.io.Closeable;
+import io.replicator.meta.FileReads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -449,7 +450,7 @@ final class DelayLog implements Closeable {
           }
           if (h.millis() >= sinceMillis) {
             byte[] header = new byte[h.headerLength()];
-            readFully(ch, ByteBuffer.wrap(header), pos + HEAD);
+            FileReads.readFully(ch, ByteBuffer.wrap(header), pos + HEAD);
             crc.reset();
             if (!checkCrc(ch, pos, h, crc, chunk)) {
               throw corrupt(path, pos, "CRC mismatch");
@@ -642,7 +643,7 @@ final class DelayLog implements Closeable {
       Head h = readHead(ch, pos);
       if (!h.plausible()) {
         // Zeros are space the file system extended but the crash never filled; anything else is damage.
-        if (allZero(ch, pos, size)) {
+        if (FileReads.allZero(ch, pos, size)) {
           torn = "zeros";
           break;
         }
@@ -655,7 +656,7 @@ final class DelayLog implements Closeable {
       }
       crc.reset();
       if (!checkCrc(ch, pos, h, crc, chunk)) {
-        if (last && allZero(ch, end, size)) {
+        if (last && FileReads.allZero(ch, end, size)) {
           torn = "a record written in part";
           break;
         }
@@ -805,12 +806,12 @@ final class DelayLog implements Closeable {
       throw corrupt(s.path, offset, "a record that was valid is now unreadable");
     }
     byte[] header = new byte[h.headerLength()];
-    readFully(ch, ByteBuffer.wrap(header), offset + HEAD);
+    FileReads.readFully(ch, ByteBuffer.wrap(header), offset + HEAD);
     ByteBuffer payload = ByteBuffer.allocate(h.payloadLength());
-    readFully(ch, payload, offset + HEAD + header.length);
+    FileReads.readFully(ch, payload, offset + HEAD + header.length);
     payload.flip();
     ByteBuffer tail = ByteBuffer.allocate(4);
-    readFully(ch, tail, offset + HEAD + header.length + payload.remaining());
+    FileReads.readFully(ch, tail, offset + HEAD + header.length + payload.remaining());
     CRC32C crc = new CRC32C();
     crc.update(ByteBuffer.allocate(HEAD).putInt(h.length()).putLong(h.seq()).putLong(h.millis())
         .putInt(h.headerLength()).flip());
@@ -948,7 +949,7 @@ final class DelayLog implements Closeable {
   /** The fixed part of the record at {@code pos}; fields are zero where the file ends. */
   private static Head readHead(FileChannel ch, long pos) throws IOException {
     ByteBuffer b = ByteBuffer.allocate(HEAD);
-    readFully(ch, b, pos);
+    FileReads.readFully(ch, b, pos);
     return new Head(b.getInt(0), b.getLong(4), b.getLong(12), b.getInt(20));
   }
 
@@ -958,44 +959,17 @@ final class DelayLog implements Closeable {
     long end = pos + 4 + h.length();
     for (long at = pos; at < end; ) {
       chunk.clear().limit((int) Math.min(chunk.capacity(), end - at));
-      readFully(ch, chunk, at);
+      FileReads.readFully(ch, chunk, at);
       chunk.flip();
       at += chunk.remaining();
       crc.update(chunk);
     }
     ByteBuffer stored = ByteBuffer.allocate(4);
-    readFully(ch, stored, end);
+    FileReads.readFully(ch, stored, end);
     return (int) crc.getValue() == stored.getInt(0);
   }
 
-  private static boolean allZero(FileChannel ch, long from, long size) throws IOException {
-    ByteBuffer buf = ByteBuffer.allocate(8192);
-    for (long pos = from; pos < size; ) {
-      buf.clear();
-      int n = ch.read(buf, pos);
-      if (n <= 0) {
-        break;
-      }
-      for (int i = 0; i < n; i++) {
-        if (buf.get(i) != 0) {
-          return false;
-        }
-      }
-      pos += n;
-    }
-    return true;
-  }
 
-  /** Reads from {@code pos} until {@code buf} is full or the file ends (the rest stays zero). */
-  private static void readFully(FileChannel ch, ByteBuffer buf, long pos) throws IOException {
-    for (long at = pos; buf.hasRemaining(); ) {
-      int n = ch.read(buf, at);
-      if (n < 0) {
-        break;
-      }
-      at += n;
-    }
-  }
 
   /** Makes new and renamed directory entries durable; a no-op where directories cannot be opened. */
   private static void forceDirectory(Path dir) throws IOException {
