@@ -38,6 +38,8 @@ import java.util.Set;
  * }</pre>
  */
 public final class Replicator {
+  private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(Replicator.class);
+
   /** Name of the metadata directory under a root; hidden by the file system and never replicated. */
   public static final String METADATA_DIRECTORY = ".replicator";
   /** Default replication port. */
@@ -484,6 +486,7 @@ public final class Replicator {
       ReplicaStreams streams;
       ReplicatedFileSystem fs;
       try {
+        continueFollowers(metaDir, transport.nodeId());
         for (FollowerSpec f : followers) {
           // each follower has its own generations, bitmap and activity log on this node
           opened.add(new ReplicaStreams.Follower(f.name(), ReplicationStream.open(
@@ -508,6 +511,25 @@ public final class Replicator {
       }
       sink.awaitLive(connectTimeout.plusSeconds(5));
       return fs;
+    }
+
+    /**
+     * When this node was the secondary until now (a failover or a swap), it recorded by the old
+     * primary's marks what each follower may lack: each follower's stream continues from there
+     * (an incremental resync) instead of comparing everything.
+     */
+    private void continueFollowers(Path metaDir, String node) throws IOException {
+      io.replicator.replica.UnsharedChanges record =
+          io.replicator.replica.UnsharedChanges.take(metaDir, tracking.blockSize());
+      for (FollowerSpec f : followers) {
+        java.util.Optional<io.replicator.replica.UnsharedChanges.Shortfall> s = record.shortfall(f.name());
+        if (s.isPresent()) {
+          ReplicationStream.continueFollower(metaDir.resolve(FOLLOWERS_DIRECTORY).resolve(f.name()), node,
+              s.get().epoch(), s.get().generation(), s.get().blocks());
+          log.info("follower {} continues from the previous primary's stream: {} byte(s) in {} path(s) it may lack",
+              f.name(), s.get().blocks().dirtyBytes(), s.get().blocks().dirtyPathCount());
+        }
+      }
     }
 
     private static boolean hasData(Path root) throws IOException {

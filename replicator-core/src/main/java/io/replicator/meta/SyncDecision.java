@@ -90,6 +90,21 @@ public enum SyncDecision {
   }
 
   /**
+   * A follower continued from the previous primary's stream: its bitmap here is the secondary's
+   * record of mark epoch {@code continuedEpoch}, which says what the follower may lack but not what
+   * it received that the secondary never did. An incremental resync stays incremental only when
+   * the follower's own report of that epoch ({@code reportEpoch}) joins the bitmap; without it
+   * the resync compares everything. Any other decision, or a stream not continued (0), stands.
+   */
+  public static SyncDecision continueFollower(SyncDecision decision, long continuedEpoch, long reportEpoch) {
+    checkNotNull(decision, "decision");
+    if (continuedEpoch == 0 || decision != INCREMENTAL_LOCAL_SOURCE) {
+      return decision;
+    }
+    return reportEpoch == continuedEpoch ? INCREMENTAL_LOCAL_SOURCE : FULL_LOCAL_SOURCE;
+  }
+
+  /**
    * The full decision: the table, then for a split brain the operator's choice ({@code
    * discard_local} on exactly one side makes that side a full resync target), then {@code policy}.
    * When both operators asked to discard, nothing is chosen.

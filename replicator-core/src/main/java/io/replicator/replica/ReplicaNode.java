@@ -77,6 +77,8 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
   /** A delayed follower's spill log and applier; null otherwise. */
   private final DelayedApply delayed;
   private final ReplicaSyncState syncState;
+  /** What this replica received that other copies may lack, by the primary's marks. */
+  private final UnsharedChanges unshared;
   /** Why the last primary was refused (split brain, newer data here, unrelated data), or null. */
   private volatile String refusal;
   /** Injected disk faults (tests only); read on every apply, so a change reaches a live session. */
@@ -108,6 +110,8 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
     this.metadata = metadata;
     this.splitBrainPolicy = splitBrainPolicy;
     this.syncState = new ReplicaSyncState(root, metadata);
+    this.unshared = UnsharedChanges.take(root.resolve(ReplicaSyncState.METADATA_DIRECTORY),
+        io.replicator.meta.DirtyBitmap.DEFAULT_BLOCK_SIZE);
     this.server = TransportServer.start(listen, settings, this, 2);
   }
 
@@ -202,6 +206,8 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
         return Decision.refuse(problem);
       }
       refusal = null;
+      io.replicator.proto.CopyReport report = follower ? copyReport() : null;
+      unshared.sessionStarted();
       Session s;
       try {
         s = new Session(candidate, previousStopped);
@@ -215,7 +221,11 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
       log.info("primary {} connected from {}", candidate.remoteNodeId(), candidate.remoteAddress());
       io.replicator.proto.SyncState state;
       try {
-        state = syncState.toProto().toBuilder().setFollower(follower).build();
+        io.replicator.proto.SyncState.Builder b = syncState.toProto().toBuilder().setFollower(follower);
+        if (report != null) {
+          b.setCopyReport(report);
+        }
+        state = b.build();
       } catch (IOException e) {
         log.error("cannot read this replica's activity log: {}", e.toString());
         s.abort();
@@ -223,6 +233,29 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
       }
       return Decision.accept(s, syncState.generations().toProto(), state);
     }
+  }
+
+  /** The most a report of what this follower holds beyond the secondary may take in the handshake. */
+  private static final int MAX_REPORT_BYTES = 48 * 1024;
+
+  /**
+   * What this follower received that the pair's secondary may lack, for a primary that continues
+   * it from the previous one's stream; null when this node cannot say or it is too large to send
+   * in the handshake (the primary then resyncs by checksum).
+   */
+  private io.replicator.proto.CopyReport copyReport() {
+    java.util.Optional<UnsharedChanges.Shortfall> s = unshared.shortfall(UnsharedChanges.SECONDARY);
+    if (s.isEmpty()) {
+      return null;
+    }
+    byte[] blocks = s.get().blocks().serialize();
+    if (blocks.length > MAX_REPORT_BYTES) {
+      log.info("what this follower holds beyond the secondary takes {} bytes, more than a handshake carries: "
+          + "a primary that continues it resyncs by checksum", blocks.length);
+      return null;
+    }
+    return io.replicator.proto.CopyReport.newBuilder().setEpoch(s.get().epoch())
+        .setBlocks(com.google.protobuf.ByteString.copyFrom(blocks)).build();
   }
 
   private static boolean hasData(Path root) throws IOException {
@@ -279,6 +312,14 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
           + ") and primary '" + candidate.remoteNodeId() + "' (generation " + Long.toHexString(peer.current())
           + ") share no history";
     };
+  }
+
+  /**
+   * The copies whose position this replica learned from the primary's marks (followers by name,
+   * the secondary as an empty name): the ones a next primary could continue from its record.
+   */
+  public java.util.List<String> copiesWithKnownPosition() {
+    return unshared.copies();
   }
 
   /** Sessions started and not yet stopped (at most {@value #MAX_UNFINISHED_SESSIONS}). */
@@ -351,6 +392,14 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
       } catch (IOException e) {
         log.warn("closing the spill log: {}", e.toString());
       }
+    }
+    try {
+      // for this node's next run: as primary it continues the followers from it, as a follower it
+      // reports from it
+      unshared.save(root.resolve(ReplicaSyncState.METADATA_DIRECTORY));
+    } catch (IOException e) {
+      log.warn("cannot keep the record of what other copies may lack ({}): followers continue by checksum",
+          e.toString());
     }
     log.info("replica on {} stopped", root);
   }
@@ -460,6 +509,12 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
         }
         return;
       }
+      if (kind == Envelope.BodyCase.COPY_MARK) {
+        // at receipt, in stream order with the changes recorded at receipt
+        unshared.marked(frame.header().getCopyMark());
+        frame.release();
+        return;
+      }
       if (kind != Envelope.BodyCase.CHANGE) {
         frame.release();
         c.close(Goodbye.Code.PROTOCOL_ERROR, "a primary does not send " + kind);
@@ -485,6 +540,7 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
         return;
       }
       received.set(seq);
+      unshared.received(change);
       try {
         if (!applier.offer(seq, change, frame::release, true) && !paused) {
           paused = true;

@@ -157,6 +157,22 @@ final class FollowerSpill {
     }
   }
 
+  /**
+   * Sends {@code envelope} behind every change numbered so far when nothing is spilled (a spilled
+   * change was made before it and would follow it); -1 otherwise. See {@link SendWindow#sendBehindNumbered}.
+   */
+  long sendWhenNothingSpilled(PeerConnection c, io.replicator.proto.Envelope envelope) {
+    routeLock.lock();
+    try {
+      if (spillFor != null || givenUp) {
+        return -1;
+      }
+      return window.sendBehindNumbered(c, envelope);
+    } finally {
+      routeLock.unlock();
+    }
+  }
+
   // ---------------------------------------------------------------- the drainer (control thread)
 
   private void roomFreed() {

@@ -284,6 +284,8 @@ final class PeerLink {
       }
       // a follower's copy is never a source: what it holds only decides how much to send
       d = SyncDecision.decideForFollower(local, remote);
+      // continued from the previous primary: the follower's report of what it holds must join
+      d = tracking.continueFollower(d, peer.getSyncState().getCopyReport(), c.remoteNodeId());
     }
     log.info("connected to peer {} at {}: local {} / peer {} -> {}", c.remoteNodeId(), c.remoteAddress(), local,
         remote, d);

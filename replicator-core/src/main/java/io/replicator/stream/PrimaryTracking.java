@@ -101,6 +101,90 @@ final class PrimaryTracking implements Closeable {
     return generations;
   }
 
+  /**
+   * Before a follower's stream opens on a node that was the secondary: the follower held {@code
+   * heldGeneration} and may lack {@code blocks} of this node's data (the secondary's record of mark
+   * epoch {@code epoch}, {@link io.replicator.replica.UnsharedChanges}). The stream starts a
+   * generation of its own that tracks from the held one, so the generation rules choose an
+   * incremental resync; the follower's own report must join at its connection ({@link
+   * #continueFollower}).
+   */
+  static void continueFrom(Path dir, String nodeId, long epoch, long heldGeneration, DirtyBitmap blocks)
+      throws IOException {
+    NodeMetadataStore metadata = NodeMetadataStore.open(dir);
+    GenerationIds g = GenerationIds.of(heldGeneration, 0, java.util.List.of()).startTracking().newGeneration();
+    DirtyBitmapStore.open(dir, blocks.blockSize()).write(blocks);
+    if (java.nio.file.Files.exists(dir.resolve(ActivityLog.FILE_NAME))) {
+      // hot extents of an earlier time as primary here are about another position of the follower
+      try (ActivityLog al = ActivityLog.open(dir)) {
+        al.clear();
+      }
+    }
+    metadata.write(metadata.current().toBuilder().setFormat(1).setNodeId(nodeId)
+        .setGenerations(g.toProto())
+        .setPeerOutOfDate(true)
+        .setOutOfDateReason("continued from the previous primary's stream")
+        .setOutOfDateSinceMillis(System.currentTimeMillis())
+        .setPeerNeedsFullResync(false)
+        .setRunningAsPrimary(false)
+        .setContinuedEpoch(epoch)
+        .build());
+  }
+
+  /**
+   * At a follower's connection: when this stream was continued from the previous primary's, the
+   * follower's own report ({@code report}) joins the bitmap and the decision stays incremental;
+   * without a report of the same epoch, the follower gets a full (checksum) resync, kept durable
+   * until it completes. Either way the stream is no longer waiting for a report.
+   */
+  synchronized io.replicator.meta.SyncDecision continueFollower(io.replicator.meta.SyncDecision decision,
+      io.replicator.proto.CopyReport report, String follower) {
+    long epoch = metadata.current().getContinuedEpoch();
+    if (epoch == 0) {
+      return decision;
+    }
+    DirtyBitmap theirs = null;
+    long reportEpoch = 0;
+    String why = "it sent no report of what it received";
+    if (report.getEpoch() != 0) {
+      try {
+        theirs = DirtyBitmap.deserialize(report.getBlocks().toByteArray());
+        if (theirs.blockSize() == bitmap.blockSize()) {
+          reportEpoch = report.getEpoch();
+        } else {
+          why = "its report has blocks of " + theirs.blockSize() + " bytes, not " + bitmap.blockSize();
+        }
+      } catch (IOException e) {
+        why = "its report could not be read (" + e.getMessage() + ")";
+      }
+      if (reportEpoch != 0 && reportEpoch != epoch) {
+        why = "its report is of another primary's stream";
+      }
+    }
+    io.replicator.meta.SyncDecision next = io.replicator.meta.SyncDecision.continueFollower(decision, epoch, reportEpoch);
+    NodeMetadata.Builder m = metadata.current().toBuilder().setContinuedEpoch(0);
+    try {
+      if (next == io.replicator.meta.SyncDecision.INCREMENTAL_LOCAL_SOURCE) {
+        long before = bitmap.dirtyBytes();
+        bitmap.union(theirs);
+        bitmapChanged = true;
+        flushBitmap();
+        log.info("follower {} continues from the previous primary's stream: incremental resync of {} byte(s) "
+            + "in {} path(s), {} byte(s) of them from its own report", follower, bitmap.dirtyBytes(),
+            bitmap.dirtyPathCount(), bitmap.dirtyBytes() - before);
+      } else if (decision == io.replicator.meta.SyncDecision.INCREMENTAL_LOCAL_SOURCE) {
+        m.setPeerNeedsFullResync(true).setPeerOutOfDate(true)
+            .setOutOfDateReason("follower continued from the previous primary, but " + why);
+        log.warn("follower {} continued from the previous primary, but {}: full (checksum) resync", follower, why);
+      }
+      metadata.write(m.build());
+    } catch (IOException e) {
+      log.error("cannot record follower {}'s continuation: {}", follower, e.toString());
+      return io.replicator.meta.SyncDecision.FULL_LOCAL_SOURCE;
+    }
+    return next;
+  }
+
   boolean peerNeedsFullResync() {
     return metadata.current().getPeerNeedsFullResync();
   }

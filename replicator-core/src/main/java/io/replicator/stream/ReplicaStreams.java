@@ -35,6 +35,8 @@ public final class ReplicaStreams implements ChangeSink {
   private final ReplicationStream pair;
   private final Map<String, ReplicationStream> followers;
   private final List<ReplicationStream> waitedFor;
+  /** The copy marks while there are followers, else null (a pair alone needs none). */
+  private final CopyMarks marks;
 
   /** A follower stream and its name, for {@link #of}. */
   public record Follower(String name, ReplicationStream stream) {
@@ -58,6 +60,7 @@ public final class ReplicaStreams implements ChangeSink {
     }
     this.followers = Collections.unmodifiableMap(byName);
     this.waitedFor = List.copyOf(wait);
+    this.marks = followers.isEmpty() ? null : new CopyMarks(pair, followers);
   }
 
   /** The pair's stream with {@code followers} (any number, none included). */
@@ -82,6 +85,18 @@ public final class ReplicaStreams implements ChangeSink {
 
   @Override
   public Completion submit(FileChange change) throws IOException {
+    if (marks == null) {
+      return submitToAll(change);
+    }
+    long stamp = marks.enter();
+    try {
+      return submitToAll(change);
+    } finally {
+      marks.exit(stamp);
+    }
+  }
+
+  private Completion submitToAll(FileChange change) throws IOException {
     // the change exists locally: every follower gets it even when the pair's policy fails the write
     Completion first = Completion.DONE;
     IOException pairFailure = null;
@@ -133,6 +148,11 @@ public final class ReplicaStreams implements ChangeSink {
     pair.resync();
   }
 
+  /** The copy marks, null without followers (tests). */
+  CopyMarks marks() {
+    return marks;
+  }
+
   /** Lets the role decision gate writes; followers are not gated, they never hold writes. */
   public void gate(boolean aloneAllowed, String suspendedReason) {
     pair.gate(aloneAllowed, suspendedReason);
@@ -141,6 +161,15 @@ public final class ReplicaStreams implements ChangeSink {
   /** Closes the followers' streams, then the pair's (whose close hook reports the hand-over). */
   @Override
   public void close() throws IOException {
+    if (marks != null) {
+      // a clean hand-over (a swap) ends with where every copy stands: two marks after the drain,
+      // the second confirming the first, so the next primary continues the followers from there
+      pair.drain();
+      followers.values().forEach(ReplicationStream::drain);
+      marks.emit();
+      marks.emit();
+      marks.close();
+    }
     IOException first = null;
     for (ReplicationStream f : followers.values()) {
       try {

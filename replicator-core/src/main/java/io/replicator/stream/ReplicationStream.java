@@ -374,6 +374,67 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     return settings.mode();
   }
 
+  // ---------------------------------------------------------------- copy marks (ReplicaStreams)
+
+  /** Where a copy mark went in this stream: behind change {@code seq} on {@code connection}. */
+  record MarkSent(PeerConnection connection, long seq) {}
+
+  /**
+   * Sends a copy mark behind every change numbered so far (the caller keeps new changes out while
+   * it does); null when there is no live connection or changes are spilled ahead of it.
+   */
+  MarkSent sendMark(Envelope mark) {
+    PeerConnection c = link.live();
+    if (c == null || closed) {
+      return null;
+    }
+    FollowerSpill s = spill;
+    long seq = s != null ? s.sendWhenNothingSpilled(c, mark) : window.sendBehindNumbered(c, mark);
+    return seq < 0 ? null : new MarkSent(c, seq);
+  }
+
+  /**
+   * Whether the copy on {@code c} holds every change this stream numbered up to its applied
+   * acknowledgement: live on {@code c}, no resync running, nothing marked as missed.
+   */
+  boolean inSyncOn(PeerConnection c) {
+    return !closed && c != null && link.live() == c && c.isActive() && !resyncs.running()
+        && !tracking.peerOutOfDate();
+  }
+
+  long appliedSeq() {
+    return window.appliedSeq();
+  }
+
+  PeerConnection live() {
+    return link.live();
+  }
+
+  /** Waits, up to the drain timeout, for what was sent to be acknowledged (as {@link #close} does first). */
+  void drain() {
+    long deadline = System.nanoTime() + settings.drainTimeout().toNanos();
+    if (spill != null) {
+      spill.awaitDrained(deadline);
+    }
+    window.drain(Math.max(0, deadline - System.nanoTime()));
+  }
+
+  /**
+   * Before a follower's stream opens in {@code dir} on a node that was the secondary: the
+   * follower held {@code heldGeneration} and may lack {@code blocks} (the secondary's record of
+   * mark epoch {@code epoch}); its next connection resyncs incrementally when its own report of
+   * that epoch joins them, and by checksum otherwise.
+   */
+  public static void continueFollower(java.nio.file.Path dir, String nodeId, long epoch, long heldGeneration,
+      io.replicator.meta.DirtyBitmap blocks) throws IOException {
+    PrimaryTracking.continueFrom(dir, nodeId, epoch, heldGeneration, blocks);
+  }
+
+  /** The generation a copy in sync holds. */
+  long generation() {
+    return tracking.generations().current();
+  }
+
   // ---------------------------------------------------------------- status and close
 
   @Override

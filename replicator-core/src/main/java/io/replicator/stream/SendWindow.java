@@ -212,6 +212,23 @@ final class SendWindow {
     }
   }
 
+  /**
+   * Sends {@code envelope} on {@code c} behind every change numbered so far, and returns the last
+   * of them; -1 when {@code c} is not (or no longer) the connection changes go on.
+   */
+  long sendBehindNumbered(PeerConnection c, Envelope envelope) {
+    sendLock.lock();
+    try {
+      if (closed || c == null || c != connection || c == overflowed) {
+        return -1;
+      }
+      c.send(Frame.of(envelope));
+      return lastSeq;
+    } finally {
+      sendLock.unlock();
+    }
+  }
+
   // ---------------------------------------------------------------- sending
 
   /**

@@ -189,4 +189,57 @@ class SyncDecisionTest {
     assertThat(IN_SYNC.refusesConnection()).isFalse();
     assertThat(List.of(SyncDecision.values())).hasSize(7);
   }
+
+  // ------------------------------------------------------------------ followers
+
+  @Test
+  void a_follower_is_never_a_source_and_never_refused_for_what_it_holds() {
+    GenerationIds primary = losePeerAndWrite(SYNCED, 0x2222);
+    GenerationIds[] followers = {GenerationIds.NONE, SYNCED, losePeerAndWrite(SYNCED, 0x3333),
+        GenerationIds.NONE.newGeneration(0x9999), primary};
+    for (GenerationIds follower : followers) {
+      SyncDecision d = SyncDecision.decideForFollower(primary, follower);
+      assertThat(d.peerIsSource()).as("%s", follower).isFalse();
+      assertThat(d.refusesConnection()).as("%s", follower).isFalse();
+    }
+  }
+
+  @Test
+  void follower_table_in_sync_bitmap_or_checksum() {
+    GenerationIds tracking = losePeerAndWrite(SYNCED, 0x2222); // bitmap started at 0x1111
+    assertThat(SyncDecision.decideForFollower(SYNCED, SYNCED)).isEqualTo(IN_SYNC);
+    assertThat(SyncDecision.decideForFollower(tracking, SYNCED)).isEqualTo(INCREMENTAL_LOCAL_SOURCE);
+    // a follower at a generation this primary did not track from: compare everything
+    assertThat(SyncDecision.decideForFollower(tracking, GenerationIds.NONE.newGeneration(0x4444)))
+        .isEqualTo(FULL_LOCAL_SOURCE);
+    assertThat(SyncDecision.decideForFollower(tracking, GenerationIds.NONE)).isEqualTo(FULL_LOCAL_SOURCE);
+  }
+
+  @Test
+  void a_follower_continued_from_the_previous_primary_stays_incremental_only_with_its_own_report() {
+    long epoch = 0x5151;
+    // no continuation: the decision stands whatever the report
+    assertThat(SyncDecision.continueFollower(INCREMENTAL_LOCAL_SOURCE, 0, 0)).isEqualTo(INCREMENTAL_LOCAL_SOURCE);
+    assertThat(SyncDecision.continueFollower(INCREMENTAL_LOCAL_SOURCE, 0, 0x7777)).isEqualTo(INCREMENTAL_LOCAL_SOURCE);
+    // continued: its report of the same epoch keeps the bitmap; none, or another epoch's, compares everything
+    assertThat(SyncDecision.continueFollower(INCREMENTAL_LOCAL_SOURCE, epoch, epoch)).isEqualTo(INCREMENTAL_LOCAL_SOURCE);
+    assertThat(SyncDecision.continueFollower(INCREMENTAL_LOCAL_SOURCE, epoch, 0)).isEqualTo(FULL_LOCAL_SOURCE);
+    assertThat(SyncDecision.continueFollower(INCREMENTAL_LOCAL_SOURCE, epoch, 0x7777)).isEqualTo(FULL_LOCAL_SOURCE);
+    // a decision that was not incremental is never made incremental by a report
+    for (SyncDecision d : List.of(IN_SYNC, FULL_LOCAL_SOURCE)) {
+      assertThat(SyncDecision.continueFollower(d, epoch, epoch)).isEqualTo(d);
+    }
+  }
+
+  @Test
+  void after_a_failover_the_new_primary_continues_a_follower_that_held_the_old_primarys_generation() {
+    long held = 0x6161;
+    GenerationIds follower = GenerationIds.NONE.newGeneration(held);
+    // the new primary's stream for it: a generation of its own, tracking from the one the follower held
+    GenerationIds continued = GenerationIds.of(held, 0, List.of()).startTracking().newGeneration(0x7171);
+    assertThat(SyncDecision.decideForFollower(continued, follower)).isEqualTo(INCREMENTAL_LOCAL_SOURCE);
+    // a follower that moved on since (resynced by the old primary after the record was taken)
+    GenerationIds movedOn = follower.newGeneration(0x8181);
+    assertThat(SyncDecision.decideForFollower(continued, movedOn)).isEqualTo(FULL_LOCAL_SOURCE);
+  }
 }
