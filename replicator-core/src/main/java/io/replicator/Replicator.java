@@ -460,6 +460,7 @@ public final class Replicator {
         LinkCompression compression = switch (f.getCompression()) {
           case LINK_COMPRESSION_OFF -> LinkCompression.OFF;
           case LINK_COMPRESSION_LZ4 -> LinkCompression.LZ4;
+          case LINK_COMPRESSION_ZSTD -> LinkCompression.ZSTD;
           default -> LinkCompression.AUTO;
         };
         follower(f.getName(), parseAddress(f.getAddress()), feed, f.getBandwidth(), compression);

@@ -125,7 +125,7 @@ final class FrameCodec {
       }
       ByteBuf body = ctx.alloc().buffer((int) rawLength);
       try {
-        FrameCompression.decompress(frame, body, (int) rawLength);
+        FrameCompression.decompress(codec, frame, body, (int) rawLength);
         return body;
       } catch (RuntimeException e) {
         body.release();
@@ -232,9 +232,9 @@ final class FrameCodec {
         writeHeader(body, header, headerLength);
         ByteBuf payload = frame.payload();
         body.writeBytes(payload, payload.readerIndex(), payload.readableBytes());
-        packed = ctx.alloc().ioBuffer(PREFIX + FrameCompression.maxCompressedLength(bodyLength));
+        packed = ctx.alloc().ioBuffer(PREFIX + FrameCompression.maxCompressedLength(codec, bodyLength));
         packed.writerIndex(PREFIX);
-        int n = FrameCompression.compress(body, packed);
+        int n = FrameCompression.compress(codec, body, packed);
         if (4 + n >= bodyLength) {
           return false;
         }

@@ -13,9 +13,9 @@ import net.jpountz.lz4.LZ4Factory;
 import net.jpountz.lz4.LZ4SafeDecompressor;
 
 /**
- * Which codec a link uses (each side's {@link Compression} mode and where the peer is) and the LZ4
- * block codec itself. The decompressor is the bounds-checking one: a peer's bytes never make it
- * write past the size it announced.
+ * Which codec a link uses (each side's {@link Compression} mode, where the peer is, and whether
+ * zstd loads here) and the codecs themselves: LZ4 blocks, and zstd through {@link ZstdFrames}. Both
+ * decompress into exactly the size the frame announced: a peer's bytes never make them write past it.
  */
 final class FrameCompression {
   private static final LZ4Factory LZ4 = LZ4Factory.fastestInstance();
@@ -24,39 +24,60 @@ final class FrameCompression {
 
   private FrameCompression() {}
 
-  /** What the connecting side offers in its Hello. */
+  /** What the connecting side offers in its Hello, most wanted first. */
   static List<CompressionCodec> offer(Compression mode, SocketAddress remote) {
-    return wants(mode, remote) ? List.of(CompressionCodec.COMPRESSION_LZ4) : List.of();
+    // OFF and LZ4 never touch zstd, so a node that wants neither zstd nor AUTO never loads it
+    return wanted(mode, remote, (mode == Compression.ZSTD || mode == Compression.AUTO) && ZstdFrames.available());
   }
 
-  /** What the accepting side picks from the peer's offer: the first codec it wants too. */
+  /** What the accepting side picks from the peer's offer: the peer's most wanted codec that it wants too. */
   static CompressionCodec pick(Compression mode, SocketAddress remote, List<CompressionCodec> offered) {
-    if (wants(mode, remote) && offered.contains(CompressionCodec.COMPRESSION_LZ4)) {
-      return CompressionCodec.COMPRESSION_LZ4;
+    return pick(offered, offer(mode, remote));
+  }
+
+  /** The codecs a side with {@code mode} wants, most wanted first; {@code zstd}: whether zstd loaded here. */
+  static List<CompressionCodec> wanted(Compression mode, SocketAddress remote, boolean zstd) {
+    return switch (mode) {
+      case OFF -> List.of();
+      case LZ4 -> List.of(CompressionCodec.COMPRESSION_LZ4);
+      case ZSTD -> zstd ? List.of(CompressionCodec.COMPRESSION_ZSTD) : List.of();
+      // LZ4 first, as it costs little enough for a pair's own LAN link; zstd for a peer that insists
+      case AUTO -> !isRemote(remote) ? List.of()
+          : zstd ? List.of(CompressionCodec.COMPRESSION_LZ4, CompressionCodec.COMPRESSION_ZSTD)
+          : List.of(CompressionCodec.COMPRESSION_LZ4);
+    };
+  }
+
+  /** Not on loopback (nor an in-memory channel), where bytes are cheaper than the CPU that saves them. */
+  private static boolean isRemote(SocketAddress remote) {
+    return remote instanceof InetSocketAddress inet && inet.getAddress() != null
+        && !inet.getAddress().isLoopbackAddress();
+  }
+
+  /** The first of {@code offered} (the peer's order) that is also {@code wanted}; NONE when there is none. */
+  static CompressionCodec pick(List<CompressionCodec> offered, List<CompressionCodec> wanted) {
+    for (CompressionCodec c : offered) {
+      if (c != CompressionCodec.COMPRESSION_NONE && wanted.contains(c)) {
+        return c;
+      }
     }
     return CompressionCodec.COMPRESSION_NONE;
   }
 
-  private static boolean wants(Compression mode, SocketAddress remote) {
-    return switch (mode) {
-      case OFF -> false;
-      case LZ4 -> true;
-      // on loopback (or an in-memory channel) bytes are cheaper than the CPU that saves them
-      case AUTO -> remote instanceof InetSocketAddress inet && inet.getAddress() != null
-          && !inet.getAddress().isLoopbackAddress();
-    };
-  }
-
   /** Largest output of {@link #compress} for {@code length} input bytes. */
-  static int maxCompressedLength(int length) {
-    return COMPRESSOR.maxCompressedLength(length);
+  static int maxCompressedLength(CompressionCodec codec, int length) {
+    return codec == CompressionCodec.COMPRESSION_ZSTD ? ZstdFrames.maxCompressedLength(length)
+        : COMPRESSOR.maxCompressedLength(length);
   }
 
   /**
    * Compresses the readable bytes of {@code src} into {@code dst} from its writer index, which it
    * advances; returns the compressed length. {@code dst} must have {@link #maxCompressedLength} writable.
    */
-  static int compress(ByteBuf src, ByteBuf dst) {
+  static int compress(CompressionCodec codec, ByteBuf src, ByteBuf dst) {
+    if (codec == CompressionCodec.COMPRESSION_ZSTD) {
+      return ZstdFrames.compress(src, dst);
+    }
     int length = src.readableBytes();
     int n = COMPRESSOR.compress(src.nioBuffer(src.readerIndex(), length), 0, length,
         dst.nioBuffer(dst.writerIndex(), dst.writableBytes()), 0, dst.writableBytes());
@@ -71,7 +92,11 @@ final class FrameCompression {
    * @throws CorruptedFrameException when the block is malformed or does not make exactly
    *     {@code rawLength} bytes
    */
-  static void decompress(ByteBuf src, ByteBuf dst, int rawLength) {
+  static void decompress(CompressionCodec codec, ByteBuf src, ByteBuf dst, int rawLength) {
+    if (codec == CompressionCodec.COMPRESSION_ZSTD) {
+      ZstdFrames.decompress(src, dst, rawLength);
+      return;
+    }
     int n;
     try {
       n = DECOMPRESSOR.decompress(src.nioBuffer(src.readerIndex(), src.readableBytes()), 0, src.readableBytes(),

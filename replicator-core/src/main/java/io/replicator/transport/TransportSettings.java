@@ -45,12 +45,17 @@ public record TransportSettings(
 
   /** Which frames a node wants compressed on a link. */
   public enum Compression {
-    /** LZ4 unless the peer is on loopback, where the CPU costs more than the bytes saved. */
+    /**
+     * Unless the peer is on loopback, where the CPU costs more than the bytes saved: LZ4 first,
+     * zstd also (when it loads) for a peer that wants only zstd.
+     */
     AUTO,
     /** Never compress. */
     OFF,
     /** LZ4 on every link, loopback included (tests, or a slow local tunnel). */
-    LZ4
+    LZ4,
+    /** zstd on every link, loopback included, when its native library loads here; else none. */
+    ZSTD
   }
 
   public TransportSettings {

@@ -1,5 +1,6 @@
 package io.replicator.transport;
 
+import com.github.luben.zstd.Zstd;
 import io.replicator.proto.Change;
 import io.replicator.proto.CompressionCodec;
 import io.replicator.proto.Envelope;
@@ -81,15 +82,28 @@ final class Wire {
    * uncompressed bytes, true or not.
    */
   static byte[] compressedFrame(Envelope header, byte[] payload, long announcedLength) {
+    return compressedFrame(CompressionCodec.COMPRESSION_LZ4, header, payload, announcedLength);
+  }
+
+  /**
+   * A compressed frame (an LZ4 block or a zstd frame of the plain frame's body, made by the
+   * libraries directly) that announces {@code announcedLength} uncompressed bytes, true or not.
+   */
+  static byte[] compressedFrame(CompressionCodec codec, Envelope header, byte[] payload, long announcedLength) {
     byte[] plain = frame(header, payload);
     byte[] body = Arrays.copyOfRange(plain, 4, plain.length);
-    byte[] packed = LZ4Factory.safeInstance().fastCompressor().compress(body);
+    byte[] packed = codec == CompressionCodec.COMPRESSION_ZSTD ? Zstd.compress(body, 3)
+        : LZ4Factory.safeInstance().fastCompressor().compress(body);
     return ByteBuffer.allocate(8 + packed.length)
         .putInt((int) (0x8000_0000L | (4 + packed.length))).putInt((int) announcedLength).put(packed).array();
   }
 
   static byte[] compressedFrame(Envelope header, byte[] payload) {
-    return compressedFrame(header, payload, 4 + header.getSerializedSize() + payload.length);
+    return compressedFrame(CompressionCodec.COMPRESSION_LZ4, header, payload);
+  }
+
+  static byte[] compressedFrame(CompressionCodec codec, Envelope header, byte[] payload) {
+    return compressedFrame(codec, header, payload, 4 + header.getSerializedSize() + payload.length);
   }
 
   static Envelope change(long seq) {

@@ -75,12 +75,23 @@ class FollowerConfigTest {
   }
 
   @Test
+  void aSlowLinkFollowerCanAskForZstd() throws Exception {
+    AgentConfig config = AgentConfig.load(files.write(MINIMAL + """
+        followers {
+          far { address = "10.0.0.5:7400", root = "/srv/copy", compression = zstd }
+        }
+        """));
+
+    assertThat(config.follower("far").orElseThrow().compression()).isEqualTo(io.replicator.LinkCompression.ZSTD);
+  }
+
+  @Test
   void aBadCompressionIsRefusedWithItsLine() {
     assertThat(files.errors(MINIMAL + """
         followers {
           dr { address = "10.0.0.5:7400", root = "/srv/copy", compression = zip }
         }
-        """)).singleElement().asString().contains("followers.dr.compression");
+        """)).singleElement().asString().contains("followers.dr.compression").contains("LZ4, ZSTD");
   }
 
   @Test

@@ -3,6 +3,8 @@ package io.replicator.agent.pair;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.replicator.proto.FollowerLink;
+import io.replicator.proto.FollowerLog;
+import io.replicator.proto.FollowerView;
 import io.replicator.proto.StatusDocument;
 import io.replicator.tools.TreeDiff;
 import java.io.IOException;
@@ -10,17 +12,21 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.assertj.core.groups.Tuple;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A pair of agent processes with the torture's random workload and two followers run by their own
  * agents, one ASYNC and one DELAYED: both converge byte for byte with the primary, and after the
- * primary is killed with {@code kill -9} they follow the new primary and converge again.
+ * primary is killed with {@code kill -9} they follow the new primary and converge again. A delayed
+ * follower killed with {@code kill -9} while it holds a backlog keeps it across the restart.
  */
 @Timeout(value = 5, unit = TimeUnit.MINUTES)
 class FollowersIT {
@@ -64,6 +70,73 @@ class FollowersIT {
         .as("the delayed follower's agent reports its delay").isEqualTo(1);
   }
 
+  @Test
+  void delayedFollowerKilledWithABacklogKeepsItAndStillAppliesNothingEarly() throws Exception {
+    // long enough that the backlog taken at the pause outlives a kill and a restart on a loaded machine
+    Duration delay = Duration.ofSeconds(10);
+    pair = new PairProcesses(dir, false, "100ms", "600ms", 29L);
+    pair.withFollower("undo", "DELAYED", delay.toSeconds() + "s");
+    pair.startFollower("undo");
+    pair.startAgent("alpha");
+    pair.startAgent("beta");
+    String primary = awaitPrimary();
+    long before = pair.ackCount(primary);
+    pair.awaitOrDump("primary " + primary + " writing and its delayed follower connected", STEP,
+        () -> pair.ackCount(primary) > before + 50 && followersConnected(primary));
+    pauseWriter(primary);
+    // everything the primary sent is logged by the follower, and some of it is not applied yet
+    pair.awaitOrDump("the follower holding everything sent as a backlog", STEP, () -> allSent(primary)
+        && pair.followerStatus("undo").getFollowerNode().getBacklogChanges() > 0);
+    FollowerLog atKill = pair.followerLog("undo");
+    List<FollowerLog.Change> pending = atKill.getChangesList().stream().filter(c -> !c.getApplied()).toList();
+    assertThat(pending).as("changes received and not applied when the follower is killed").isNotEmpty();
+
+    pair.killFollower("undo");
+    pair.startFollower("undo");
+    pair.awaitOrDump("the delayed follower back", STEP, () -> pair.followerStatus("undo").hasFollowerNode());
+    FollowerView restarted = pair.followerStatus("undo").getFollowerNode();
+    assertThat(restarted.getBacklogChanges()).as("the backlog after kill -9 and a restart").isPositive();
+    // the pending changes still too young to apply are in the log with the sequence and receive time
+    // they had before the kill (an applied segment may have been dropped meanwhile, so only those)
+    FollowerLog afterRestart = pair.followerLog("undo");
+    Instant asked = Instant.now();
+    List<Tuple> young = pending.stream().filter(c -> received(c).plus(delay).isAfter(asked))
+        .map(c -> Tuple.tuple(c.getSequence(), c.getReceived(), false)).toList();
+    assertThat(young).as("changes logged before the kill and not due yet").isNotEmpty();
+    assertThat(afterRestart.getChangesList()).as("what was logged before the kill is still in the log")
+        .extracting(FollowerLog.Change::getSequence, FollowerLog.Change::getReceived, FollowerLog.Change::getApplied)
+        .containsAll(young);
+
+    // until it equals the primary: nothing applied that was received less than the delay before
+    Path root = pair.node(primary).root;
+    Path copy = pair.follower("undo").root;
+    List<String> early = new ArrayList<>();
+    pair.awaitOrDump("the delayed follower equal to " + primary + " after its restart", STEP, () -> {
+      FollowerLog log = pair.followerLog("undo");
+      Instant now = Instant.now();
+      for (FollowerLog.Change c : log.getChangesList()) {
+        if (c.getApplied() && received(c).plus(delay).isAfter(now)) {
+          early.add("change " + c.getSequence() + " received at " + received(c) + " applied by " + now);
+        }
+      }
+      return !log.getChangesList().isEmpty() && log.getChangesList().stream().allMatch(FollowerLog.Change::getApplied)
+          && equal(root, copy);
+    });
+    assertThat(early).as("changes applied before they were older than the delay").isEmpty();
+    assertThat(TreeDiff.compare(root, copy)).as("byte for byte").isEmpty();
+    assertThat(pair.followerStatus("undo").getFollowerNode().getBacklogChanges()).isZero();
+  }
+
+  private static Instant received(FollowerLog.Change c) {
+    return Instant.ofEpochSecond(c.getReceived().getSeconds(), c.getReceived().getNanos());
+  }
+
+  /** The primary's link to its followers has nothing sent and not yet acknowledged (logged, for a delayed one). */
+  private boolean allSent(String primary) {
+    return followersConnected(primary) && pair.statusDocument(primary).getFollowersList().stream()
+        .allMatch(l -> l.getInFlight().getChanges() == 0);
+  }
+
   /**
    * Pauses the primary's writer, waits for both followers to hold its tree (the delayed one once
    * the delay has passed), then lets it write again.
@@ -97,7 +170,7 @@ class FollowersIT {
   private boolean followersConnected(String primary) {
     StatusDocument doc = pair.statusDocument(primary);
     List<FollowerLink> links = doc.getFollowersList();
-    return links.size() == 2 && links.stream().allMatch(l -> l.getReported() && l.getConnected() && !l.getOutOfDate());
+    return links.size() == pair.followerCount() && links.stream().allMatch(l -> l.getReported() && l.getConnected() && !l.getOutOfDate());
   }
 
   private void pauseWriter(String node) throws IOException {

@@ -5,6 +5,7 @@ import com.google.protobuf.util.JsonFormat;
 import io.replicator.agent.sample.LedgerWriter;
 import io.replicator.cluster.AdminTokenFile;
 import io.replicator.cluster.LoopbackPorts;
+import io.replicator.proto.FollowerLog;
 import io.replicator.proto.StatusDocument;
 import io.replicator.testing.TcpProxy;
 import java.io.Closeable;
@@ -180,6 +181,10 @@ public final class PairProcesses implements Closeable {
     return f;
   }
 
+  public int followerCount() {
+    return followers.size();
+  }
+
   public Follower follower(String name) {
     return followers.get(name);
   }
@@ -211,6 +216,36 @@ public final class PairProcesses implements Closeable {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       return StatusDocument.getDefaultInstance();
+    }
+  }
+
+  /** The delayed follower's spill log ({@code GET /log}), oldest first; empty while it does not answer. */
+  public FollowerLog followerLog(String name) {
+    Follower f = followers.get(name);
+    try {
+      HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + f.adminPort
+          + "/log?limit=10000")).timeout(Duration.ofSeconds(3)).GET().build(), HttpResponse.BodyHandlers.ofString());
+      if (r.statusCode() != 200) {
+        return FollowerLog.getDefaultInstance();
+      }
+      FollowerLog.Builder log = FollowerLog.newBuilder();
+      JsonFormat.parser().merge(r.body(), log);
+      return log.build();
+    } catch (IOException e) {
+      return FollowerLog.getDefaultInstance();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return FollowerLog.getDefaultInstance();
+    }
+  }
+
+  /** {@code kill -9} of the follower's agent (and with it its replica server). */
+  public void killFollower(String name) throws Exception {
+    Follower f = followers.get(name);
+    if (f.agent != null) {
+      new ProcessBuilder("kill", "-9", Long.toString(f.agent.pid())).start().waitFor(10, TimeUnit.SECONDS);
+      f.agent.waitFor(10, TimeUnit.SECONDS);
+      f.agent = null;
     }
   }
 
