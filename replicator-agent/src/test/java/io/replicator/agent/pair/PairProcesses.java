@@ -500,6 +500,12 @@ public final class PairProcesses implements Closeable {
     return doc.hasExtra() ? doc.getExtra().getAgentRole().name() : "";
   }
 
+  /** What the application on node {@code name} logged so far (all its runs): its library is the primary. */
+  public String applicationLog(String name) throws IOException {
+    Path log = nodes.get(name).dir.resolve("app.log");
+    return Files.exists(log) ? Files.readString(log, java.nio.charset.StandardCharsets.UTF_8) : "";
+  }
+
   public boolean registered(String name) {
     return statusDocument(name).getExtra().getApplication().getRegistered();
   }
