@@ -87,6 +87,27 @@ public final class DirtyBitmap {
     }
   }
 
+  /**
+   * Marks what {@code change} touched: the blocks of a write, a truncation or a deletion, both
+   * names of a rename, the entry of anything else (a force touches nothing).
+   */
+  public void mark(io.replicator.change.FileChange change) {
+    if (change instanceof io.replicator.change.FileChange.Write w) {
+      markWrite(w.path(), w.position(), w.length());
+    } else if (change instanceof io.replicator.change.FileChange.WriteFile w) {
+      markWrite(w.path(), w.position(), w.payloadLength());
+      markPath(w.path());
+    } else if (change instanceof io.replicator.change.FileChange.Truncate t) {
+      markTruncate(t.path(), t.size());
+    } else if (change instanceof io.replicator.change.FileChange.Delete d) {
+      markDelete(d.path());
+    } else if (change instanceof io.replicator.change.FileChange.Move m) {
+      markMove(m.source(), m.target(), m.replaceExisting());
+    } else if (!(change instanceof io.replicator.change.FileChange.Force)) {
+      markPath(change.path());
+    }
+  }
+
   /** Marks all blocks of extent {@code extentIndex} of {@code extentSize} bytes (e.g. a peer's hot extent). */
   public void markExtent(String path, long extentIndex, long extentSize) {
     checkArgument(extentIndex >= 0 && extentSize > 0, "bad extent %s of size %s", extentIndex, extentSize);

@@ -83,7 +83,7 @@ public final class UnsharedChanges {
     if (!sessionMarked) {
       return;
     }
-    mark(open, change);
+    open.mark(change);
   }
 
   /** A mark from the primary: closes the open segment and learns where the copies stand. */
@@ -161,25 +161,6 @@ public final class UnsharedChanges {
   /** The copies this record knows a position of (followers by name; the secondary as {@link #SECONDARY}). */
   public synchronized List<String> copies() {
     return new ArrayList<>(positions.keySet());
-  }
-
-  static void mark(DirtyBitmap bitmap, FileChange change) {
-    if (change instanceof FileChange.Write w) {
-      bitmap.markWrite(w.path(), w.position(), w.length());
-    } else if (change instanceof FileChange.WriteFile w) {
-      bitmap.markWrite(w.path(), w.position(), w.data().remaining());
-      bitmap.markPath(w.path());
-    } else if (change instanceof FileChange.Truncate t) {
-      bitmap.markTruncate(t.path(), t.size());
-    } else if (change instanceof FileChange.Delete d) {
-      bitmap.markDelete(d.path());
-    } else if (change instanceof FileChange.Move m) {
-      bitmap.markMove(m.source(), m.target(), m.replaceExisting());
-    } else if (change instanceof FileChange.Copy c) {
-      bitmap.markPath(c.target());
-    } else if (!(change instanceof FileChange.Force)) {
-      bitmap.markPath(change.path());
-    }
   }
 
   // ---------------------------------------------------------------- kept across a clean close

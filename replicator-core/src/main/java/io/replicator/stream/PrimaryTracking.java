@@ -261,17 +261,7 @@ final class PrimaryTracking implements Closeable {
   /** Sets the bits (or dirty path) for a change the peer did not get. */
   void mark(FileChange change) {
     bitmapChanged = true;
-    if (change instanceof FileChange.Write w) {
-      bitmap.markWrite(w.path(), w.position(), w.length());
-    } else if (change instanceof FileChange.Truncate t) {
-      bitmap.markTruncate(t.path(), t.size());
-    } else if (change instanceof FileChange.Delete d) {
-      bitmap.markDelete(d.path());
-    } else if (change instanceof FileChange.Move m) {
-      bitmap.markMove(m.source(), m.target(), m.replaceExisting());
-    } else if (!(change instanceof FileChange.Force)) {
-      bitmap.markPath(change.path());
-    }
+    bitmap.mark(change);
   }
 
   /** Sets the bits of a write the peer may not have (its data is not needed). */
