@@ -522,6 +522,13 @@ public final class Replicator {
     private void continueFollowers(Path metaDir, String node) throws IOException {
       io.replicator.replica.UnsharedChanges record =
           io.replicator.replica.UnsharedChanges.take(metaDir, tracking.blockSize());
+      if (!record.keptBySecondary()) {
+        if (!record.copies().isEmpty()) {
+          // a follower promoted by hand: the others' reports are of what the secondary lacks, not it
+          log.info("this node was a follower until now: its followers are resynced by checksum");
+        }
+        return;
+      }
       for (FollowerSpec f : followers) {
         java.util.Optional<io.replicator.replica.UnsharedChanges.Shortfall> s = record.shortfall(f.name());
         if (s.isPresent()) {

@@ -307,6 +307,68 @@ class FollowersTest {
     }
   }
 
+  @Test
+  void followerPromotedByHandServesWhatItHoldsAndAReturningPairNodeIsRefusedUntilItDiscards() throws Exception {
+    InetSocketAddress dr = startFollower(false);
+    try (ReplicaServer second = Replicator.replica(base.resolve("follower2"))
+        .listen(new InetSocketAddress("127.0.0.1", 0))
+        .nodeId("test-follower2")
+        .heartbeat(Duration.ofMillis(100), Duration.ofMillis(1500))
+        .asFollower()
+        .start()) {
+      pair = ReplicaPair.start(base, false);
+      ReplicatedFileSystem fs = pair.openPrimary(ReplicationMode.SYNC, b -> b
+          .follower("dr", dr, ReplicationMode.ASYNC)
+          .follower("dr2", second.localAddress(), ReplicationMode.ASYNC));
+      Files.createDirectories(fs.getPath("/docs"));
+      for (int i = 0; i < 20; i++) {
+        Files.writeString(fs.getPath("/docs/" + i + ".txt"), "document " + i);
+      }
+      awaitFollowerHolds(fs, pair.primaryRoot);
+      await().atMost(CONVERGE).untilAsserted(() -> {
+        assertThat(fs.followers().get("dr2").inSync()).isTrue();
+        assertThat(TreeDiff.compare(pair.primaryRoot, base.resolve("follower2"))).isEmpty();
+      });
+
+      // both pair nodes are gone; the operator stops the follower and opens its tree as primary
+      fs.close();
+      pair.stopReplica();
+      follower.close();
+      follower = null;
+      pair.startReplica();
+      Files.writeString(pair.replicaRoot.resolve("docs/0.txt"), "the old secondary's own change");
+      try (LogCapture log = LogCapture.start()) {
+        promoted = Replicator.primary(followerRoot())
+            .peer(pair.replica().localAddress())
+            .nodeId("test-follower")
+            .heartbeat(Duration.ofMillis(100), Duration.ofMillis(1500))
+            .connectTimeout(Duration.ofMillis(500))
+            .follower("dr2", second.localAddress(), ReplicationMode.ASYNC)
+            .open();
+        Files.writeString(promoted.getPath("/docs/after.txt"), "written after the promotion");
+
+        // its generation ids share no history with the old pair's: refused, nothing overwritten
+        await().atMost(CONVERGE).untilAsserted(() ->
+            assertThat(promoted.status().problem()).hasValueSatisfying(p -> assertThat(p).contains("unrelated")));
+        assertThat(Files.readString(pair.replicaRoot.resolve("docs/0.txt"))).isEqualTo("the old secondary's own change");
+        // the other follower follows it, by checksum: its report is of what the secondary lacked
+        await().atMost(CONVERGE).untilAsserted(() -> {
+          assertThat(promoted.followers().get("dr2").inSync()).isTrue();
+          assertThat(TreeDiff.compare(followerRoot(), base.resolve("follower2"))).isEmpty();
+        });
+        assertThat(log.lines()).noneMatch(l -> l.contains("incremental resync to test-follower2"));
+      }
+
+      // the operator discards the old secondary's data: it becomes a copy of the promoted follower
+      pair.stopReplica();
+      pair.startReplica(b -> b.discardLocalChanges());
+      await().atMost(CONVERGE).untilAsserted(() -> {
+        assertThat(promoted.status().inSync()).isTrue();
+        assertThat(TreeDiff.compare(followerRoot(), pair.replicaRoot)).isEmpty();
+      });
+    }
+  }
+
   private ReplicatedFileSystem promote(InetSocketAddress dr) throws IOException {
     int gone = LoopbackPorts.reserve();
     return Replicator.primary(pair.replicaRoot)

@@ -396,7 +396,7 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
     try {
       // for this node's next run: as primary it continues the followers from it, as a follower it
       // reports from it
-      unshared.save(root.resolve(ReplicaSyncState.METADATA_DIRECTORY));
+      unshared.save(root.resolve(ReplicaSyncState.METADATA_DIRECTORY), !follower);
     } catch (IOException e) {
       log.warn("cannot keep the record of what other copies may lack ({}): followers continue by checksum",
           e.toString());

@@ -67,6 +67,8 @@ public final class UnsharedChanges {
   private DirtyBitmap open;
   /** Whether the current session saw its first mark: only then is anything recorded. */
   private boolean sessionMarked;
+  /** Read back from a record the pair's secondary kept (see {@link #save}). */
+  private boolean bySecondary;
 
   public UnsharedChanges(int blockSize) {
     this.blockSize = blockSize;
@@ -158,6 +160,14 @@ public final class UnsharedChanges {
     return Optional.of(new Shortfall(epoch, p.getGeneration(), out));
   }
 
+  /**
+   * Whether this record was kept by the pair's secondary: a follower's reports say what the
+   * secondary may lack, so only the secondary, as the next primary, may continue followers from it.
+   */
+  public synchronized boolean keptBySecondary() {
+    return bySecondary;
+  }
+
   /** The copies this record knows a position of (followers by name; the secondary as {@link #SECONDARY}). */
   public synchronized List<String> copies() {
     return new ArrayList<>(positions.keySet());
@@ -165,10 +175,14 @@ public final class UnsharedChanges {
 
   // ---------------------------------------------------------------- kept across a clean close
 
-  /** Writes the record into {@code dir} (a clean close); the next {@link #take} reads it once. */
-  public synchronized void save(Path dir) throws IOException {
+  /**
+   * Writes the record into {@code dir} (a clean close); the next {@link #take} reads it once.
+   * {@code bySecondary}: this node is the pair's secondary, so that as the next primary it may
+   * continue the followers from it (a follower's record is only for its own reports).
+   */
+  public synchronized void save(Path dir, boolean bySecondary) throws IOException {
     CopyRecord.Builder b = CopyRecord.newBuilder().setEpoch(epoch).setValidFrom(validFrom)
-        .addAllPositions(positions.values());
+        .addAllPositions(positions.values()).setBySecondary(bySecondary);
     if (sessionMarked || !closed.isEmpty()) {
       for (Segment s : closed) {
         b.addSegments(CopySegment.newBuilder().setClosing(s.closing())
@@ -232,6 +246,7 @@ public final class UnsharedChanges {
       }
       u.epoch = r.getEpoch();
       u.validFrom = r.getValidFrom();
+      u.bySecondary = r.getBySecondary();
       for (CopyPosition p : r.getPositionsList()) {
         u.positions.put(p.getSecondary() ? SECONDARY : p.getName(), p);
       }

@@ -81,6 +81,8 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
   private volatile String suspendedReason;
   private volatile boolean closed;
   private volatile java.util.function.Consumer<Boolean> onClose;
+  /** When {@link #drain} ran before close, its deadline (System.nanoTime), else 0. */
+  private volatile long drainDeadline;
 
   private ReplicationStream(StreamSettings settings, TransportClient client, PrimaryTracking tracking,
       SplitBrainPolicy splitBrainPolicy) {
@@ -413,6 +415,7 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
   /** Waits, up to the drain timeout, for what was sent to be acknowledged (as {@link #close} does first). */
   void drain() {
     long deadline = System.nanoTime() + settings.drainTimeout().toNanos();
+    drainDeadline = deadline;
     if (spill != null) {
       spill.awaitDrained(deadline);
     }
@@ -501,7 +504,9 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     if (closed) {
       return;
     }
-    long drainDeadline = System.nanoTime() + settings.drainTimeout().toNanos();
+    // one drain timeout in all: when drain() ran first (a hand-over's last marks), its deadline stands
+    long drainDeadline = this.drainDeadline != 0 ? this.drainDeadline
+        : System.nanoTime() + settings.drainTimeout().toNanos();
     if (spill != null) {
       spill.awaitDrained(drainDeadline);
     }

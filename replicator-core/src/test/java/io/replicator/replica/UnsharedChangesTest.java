@@ -143,9 +143,10 @@ class UnsharedChangesTest {
     u.received(write("a", 0));
     u.marked(mark(EPOCH, 2, follower("dr", 1)));
     u.received(write("a", 7));
-    u.save(dir);
+    u.save(dir, true);
 
     UnsharedChanges again = UnsharedChanges.take(dir, BLOCK);
+    assertThat(again.keptBySecondary()).isTrue();
     assertThat(again.shortfall("dr").orElseThrow().blocks().snapshot().blockCount("a")).isEqualTo(2);
     // read once: a crash after this start must not find the old record
     assertThat(Files.exists(dir.resolve(UnsharedChanges.FILE_NAME))).isFalse();
