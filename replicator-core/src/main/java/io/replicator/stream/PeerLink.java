@@ -337,8 +337,13 @@ final class PeerLink {
   }
 
   private void refuse(PeerConnection c, String why) {
+    if (!why.equals(problem)) {
+      log.error("{}", why);
+    } else {
+      // the same refusal on every retry: said once, status keeps showing it
+      log.debug("{}", why);
+    }
     problem = why;
-    log.error("{}", why);
     current = null;
     settleFirstAttempt();
     c.close(Goodbye.Code.REFUSED, why);

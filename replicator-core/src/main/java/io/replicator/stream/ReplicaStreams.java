@@ -85,8 +85,8 @@ public final class ReplicaStreams implements ChangeSink {
 
   @Override
   public Completion submit(FileChange change) throws IOException {
-    if (marks == null) {
-      return submitToAll(change);
+    if (followers.isEmpty()) {
+      return pair.submit(change);
     }
     long stamp = marks.enter();
     try {
