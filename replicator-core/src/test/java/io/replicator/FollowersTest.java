@@ -251,8 +251,9 @@ class FollowersTest {
     awaitFollowerHolds(fs, pair.primaryRoot);
     assertThat(pair.differences()).isEmpty();
 
-    // the primary goes away; the secondary takes over with the same follower declared
+    // the primary hands over (its last marks say where every copy stands), the secondary takes over
     fs.close();
+    awaitRecordsCanAnswer();
     pair.stopReplica();
     long before = proxy.upstreamBytes();
     try (LogCapture log = LogCapture.start()) {
@@ -282,10 +283,7 @@ class FollowersTest {
     }
     awaitFollowerHolds(fs, pair.primaryRoot);
     // both replicas learned where the other stands from the primary's marks
-    await().atMost(CONVERGE).untilAsserted(() -> {
-      assertThat(((io.replicator.replica.ReplicaNode) pair.replica()).copiesWithKnownPosition()).contains("dr");
-      assertThat(((io.replicator.replica.ReplicaNode) follower).copiesWithKnownPosition()).contains("");
-    });
+    awaitRecordsCanAnswer();
 
     // the secondary stops hearing the primary, which goes on alone: only the follower gets these
     pair.proxy().partition(true);
@@ -367,6 +365,17 @@ class FollowersTest {
         assertThat(TreeDiff.compare(followerRoot(), pair.replicaRoot)).isEmpty();
       });
     }
+  }
+
+  /**
+   * Until both replicas processed what the primary sent last: its final marks may still be on their
+   * way (through the proxy, or queued behind the replica's applier) when the test moves on.
+   */
+  private void awaitRecordsCanAnswer() {
+    await().atMost(CONVERGE).untilAsserted(() -> {
+      assertThat(((io.replicator.replica.ReplicaNode) pair.replica()).copiesItCanAnswerFor()).contains("dr");
+      assertThat(((io.replicator.replica.ReplicaNode) follower).copiesItCanAnswerFor()).contains("");
+    });
   }
 
   private ReplicatedFileSystem promote(InetSocketAddress dr) throws IOException {

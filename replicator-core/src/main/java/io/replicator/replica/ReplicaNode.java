@@ -246,6 +246,8 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
   private io.replicator.proto.CopyReport copyReport() {
     java.util.Optional<UnsharedChanges.Shortfall> s = unshared.shortfall(UnsharedChanges.SECONDARY);
     if (s.isEmpty()) {
+      log.info("no report of what this follower holds beyond the secondary ({}): a primary that continues it "
+          + "resyncs by checksum", unshared);
       return null;
     }
     byte[] blocks = s.get().blocks().serialize();
@@ -315,11 +317,12 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
   }
 
   /**
-   * The copies whose position this replica learned from the primary's marks (followers by name,
-   * the secondary as an empty name): the ones a next primary could continue from its record.
+   * The copies this replica's record can say what they may lack of (followers by name, the
+   * secondary as an empty name): as the secondary, the followers a next primary here continues
+   * incrementally; as a follower, whether it can report to one.
    */
-  public java.util.List<String> copiesWithKnownPosition() {
-    return unshared.copies();
+  public java.util.List<String> copiesItCanAnswerFor() {
+    return unshared.answerableCopies();
   }
 
   /** Sessions started and not yet stopped (at most {@value #MAX_UNFINISHED_SESSIONS}). */

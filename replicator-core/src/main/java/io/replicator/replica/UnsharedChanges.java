@@ -168,9 +168,29 @@ public final class UnsharedChanges {
     return bySecondary;
   }
 
+  @Override
+  public synchronized String toString() {
+    StringBuilder b = new StringBuilder("record of epoch ").append(Long.toHexString(epoch)).append(" from mark ")
+        .append(validFrom).append(", ").append(closed.size()).append(" segment(s), positions");
+    positions.forEach((name, p) -> b.append(' ').append(name.isEmpty() ? "secondary" : name).append('@')
+        .append(p.getMark()));
+    return b.toString();
+  }
+
   /** The copies this record knows a position of (followers by name; the secondary as {@link #SECONDARY}). */
   public synchronized List<String> copies() {
     return new ArrayList<>(positions.keySet());
+  }
+
+  /** The copies it can say what they may lack of (see {@link #shortfall}). */
+  public synchronized List<String> answerableCopies() {
+    List<String> out = new ArrayList<>();
+    positions.forEach((name, p) -> {
+      if (epoch != 0 && p.getMark() >= validFrom) {
+        out.add(name);
+      }
+    });
+    return out;
   }
 
   // ---------------------------------------------------------------- kept across a clean close
