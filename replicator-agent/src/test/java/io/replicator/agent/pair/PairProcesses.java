@@ -219,23 +219,43 @@ public final class PairProcesses implements Closeable {
     }
   }
 
+  /**
+   * The follower's own view once it answers: polled, since on a loaded machine one status request
+   * may time out (and {@link #followerStatus} then reads as an empty document).
+   */
+  public io.replicator.proto.FollowerView answeredFollowerView(String name) {
+    return org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(100))
+        .until(() -> followerStatus(name), StatusDocument::hasFollowerNode).getFollowerNode();
+  }
+
+  /** The delayed follower's spill log once it answers (polled, as {@link #answeredFollowerView}). */
+  public FollowerLog answeredFollowerLog(String name) {
+    return org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(100))
+        .until(() -> fetchFollowerLog(name), java.util.Objects::nonNull);
+  }
+
   /** The delayed follower's spill log ({@code GET /log}), oldest first; empty while it does not answer. */
   public FollowerLog followerLog(String name) {
+    FollowerLog log = fetchFollowerLog(name);
+    return log == null ? FollowerLog.getDefaultInstance() : log;
+  }
+
+  private FollowerLog fetchFollowerLog(String name) {
     Follower f = followers.get(name);
     try {
       HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + f.adminPort
           + "/log?limit=10000")).timeout(Duration.ofSeconds(3)).GET().build(), HttpResponse.BodyHandlers.ofString());
       if (r.statusCode() != 200) {
-        return FollowerLog.getDefaultInstance();
+        return null;
       }
       FollowerLog.Builder log = FollowerLog.newBuilder();
       JsonFormat.parser().merge(r.body(), log);
       return log.build();
     } catch (IOException e) {
-      return FollowerLog.getDefaultInstance();
+      return null;
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      return FollowerLog.getDefaultInstance();
+      return null;
     }
   }
 
