@@ -34,6 +34,8 @@ class FollowersTest {
   private static final int BIG = 16 << 20;
 
   @TempDir Path base;
+  /** This test's own cluster: a node of another test reaching a reused port is refused at the handshake. */
+  private final String cluster = "followers-" + java.util.UUID.randomUUID();
   private ReplicaPair pair;
   private ReplicaServer follower;
   private TcpProxy proxy;
@@ -64,6 +66,7 @@ class FollowersTest {
 
   private InetSocketAddress startFollower(boolean viaProxy) throws IOException {
     follower = Replicator.replica(followerRoot())
+        .clusterName(cluster)
         .listen(new InetSocketAddress("127.0.0.1", 0))
         .nodeId("test-follower")
         .heartbeat(Duration.ofMillis(100), Duration.ofMillis(1500))
@@ -86,7 +89,7 @@ class FollowersTest {
   @Test
   void asyncFollowerConvergesByteForByteUnderTheTortureWorkload() throws Exception {
     InetSocketAddress dr = startFollower(false);
-    pair = ReplicaPair.start(base, false);
+    pair = ReplicaPair.start(base, false, cluster);
     ReplicatedFileSystem fs = pair.openPrimary(ReplicationMode.SYNC, b -> b.follower("dr", dr, ReplicationMode.ASYNC));
 
     RandomWorkload.run(fs, 4, 300, 11);
@@ -99,7 +102,7 @@ class FollowersTest {
   @Test
   void syncFollowerHoldsEveryAcknowledgedWriteWhenItReturns() throws Exception {
     InetSocketAddress dr = startFollower(false);
-    pair = ReplicaPair.start(base, false);
+    pair = ReplicaPair.start(base, false, cluster);
     ReplicatedFileSystem fs = pair.openPrimary(ReplicationMode.SYNC, b -> b.follower("dr", dr, ReplicationMode.SYNC));
     Random rnd = new Random(3);
     try (FileChannel ch = FileChannel.open(fs.getPath("/both.dat"), StandardOpenOption.CREATE,
@@ -118,7 +121,7 @@ class FollowersTest {
   @Test
   void followerThatWasAwayGetsOnlyWhatItMissedAndNeverHeldWrites() throws Exception {
     InetSocketAddress dr = startFollower(true);
-    pair = ReplicaPair.start(base, false);
+    pair = ReplicaPair.start(base, false, cluster);
     ReplicatedFileSystem fs = pair.openPrimary(ReplicationMode.SYNC, b -> b.follower("dr", dr, ReplicationMode.ASYNC));
     Path big = fs.getPath("/big.dat");
     writeRandom(big, BIG, 1);
@@ -153,7 +156,7 @@ class FollowersTest {
   void slowAsyncFollowerFallsBackToItsBitmapInsteadOfHoldingWrites() throws Exception {
     InetSocketAddress dr = startFollower(true);
     proxy.bandwidth(128 * 1024);
-    pair = ReplicaPair.start(base, false);
+    pair = ReplicaPair.start(base, false, cluster);
     // no spill: a full window falls back at once
     ReplicatedFileSystem fs = pair.openPrimary(ReplicationMode.SYNC,
         b -> b.window(1 << 20, 256).followerSpill(0).follower("dr", dr, ReplicationMode.ASYNC));
@@ -172,7 +175,7 @@ class FollowersTest {
   void burstOnASlowLinkIsAbsorbedByTheSpillAndTheFollowerConvergesWithoutAResync() throws Exception {
     try (LogCapture logs = LogCapture.start()) {
       InetSocketAddress dr = startFollower(true);
-      pair = ReplicaPair.start(base, false);
+      pair = ReplicaPair.start(base, false, cluster);
       ReplicatedFileSystem fs = pair.openPrimary(ReplicationMode.SYNC,
           b -> b.window(1 << 20, 256).followerSpill(64L << 20).follower("dr", dr, ReplicationMode.ASYNC));
       Files.writeString(fs.getPath("/before.txt"), "before the burst");
@@ -208,7 +211,7 @@ class FollowersTest {
     try (LogCapture logs = LogCapture.start()) {
       InetSocketAddress dr = startFollower(true);
       proxy.bandwidth(128 * 1024);
-      pair = ReplicaPair.start(base, false);
+      pair = ReplicaPair.start(base, false, cluster);
       ReplicatedFileSystem fs = pair.openPrimary(ReplicationMode.SYNC,
           b -> b.window(1 << 20, 256).followerSpill(2L << 20).follower("dr", dr, ReplicationMode.ASYNC));
       long total = 8L << 20;
@@ -241,7 +244,7 @@ class FollowersTest {
   @Test
   void afterFailoverTheFollowerContinuesFromTheNewPrimaryWithAnIncrementalResyncOnly() throws Exception {
     InetSocketAddress dr = startFollower(true);
-    pair = ReplicaPair.start(base, false);
+    pair = ReplicaPair.start(base, false, cluster);
     ReplicatedFileSystem fs = pair.openPrimary(ReplicationMode.SYNC, b -> b.follower("dr", dr, ReplicationMode.ASYNC));
     writeRandom(fs.getPath("/big.dat"), BIG, 5);
     Files.createDirectories(fs.getPath("/docs"));
@@ -275,7 +278,7 @@ class FollowersTest {
   @Test
   void followerThatReceivedWritesTheSecondaryNeverGotIsBroughtBackToTheNewPrimary() throws Exception {
     InetSocketAddress dr = startFollower(false);
-    pair = ReplicaPair.start(base, true);
+    pair = ReplicaPair.start(base, true, cluster);
     ReplicatedFileSystem fs = pair.openPrimary(ReplicationMode.SYNC, b -> b.follower("dr", dr, ReplicationMode.ASYNC));
     Files.createDirectories(fs.getPath("/docs"));
     for (int i = 0; i < 20; i++) {
@@ -309,12 +312,13 @@ class FollowersTest {
   void followerPromotedByHandServesWhatItHoldsAndAReturningPairNodeIsRefusedUntilItDiscards() throws Exception {
     InetSocketAddress dr = startFollower(false);
     try (ReplicaServer second = Replicator.replica(base.resolve("follower2"))
+        .clusterName(cluster)
         .listen(new InetSocketAddress("127.0.0.1", 0))
         .nodeId("test-follower2")
         .heartbeat(Duration.ofMillis(100), Duration.ofMillis(1500))
         .asFollower()
         .start()) {
-      pair = ReplicaPair.start(base, false);
+      pair = ReplicaPair.start(base, false, cluster);
       ReplicatedFileSystem fs = pair.openPrimary(ReplicationMode.SYNC, b -> b
           .follower("dr", dr, ReplicationMode.ASYNC)
           .follower("dr2", second.localAddress(), ReplicationMode.ASYNC));
@@ -337,6 +341,7 @@ class FollowersTest {
       Files.writeString(pair.replicaRoot.resolve("docs/0.txt"), "the old secondary's own change");
       try (LogCapture log = LogCapture.start()) {
         promoted = Replicator.primary(followerRoot())
+            .clusterName(cluster)
             .peer(pair.replica().localAddress())
             .nodeId("test-follower")
             .heartbeat(Duration.ofMillis(100), Duration.ofMillis(1500))
@@ -381,6 +386,7 @@ class FollowersTest {
   private ReplicatedFileSystem promote(InetSocketAddress dr) throws IOException {
     int gone = LoopbackPorts.reserve();
     return Replicator.primary(pair.replicaRoot)
+        .clusterName(cluster)
         .peer(new InetSocketAddress("127.0.0.1", gone))
         .nodeId("test-replica")
         .heartbeat(Duration.ofMillis(100), Duration.ofMillis(1500))
@@ -391,8 +397,9 @@ class FollowersTest {
 
   @Test
   void secondaryDeclaredAsFollowerIsRefusedNotOverwritten() throws Exception {
-    pair = ReplicaPair.start(base, false);
+    pair = ReplicaPair.start(base, false, cluster);
     try (ReplicaServer notAFollower = Replicator.replica(base.resolve("other"))
+        .clusterName(cluster)
         .listen(new InetSocketAddress("127.0.0.1", 0))
         .nodeId("other-secondary")
         .start()) {

@@ -26,16 +26,28 @@ public final class ReplicaPair implements Closeable {
   private TcpProxy proxy;
   private ReplicatedFileSystem fs;
   private int replicaPort;
+  /** The cluster both nodes name in their handshake. */
+  private final String cluster;
 
-  private ReplicaPair(Path primaryRoot, Path replicaRoot, boolean viaProxy) {
+  private ReplicaPair(Path primaryRoot, Path replicaRoot, boolean viaProxy, String cluster) {
     this.primaryRoot = primaryRoot;
     this.replicaRoot = replicaRoot;
     this.viaProxy = viaProxy;
+    this.cluster = cluster;
   }
 
   /** Starts a replica under {@code base/replica}; the primary is opened by {@link #openPrimary}. */
   public static ReplicaPair start(Path base, boolean viaProxy) throws IOException {
-    ReplicaPair pair = new ReplicaPair(base.resolve("primary"), base.resolve("replica"), viaProxy);
+    return start(base, viaProxy, "replicator");
+  }
+
+  /**
+   * As {@link #start(Path, boolean)}, in cluster {@code cluster}: a test that brings nodes of its
+   * own (followers, a promoted node) names one of its own, so that no node of another test that
+   * happens to reach a reused port is taken for one of its nodes.
+   */
+  public static ReplicaPair start(Path base, boolean viaProxy, String cluster) throws IOException {
+    ReplicaPair pair = new ReplicaPair(base.resolve("primary"), base.resolve("replica"), viaProxy, cluster);
     pair.startReplica();
     if (viaProxy) {
       pair.proxy = new TcpProxy(pair.replica.localAddress());
@@ -48,6 +60,7 @@ public final class ReplicaPair implements Closeable {
       throws IOException {
     InetSocketAddress peer = viaProxy ? proxy.address() : new InetSocketAddress("127.0.0.1", replicaPort);
     fs = extra.apply(Replicator.primary(primaryRoot)
+            .clusterName(cluster)
             .peer(peer)
             .nodeId("test-primary")
             .mode(mode)
@@ -89,6 +102,7 @@ public final class ReplicaPair implements Closeable {
   /** Starts the replica with whatever the caller adds (a split-brain choice, say). */
   public void startReplica(UnaryOperator<Replicator.ReplicaBuilder> extra) throws IOException {
     replica = extra.apply(Replicator.replica(replicaRoot)
+        .clusterName(cluster)
         .listen(new InetSocketAddress("127.0.0.1", replicaPort))
         .nodeId("test-replica")
         .heartbeat(Duration.ofMillis(100), Duration.ofMillis(1500)))
