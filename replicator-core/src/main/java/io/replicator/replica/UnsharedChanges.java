@@ -17,7 +17,6 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -249,8 +248,7 @@ public final class UnsharedChanges {
       }
       List<Segment> segments = new ArrayList<>();
       DirtyBitmap open = null;
-      for (Iterator<CopySegment> it = r.getSegmentsList().iterator(); it.hasNext(); ) {
-        CopySegment s = it.next();
+      for (CopySegment s : r.getSegmentsList()) {
         DirtyBitmap bits = DirtyBitmap.deserialize(s.getBlocks().toByteArray());
         if (bits.blockSize() != blockSize) {
           throw new IOException("block size " + bits.blockSize() + ", not " + blockSize);

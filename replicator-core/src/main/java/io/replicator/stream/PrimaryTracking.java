@@ -7,6 +7,8 @@ import io.replicator.meta.DirtyBitmapStore;
 import io.replicator.meta.GenerationIds;
 import io.replicator.meta.NodeMetadataStore;
 import io.replicator.meta.StoreState;
+import io.replicator.meta.SyncDecision;
+import io.replicator.proto.CopyReport;
 import io.replicator.proto.NodeMetadata;
 import io.replicator.proto.SyncState;
 import java.io.Closeable;
@@ -137,8 +139,8 @@ final class PrimaryTracking implements Closeable {
    * without a report of the same epoch, the follower gets a full (checksum) resync, kept durable
    * until it completes. Either way the stream is no longer waiting for a report.
    */
-  synchronized io.replicator.meta.SyncDecision continueFollower(io.replicator.meta.SyncDecision decision,
-      io.replicator.proto.CopyReport report, String follower) {
+  synchronized SyncDecision continueFollower(SyncDecision decision,
+      CopyReport report, String follower) {
     long epoch = metadata.current().getContinuedEpoch();
     if (epoch == 0) {
       return decision;
@@ -161,10 +163,10 @@ final class PrimaryTracking implements Closeable {
         why = "its report is of another primary's stream";
       }
     }
-    io.replicator.meta.SyncDecision next = io.replicator.meta.SyncDecision.continueFollower(decision, epoch, reportEpoch);
+    SyncDecision next = SyncDecision.continueFollower(decision, epoch, reportEpoch);
     NodeMetadata.Builder m = metadata.current().toBuilder().setContinuedEpoch(0);
     try {
-      if (next == io.replicator.meta.SyncDecision.INCREMENTAL_LOCAL_SOURCE) {
+      if (next == SyncDecision.INCREMENTAL_LOCAL_SOURCE) {
         long before = bitmap.dirtyBytes();
         bitmap.union(theirs);
         bitmapChanged = true;
@@ -172,7 +174,7 @@ final class PrimaryTracking implements Closeable {
         log.info("follower {} continues from the previous primary's stream: incremental resync of {} byte(s) "
             + "in {} path(s), {} byte(s) of them from its own report", follower, bitmap.dirtyBytes(),
             bitmap.dirtyPathCount(), bitmap.dirtyBytes() - before);
-      } else if (decision == io.replicator.meta.SyncDecision.INCREMENTAL_LOCAL_SOURCE) {
+      } else if (decision == SyncDecision.INCREMENTAL_LOCAL_SOURCE) {
         m.setPeerNeedsFullResync(true).setPeerOutOfDate(true)
             .setOutOfDateReason("follower continued from the previous primary, but " + why);
         log.warn("follower {} continued from the previous primary, but {}: full (checksum) resync", follower, why);
@@ -180,7 +182,7 @@ final class PrimaryTracking implements Closeable {
       metadata.write(m.build());
     } catch (IOException e) {
       log.error("cannot record follower {}'s continuation: {}", follower, e.toString());
-      return io.replicator.meta.SyncDecision.FULL_LOCAL_SOURCE;
+      return SyncDecision.FULL_LOCAL_SOURCE;
     }
     return next;
   }

@@ -148,11 +148,6 @@ public final class ReplicaStreams implements ChangeSink {
     pair.resync();
   }
 
-  /** The copy marks, null without followers (tests). */
-  CopyMarks marks() {
-    return marks;
-  }
-
   /** Lets the role decision gate writes; followers are not gated, they never hold writes. */
   public void gate(boolean aloneAllowed, String suspendedReason) {
     pair.gate(aloneAllowed, suspendedReason);

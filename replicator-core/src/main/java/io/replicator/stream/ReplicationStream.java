@@ -414,12 +414,15 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
 
   /** Waits, up to the drain timeout, for what was sent to be acknowledged (as {@link #close} does first). */
   void drain() {
-    long deadline = System.nanoTime() + settings.drainTimeout().toNanos();
-    drainDeadline = deadline;
+    drainDeadline = System.nanoTime() + settings.drainTimeout().toNanos();
+    drainUntil(drainDeadline);
+  }
+
+  private void drainUntil(long deadlineNanos) {
     if (spill != null) {
-      spill.awaitDrained(deadline);
+      spill.awaitDrained(deadlineNanos);
     }
-    window.drain(Math.max(0, deadline - System.nanoTime()));
+    window.drain(Math.max(0, deadlineNanos - System.nanoTime()));
   }
 
   /**
@@ -505,12 +508,7 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
       return;
     }
     // one drain timeout in all: when drain() ran first (a hand-over's last marks), its deadline stands
-    long drainDeadline = this.drainDeadline != 0 ? this.drainDeadline
-        : System.nanoTime() + settings.drainTimeout().toNanos();
-    if (spill != null) {
-      spill.awaitDrained(drainDeadline);
-    }
-    window.drain(Math.max(0, drainDeadline - System.nanoTime()));
+    drainUntil(drainDeadline != 0 ? drainDeadline : System.nanoTime() + settings.drainTimeout().toNanos());
     closed = true;
     link.close();
     PeerConnection[] connection = new PeerConnection[1];

@@ -51,7 +51,7 @@ class FollowersIT {
     pair.startFollower("undo");
     pair.startAgent("alpha");
     pair.startAgent("beta");
-    String primary = awaitPrimary();
+    String primary = pair.awaitPrimary(STEP);
 
     awaitFollowersCaughtUp(primary, "first primary");
     String secondary = primary.equals("alpha") ? "beta" : "alpha";
@@ -86,7 +86,7 @@ class FollowersIT {
     pair.startFollower("undo");
     pair.startAgent("alpha");
     pair.startAgent("beta");
-    String primary = awaitPrimary();
+    String primary = pair.awaitPrimary(STEP);
     long before = pair.ackCount(primary);
     pair.awaitOrDump("primary " + primary + " writing and its delayed follower connected", STEP,
         () -> pair.ackCount(primary) > before + 50 && followersConnected(primary));
@@ -189,19 +189,5 @@ class FollowersIT {
       return Files.exists(paused)
           && Files.readString(paused, StandardCharsets.US_ASCII).trim().split(" ")[0].equals(t);
     });
-  }
-
-  private String awaitPrimary() {
-    String[] found = new String[1];
-    pair.awaitOrDump("a primary", STEP, () -> {
-      for (String n : PairProcesses.NODES) {
-        if (pair.agentRole(n).equals("PRIMARY") && pair.registered(n)) {
-          found[0] = n;
-          return true;
-        }
-      }
-      return false;
-    });
-    return found[0];
   }
 }

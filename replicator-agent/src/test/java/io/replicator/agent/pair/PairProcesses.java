@@ -520,6 +520,21 @@ public final class PairProcesses implements Closeable {
     return doc.hasExtra() ? doc.getExtra().getAgentRole().name() : "";
   }
 
+  /** The node whose agent is primary with its application registered, once there is one. */
+  public String awaitPrimary(Duration timeout) {
+    String[] found = new String[1];
+    awaitOrDump("a primary", timeout, () -> {
+      for (String n : NODES) {
+        if (agentRole(n).equals("PRIMARY") && registered(n)) {
+          found[0] = n;
+          return true;
+        }
+      }
+      return false;
+    });
+    return found[0];
+  }
+
   /** What the application on node {@code name} logged so far (all its runs): its library is the primary. */
   public String applicationLog(String name) throws IOException {
     Path log = nodes.get(name).dir.resolve("app.log");

@@ -39,7 +39,7 @@ class PrimaryKilledFailoverIT {
     pair = new PairProcesses(dir, false, "100ms", "600ms");
     pair.startAgent("alpha");
     pair.startAgent("beta");
-    String primary = awaitPrimary(Duration.ofSeconds(30));
+    String primary = pair.awaitPrimary(Duration.ofSeconds(30));
     List<Long> takeoverMillis = new ArrayList<>();
     List<Long> promotedMillis = new ArrayList<>();
     for (int cycle = 1; cycle <= CYCLES; cycle++) {
@@ -77,19 +77,5 @@ class PrimaryKilledFailoverIT {
     // figures go to the report; only a takeover that never came would fail above
     System.out.println("time from kill -9 to primary in /status (ms): " + promotedMillis);
     System.out.println("time from kill -9 to the first acknowledged write on the new primary (ms): " + takeoverMillis);
-  }
-
-  private String awaitPrimary(Duration timeout) {
-    String[] found = new String[1];
-    await().atMost(timeout).pollInterval(Duration.ofMillis(50)).until(() -> {
-      for (String n : PairProcesses.NODES) {
-        if (pair.agentRole(n).equals("PRIMARY") && pair.registered(n)) {
-          found[0] = n;
-          return true;
-        }
-      }
-      return false;
-    });
-    return found[0];
   }
 }
