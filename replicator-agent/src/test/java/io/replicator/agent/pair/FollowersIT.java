@@ -79,8 +79,9 @@ class FollowersIT {
 
   @Test
   void delayedFollowerKilledWithABacklogKeepsItAndStillAppliesNothingEarly() throws Exception {
-    // long enough that the backlog taken at the pause outlives a kill and a restart on a loaded machine
-    Duration delay = Duration.ofSeconds(10);
+    // long enough that the backlog taken at the pause outlives a kill and a restart of the agent
+    // JVM on a loaded machine: 10 s did not, with two builds and a CPU hog sharing two cores
+    Duration delay = Duration.ofSeconds(30);
     pair = new PairProcesses(dir, false, "100ms", "600ms", 29L);
     pair.withFollower("undo", "DELAYED", delay.toSeconds() + "s");
     pair.startFollower("undo");
