@@ -235,7 +235,8 @@ final class ChangeApplier implements Closeable, ApplyStage {
 
   ChangeApplier(Path root, Listener listener, Options options, ApplyFaults faults)
       throws IOException {
-    this.guard = new PathGuard(root);
+    // the only writer of the tree, forgetting remembered directories after every barrier
+    this.guard = new PathGuard(root, true);
     this.listener = checkNotNull(listener, "listener");
     this.options = checkNotNull(options, "options");
     this.faults = checkNotNull(faults, "faults");
@@ -931,6 +932,16 @@ final class ChangeApplier implements Closeable, ApplyStage {
   }
 
   private void runBarrier(Lane lane, Task task) {
+    try {
+      runBarrierTask(task);
+    } finally {
+      // a barrier may remove, rename or replace directories (a control step may do anything):
+      // the guard reads ancestors again; nothing else runs while a barrier does
+      guard.forgetDirectories();
+    }
+  }
+
+  private void runBarrierTask(Task task) {
     if (task.step != null) {
       try {
         if (!closed) {
@@ -1247,7 +1258,7 @@ final class ChangeApplier implements Closeable, ApplyStage {
       }
       if (channel == null) {
         path = guard.resolveFollowingLinks(f.path());
-        channel = f.create() ? create(worker, f.path(), true) : worker.channel(f.path());
+        channel = f.create() ? create(worker, f.path(), true) : worker.channel(f.path(), path);
       }
       ByteBuffer data = f.data().duplicate();
       long position = f.position();
@@ -1539,10 +1550,16 @@ final class ChangeApplier implements Closeable, ApplyStage {
 
     /** The cached write channel of a path, opening (never creating) the file on a miss. */
     FileChannel channel(String changePath) throws IOException {
+      return channel(changePath, null);
+    }
+
+    /** As {@link #channel(String)}, with the path already resolved by the guard (null: resolve it here). */
+    FileChannel channel(String changePath, Path resolved) throws IOException {
       FileChannel channel = channels.get(changePath);
       if (channel == null) {
         // No CREATE: a Write or Truncate of a missing file means the replica is out of date.
-        channel = FileChannel.open(guard.resolveFollowingLinks(changePath), StandardOpenOption.WRITE);
+        Path path = resolved != null ? resolved : guard.resolveFollowingLinks(changePath);
+        channel = FileChannel.open(path, StandardOpenOption.WRITE);
         channels.put(changePath, channel);
       }
       return channel;

@@ -11,6 +11,8 @@ import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Turns a change path into a {@link Path} under the replica root and refuses every way out of
@@ -19,7 +21,9 @@ import java.nio.file.attribute.BasicFileAttributes;
  *
  * <p>The checks read the tree as it is now; they are sound because the applier is the only
  * writer of the replica tree and applies namespace changes (the only way to add or swap a link
- * or a directory) while nothing else runs.
+ * or a directory) while nothing else runs. For the same reason the applier's guard may remember
+ * the ancestors it found to be plain directories, so a stream of writes under one directory reads
+ * its ancestors once, not once per change; the applier forgets them after every namespace change.
  */
 final class PathGuard {
 
@@ -29,16 +33,32 @@ final class PathGuard {
   /** Same bound as the kernel's (Linux MAXSYMLINKS) for following chains of links ourselves. */
   private static final int MAX_LINK_HOPS = 40;
 
+  /** Directories remembered at most; beyond, the memory starts over (a cost, never a risk). */
+  static final int MAX_REMEMBERED_DIRECTORIES = 4096;
+
   private final Path realRoot;
   private final String separator;
   private volatile boolean symbolicLinkSeen;
+  /** Ancestors found to be directories (not links) since {@link #forgetDirectories}; null when not remembered. */
+  private final Set<Path> plainDirectories;
 
   /**
    * @param root an existing directory on any provider; its real path becomes the base, so a root
    *     reached through a symbolic link is fine
    */
   PathGuard(Path root) throws IOException {
+    this(root, false);
+  }
+
+  /**
+   * @param rememberDirectories whether ancestors found to be plain directories are remembered until
+   *     {@link #forgetDirectories}: only for a guard whose owner applies every namespace change of the
+   *     tree and calls {@code forgetDirectories} after each (the applier), never for one reading the
+   *     tree while another thread changes it
+   */
+  PathGuard(Path root, boolean rememberDirectories) throws IOException {
     checkNotNull(root, "root");
+    this.plainDirectories = rememberDirectories ? ConcurrentHashMap.newKeySet() : null;
     this.realRoot = root.toRealPath();
     checkArgument(Files.isDirectory(realRoot), "replica root %s is not a directory", root);
     this.separator = realRoot.getFileSystem().getSeparator();
@@ -55,6 +75,16 @@ final class PathGuard {
    */
   boolean symbolicLinkSeen() {
     return symbolicLinkSeen;
+  }
+
+  /**
+   * The tree's namespace may have changed (a directory removed, renamed, or replaced by a link):
+   * ancestors are read again from now on. Called with no resolution running.
+   */
+  void forgetDirectories() {
+    if (plainDirectories != null) {
+      plainDirectories.clear();
+    }
   }
 
   /** Records that the tree now holds a symbolic link (the applier created one). */
@@ -108,6 +138,10 @@ final class PathGuard {
             changePath, "element '" + ChangePaths.printable(element) + "' is not a plain name");
       }
       boolean last = i == elements.length - 1;
+      if (existing && !last && plainDirectories != null && plainDirectories.contains(next)) {
+        current = next; // a plain directory when last read, and no namespace change since
+        continue;
+      }
       if (existing && (!last || followFinal)) {
         BasicFileAttributes attributes = readNoFollow(next);
         if (attributes == null) {
@@ -118,11 +152,20 @@ final class PathGuard {
         } else if (!attributes.isDirectory() && !last) {
           // A path through a regular file: the operation fails by itself (not a directory).
           existing = false;
+        } else if (!last && plainDirectories != null) {
+          remember(next);
         }
       }
       current = next;
     }
     return current;
+  }
+
+  private void remember(Path directory) {
+    if (plainDirectories.size() >= MAX_REMEMBERED_DIRECTORIES) {
+      plainDirectories.clear();
+    }
+    plainDirectories.add(directory);
   }
 
   /** Refuses when the link at {@code link}, followed to the end, leads outside the root. */

@@ -223,6 +223,31 @@ abstract class ChangeApplierContract {
   }
 
   @Test
+  void aDirectoryWrittenThroughThenSwappedForALinkOutsideIsRefusedAtTheNextWrite() throws Exception {
+    Path victim = Files.write(outside.resolve("victim"), bytes("original"));
+    // the applier remembers "d" as a plain directory after the first writes: the barriers that
+    // swap it for a link (a delete then a link; a rename of a link over it) must make it look again
+    assertRefused(
+        write("d/victim", 0, "pwned"),
+        new FileChange.MakeDirectory("d"),
+        new FileChange.CreateFile("d/victim", false),
+        write("d/victim", 0, "first"),
+        new FileChange.Delete("d/victim"),
+        new FileChange.Delete("d"),
+        link("d", outside.toString()));
+    assertRefused(
+        write("e/victim", 0, "pwned"),
+        new FileChange.MakeDirectory("e"),
+        new FileChange.CreateFile("e/victim", false),
+        write("e/victim", 0, "first"),
+        link("escape", outside.toString()),
+        new FileChange.Delete("e/victim"),
+        new FileChange.Delete("e"),
+        new FileChange.Move("escape", "e", false, false));
+    assertThat(text(victim)).isEqualTo("original");
+  }
+
+  @Test
   void actsOnALinkItselfWithoutFollowingIt() throws Exception {
     Path victim = Files.write(outside.resolve("victim"), bytes("original"));
     try (ApplierHarness h = new ApplierHarness(root)) {

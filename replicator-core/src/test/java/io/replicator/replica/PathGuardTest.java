@@ -97,6 +97,24 @@ class PathGuardTest {
   }
 
   @Test
+  void aRememberedDirectoryIsReadAgainOnceForgotten() throws IOException {
+    PathGuard remembering = new PathGuard(root, true);
+    Files.createDirectories(root.resolve("d/e"));
+    assertThat(remembering.resolveFollowingLinks("d/e/f")).isEqualTo(root.toRealPath().resolve("d/e/f"));
+
+    // the directory becomes a link leading out, as a namespace change of the applier would make it
+    Files.delete(root.resolve("d/e"));
+    Files.createSymbolicLink(root.resolve("d/e"), outside);
+    remembering.forgetDirectories();
+
+    assertThatThrownBy(() -> remembering.resolveFollowingLinks("d/e/f"))
+        .isInstanceOf(PathRefusedException.class)
+        .hasMessageContaining("leads outside the replica root");
+    // a guard that remembers nothing reads the tree every time
+    assertThatThrownBy(() -> guard.resolveFollowingLinks("d/e/f")).isInstanceOf(PathRefusedException.class);
+  }
+
+  @Test
   void followsTheFinalLinkOnlyWhenAskedTo() throws IOException {
     Path victim = Files.createFile(outside.resolve("victim"));
     Files.createSymbolicLink(root.resolve("link"), victim);
