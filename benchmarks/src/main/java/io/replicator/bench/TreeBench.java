@@ -204,17 +204,22 @@ final class TreeBench {
     int changed = changeFiles(fs, options.files * options.changedPercent / 100, 100 + round);
     heap.reset();
     long i0 = System.nanoTime();
+    double cpu0 = processCpuSeconds();
     replica = startReplica();
     long connected = awaitConnectedThenInSync();
     double total = (System.nanoTime() - i0) / 1e9;
+    double cpu = processCpuSeconds() - cpu0;
     double oi = (System.nanoTime() - connected) / 1e9;
     Run ri = rsync(List.of("-a"), primaryRoot, rsyncCopy);
     results.add("incremental", RSYNC, "time", "s", ri.seconds());
     results.add("incremental", OURS, "time", "s", oi);
     results.add("incremental", OURS, "with reconnect", "s", total);
+    results.add("incremental", OURS, "cpu", "s", cpu);
+    results.add("incremental", RSYNC, "cpu", "s", ri.cpuSeconds());
     results.add("heap", "incremental resync", "max used", "MiB", heap.maxMiB());
     progress.printf("    ours %.3f s from the connection (%.3f s from the replica's start, with the primary's reconnect"
-        + " delay), rsync -a %.3f s (%.3fx) for %,d changed files%n", oi, total, ri.seconds(), oi / ri.seconds(), changed);
+        + " delay; cpu %.3f s), rsync -a %.3f s (%.3fx; cpu %.3f s) for %,d changed files%n", oi, total, cpu,
+        ri.seconds(), oi / ri.seconds(), ri.cpuSeconds(), changed);
   }
 
   /** (T4) a directory renamed while the secondary is away; the link runs through a byte-counting proxy. */
