@@ -41,6 +41,8 @@ public final class DirtyBitmap {
   private static final int FORMAT = 2;
   /** Renames remembered for the resync to replay; later ones are not (a prefix replays consistently). */
   static final int MAX_RENAMES = 10_000;
+  /** Writes up to this many blocks are marked block by block; larger ones as a range. */
+  private static final int SMALL_RANGE_BLOCKS = 64;
 
   private final int blockSize;
   private final int shift;
@@ -52,8 +54,6 @@ public final class DirtyBitmap {
    * {@code status()} costs the same whether ten files or ten million are dirty.
    */
   private long blockCount;
-  /** Writes up to this many blocks are marked block by block; larger ones as a range. */
-  private static final int SMALL_RANGE_BLOCKS = 64;
 
   /**
    * A rename the peer missed, in the order they were made: the resync replays them on the peer
