@@ -55,6 +55,8 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
   private PeerListener listener;
   private ScheduledFuture<?> handshakeTimer;
   private boolean failed;
+  /** Whether the listener was told the connection is over (see {@link #reportClosed}). */
+  private boolean closeReported;
 
   private PeerChannelHandler(TransportSettings settings, Hello ownHello, PeerAcceptor acceptor,
       PeerListener clientListener, CompletableFuture<PeerConnection> connected) {
@@ -367,6 +369,12 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
 
   @Override
   public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
+    if (evt == PeerConnection.OUTPUT_ENDED) {
+      if (connection != null) {
+        reportClosed(ctx);
+      }
+      return;
+    }
     if (evt instanceof SslHandshakeCompletionEvent tls) {
       if (!tls.isSuccess()) {
         fail(ctx, Goodbye.Code.REFUSED, tlsFailure(tls.cause()));
@@ -429,16 +437,29 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
       handshakeTimer.cancel(false);
     }
     if (connection != null) {
-      try {
-        listener.onClosed(connection, connection.closeReason());
-      } catch (RuntimeException e) {
-        log.error("listener of {} failed on close", describe(ctx), e);
-      }
+      reportClosed(ctx);
     } else if (connected != null) {
       connected.completeExceptionally(new IOException(
           "connection to " + ctx.channel().remoteAddress() + " closed during the handshake"));
     }
     super.channelInactive(ctx);
+  }
+
+  /**
+   * Tells the listener the connection is over, once: when the channel closes, or as soon as our
+   * last frame is written and our side ended (the channel then waits for the peer to close its
+   * side, which a slow or stuck peer may never do; the listener need not wait for that).
+   */
+  private void reportClosed(ChannelHandlerContext ctx) {
+    if (closeReported) {
+      return;
+    }
+    closeReported = true;
+    try {
+      listener.onClosed(connection, connection.closeReason());
+    } catch (RuntimeException e) {
+      log.error("listener of {} failed on close", describe(ctx), e);
+    }
   }
 
   /** Logs the reason once, tells the peer, and closes. */

@@ -2,8 +2,9 @@ package io.replicator.transport;
 
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.EventLoop;
+import io.netty.channel.socket.DuplexChannel;
+import io.netty.util.AttributeKey;
 import io.replicator.proto.CompressionCodec;
 import io.replicator.proto.Envelope;
 import io.replicator.proto.Goodbye;
@@ -24,8 +25,20 @@ import java.util.concurrent.atomic.AtomicReference;
  * calls.
  */
 public final class PeerConnection {
-  /** How long a last frame may wait behind queued output before we close without it. */
+  /**
+   * How long a closing connection may take: its last frame waiting behind queued output, then the
+   * peer closing its side after reading it. Past that we close without waiting any longer.
+   */
   static final long GOODBYE_GRACE_MILLIS = 500;
+  /** Fired down a channel's pipeline once its last frame is written and our side of it ended. */
+  static final Object OUTPUT_ENDED = new Object() {
+    @Override
+    public String toString() {
+      return "OUTPUT_ENDED";
+    }
+  };
+  /** Set on a channel once it is being closed with a last frame: its transport waits for it. */
+  private static final AttributeKey<Boolean> CLOSING = AttributeKey.valueOf("replicator.closing");
   /** Frames written per drain before the event loop gets a turn. */
   private static final int MAX_FRAMES_PER_DRAIN = 1024;
 
@@ -95,8 +108,12 @@ public final class PeerConnection {
     return counters.wireReceived();
   }
 
+  /**
+   * Whether the connection still carries frames: open, and not being closed by either side. A
+   * closing channel can stay open a little longer (see {@link #writeLastAndClose}), but is over.
+   */
   public boolean isActive() {
-    return channel.isActive();
+    return channel.isActive() && !closing();
   }
 
   public boolean isWritable() {
@@ -190,8 +207,9 @@ public final class PeerConnection {
     if (!closeReason.compareAndSet(null, "closed by us: " + reason)) {
       return;
     }
-    // nothing the peer sends from now on is wanted: do not buffer it, and do not report it again
-    channel.config().setAutoRead(false);
+    // nothing the peer sends from now on is reported (the handler drops it), but it is still read:
+    // see writeLastAndClose
+    channel.attr(CLOSING).set(Boolean.TRUE);
     Envelope bye = Envelope.newBuilder()
         .setGoodbye(Goodbye.newBuilder().setCode(code).setMessage(reason))
         .build();
@@ -218,22 +236,59 @@ public final class PeerConnection {
   }
 
   /**
-   * Writes a last frame (a goodbye or a refusal) and closes once it is written, or after a short
-   * grace if it is not: behind a full send buffer to a peer that stopped reading, the write would
-   * never complete and the connection would never close.
+   * Writes a last frame (a goodbye or a refusal), ends our side of the stream once it is written,
+   * and closes when the peer closes its side, or after {@link #GOODBYE_GRACE_MILLIS} whatever
+   * happened: behind a full send buffer to a peer that stopped reading, the write would never
+   * complete, and a peer may never close.
    */
   static void writeLastAndClose(Channel channel, Frame last) {
+    channel.attr(CLOSING).set(Boolean.TRUE);
     ChannelFuture written = channel.writeAndFlush(last);
-    written.addListener(ChannelFutureListener.CLOSE);
-    if (written.isDone()) {
-      return;
-    }
     try {
+      // one bound for the write and for the peer's answer to it
       ScheduledFuture<?> force = channel.eventLoop().schedule(
           () -> { channel.close(); }, GOODBYE_GRACE_MILLIS, TimeUnit.MILLISECONDS);
-      written.addListener(f -> force.cancel(false));
+      channel.closeFuture().addListener(f -> force.cancel(false));
     } catch (RejectedExecutionException e) {
       channel.close();
+      return;
+    }
+    written.addListener(f -> {
+      if (!f.isSuccess() || !channel.isActive() || !(channel instanceof DuplexChannel duplex)) {
+        channel.close();
+        return;
+      }
+      // A socket closed with the peer's bytes unread (a heartbeat, an acknowledgement) sends a
+      // reset instead of an end of stream, and a reset can destroy what the peer has not read yet:
+      // this last frame and those before it, such as a hand-over's final copy marks. So only our
+      // side ends here; what the peer still sends is read and dropped, and the channel closes when
+      // the peer closes its side, having read everything (or when the bound above runs out).
+      channel.config().setAutoRead(true);
+      duplex.shutdownOutput().addListener(s -> {
+        if (s.isSuccess()) {
+          channel.pipeline().fireUserEventTriggered(OUTPUT_ENDED);
+        } else {
+          channel.close();
+        }
+      });
+    });
+  }
+
+  /**
+   * Waits until every channel of {@code channels} that is closing with a last frame has closed, at
+   * most {@link #GOODBYE_GRACE_MILLIS} and a little: before its I/O threads stop, a transport lets
+   * those closes finish as the peer sees them, since stopping the threads would cut them short.
+   */
+  static void awaitClosing(Iterable<Channel> channels) {
+    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(GOODBYE_GRACE_MILLIS + 100);
+    for (Channel ch : channels) {
+      if (!Boolean.TRUE.equals(ch.attr(CLOSING).get())) {
+        continue;
+      }
+      long left = deadline - System.nanoTime();
+      if (left <= 0 || !ch.closeFuture().awaitUninterruptibly(TimeUnit.NANOSECONDS.toMillis(left))) {
+        return;
+      }
     }
   }
 

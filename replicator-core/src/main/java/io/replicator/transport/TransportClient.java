@@ -6,8 +6,11 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.handler.ssl.SslContext;
+import io.netty.util.concurrent.GlobalEventExecutor;
 import io.replicator.proto.GenerationIds;
 import io.replicator.proto.Hello;
 import io.replicator.proto.SyncState;
@@ -26,6 +29,8 @@ public final class TransportClient implements Closeable {
   private final TransportSettings settings;
   private final SslContext tls;
   private final EventLoopGroup group;
+  /** Every connection made, so that close lets those closing with a goodbye finish first. */
+  private final ChannelGroup channels = new DefaultChannelGroup(GlobalEventExecutor.INSTANCE);
 
   /**
    * @throws UncheckedIOException when the TLS files cannot be read or do not hold a usable
@@ -83,6 +88,7 @@ public final class TransportClient implements Closeable {
         .handler(new ChannelInitializer<SocketChannel>() {
           @Override
           protected void initChannel(SocketChannel ch) {
+            channels.add(ch);
             Pipelines.install(ch.pipeline(), settings, tls, PeerChannelHandler.client(settings, ownHello, listener, result));
           }
         });
@@ -112,6 +118,7 @@ public final class TransportClient implements Closeable {
   /** Closes every connection made and stops the I/O thread. */
   @Override
   public void close() {
+    PeerConnection.awaitClosing(channels);
     group.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(10, TimeUnit.SECONDS);
   }
 }

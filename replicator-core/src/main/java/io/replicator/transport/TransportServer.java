@@ -79,6 +79,7 @@ public final class TransportServer implements Closeable {
       return;
     }
     serverChannel.close().syncUninterruptibly();
+    PeerConnection.awaitClosing(children);
     children.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
     group.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(10, TimeUnit.SECONDS);
   }

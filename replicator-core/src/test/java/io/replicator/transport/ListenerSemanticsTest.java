@@ -126,6 +126,75 @@ class ListenerSemanticsTest extends TransportFixture {
     assertThat(serverListener.closes.get(0)).isEqualTo("peer closed: SHUTDOWN after a thousand");
   }
 
+  /**
+   * A connection closed while the peer is still sending (heartbeats, acknowledgements) must not
+   * end with a reset: the peer would lose the frames it had not read yet, the goodbye among them,
+   * and a hand-over's last frames with it. Closed here with the client's I/O thread stopping at
+   * once, as a closing stream does.
+   */
+  @Test
+  void closeWhileThePeerFloodsUsLosesNoFrameSentBeforeTheGoodbye() throws Exception {
+    for (int round = 0; round < 10; round++) {
+      RecordingListener received = new RecordingListener();
+      List<PeerConnection> sides = new java.util.concurrent.CopyOnWriteArrayList<>();
+      TransportServer server = server(Wire.settings("server"), candidate -> {
+        sides.add(candidate);
+        return PeerAcceptor.Decision.accept(received, null);
+      });
+      TransportClient client = new TransportClient(Wire.settings("client"));
+      try {
+        java.util.concurrent.atomic.AtomicLong flooded = new java.util.concurrent.atomic.AtomicLong();
+        PeerListener counting = new PeerListener() {
+          @Override
+          public void onFrame(PeerConnection connection, Frame frame) {
+            frame.release();
+            flooded.incrementAndGet();
+          }
+
+          @Override
+          public void onClosed(PeerConnection connection, String reason) {
+          }
+        };
+        PeerConnection c = result(client.connect(server.localAddress(), null, counting));
+        await().atMost(Duration.ofSeconds(5)).until(() -> sides.size() == 1);
+        PeerConnection serverSide = sides.get(0);
+        java.util.concurrent.atomic.AtomicBoolean flooding = new java.util.concurrent.atomic.AtomicBoolean(true);
+        Thread flood = new Thread(() -> {
+          for (long i = 0; flooding.get() && serverSide.isActive(); i++) {
+            if (!serverSide.isWritable()) {
+              // as a sender does: a peer that stopped reading fills its socket, not our memory
+              java.util.concurrent.locks.LockSupport.parkNanos(200_000);
+              continue;
+            }
+            serverSide.send(new Frame(Wire.change(i), Unpooled.wrappedBuffer(new byte[16 * 1024])));
+          }
+        });
+        flood.start();
+        try {
+          long target = 100 + round * 20L;
+          await().atMost(Duration.ofSeconds(5)).until(() -> flooded.get() >= target);
+          int n = 200;
+          for (int i = 0; i < n; i++) {
+            c.send(numbered(i));
+          }
+          c.close(Goodbye.Code.SHUTDOWN, "hand-over " + round);
+          client.close();
+          int r = round;
+          await().atMost(Duration.ofSeconds(5)).alias("round " + r + ": the server saw the connection end")
+              .until(() -> received.closes.size() == 1);
+          assertThat(received.headers).as("round %d: frames the server received", round).hasSize(n);
+          assertThat(received.closes.get(0)).isEqualTo("peer closed: SHUTDOWN hand-over " + round);
+        } finally {
+          flooding.set(false);
+          flood.join(5_000);
+        }
+      } finally {
+        client.close();
+        server.close();
+      }
+    }
+  }
+
   @Test
   void clientCloseIsReportedOnceOnEachSide() throws Exception {
     PeerConnection c = connect();
