@@ -378,8 +378,10 @@ class FollowersTest {
    */
   private void awaitRecordsCanAnswer() {
     await().atMost(CONVERGE).untilAsserted(() -> {
-      assertThat(((io.replicator.replica.ReplicaNode) pair.replica()).copiesItCanAnswerFor()).contains("dr");
-      assertThat(((io.replicator.replica.ReplicaNode) follower).copiesItCanAnswerFor()).contains("");
+      io.replicator.replica.ReplicaNode secondary = (io.replicator.replica.ReplicaNode) pair.replica();
+      io.replicator.replica.ReplicaNode dr = (io.replicator.replica.ReplicaNode) follower;
+      assertThat(secondary.copiesItCanAnswerFor()).as("the secondary's %s", secondary.describeRecord()).contains("dr");
+      assertThat(dr.copiesItCanAnswerFor()).as("the follower's %s", dr.describeRecord()).contains("");
     });
   }
 

@@ -325,6 +325,11 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
     return unshared.answerableCopies();
   }
 
+  /** This replica's record of the primary's marks in one line (epoch, segments, positions): what explains an answer. */
+  public String describeRecord() {
+    return unshared.toString();
+  }
+
   /** Sessions started and not yet stopped (at most {@value #MAX_UNFINISHED_SESSIONS}). */
   int unfinishedSessions() {
     return unfinishedSessions.get();

@@ -12,6 +12,7 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -174,8 +175,9 @@ public final class TcpProxy implements Closeable {
       }
       sockets.add(client);
       sockets.add(upstream);
-      pump(client, upstream, upstreamBytes, true);
-      pump(upstream, client, downstreamBytes, false);
+      AtomicInteger directionsOpen = new AtomicInteger(2);
+      pump(client, upstream, upstreamBytes, true, directionsOpen);
+      pump(upstream, client, downstreamBytes, false, directionsOpen);
     }
   }
 
@@ -198,10 +200,19 @@ public final class TcpProxy implements Closeable {
     t.start();
   }
 
-  private void pump(Socket from, Socket to, AtomicLong counter, boolean up) {
+  /**
+   * Forwards one direction. An end of stream is passed on as an end of stream (the other
+   * direction goes on, as TCP's half-close allows), and the sockets close once both directions
+   * ended: closing a socket whose other direction still has bytes unread would send a reset, which
+   * can destroy what the far end has not read yet, something a real link never does.
+   */
+  private void pump(Socket from, Socket to, AtomicLong counter, boolean up, AtomicInteger directionsOpen) {
     Thread t = new Thread(() -> {
       byte[] buf = new byte[64 * 1024];
-      try (InputStream in = from.getInputStream(); OutputStream out = to.getOutputStream()) {
+      boolean otherDirectionGoesOn = false;
+      try {
+        InputStream in = from.getInputStream();
+        OutputStream out = to.getOutputStream();
         while (true) {
           long cap = bytesPerSecond;
           // small chunks under a cap, so the rate is smooth rather than bursts of 64 KiB
@@ -229,13 +240,17 @@ public final class TcpProxy implements Closeable {
             holdFor(n * 1_000_000_000L / cap, to);
           }
         }
+        to.shutdownOutput();
+        otherDirectionGoesOn = directionsOpen.decrementAndGet() > 0;
       } catch (IOException | InterruptedException e) {
         // the other side or cut() closed the link
       } finally {
-        closeQuietly(from);
-        closeQuietly(to);
-        sockets.remove(from);
-        sockets.remove(to);
+        if (!otherDirectionGoesOn) {
+          closeQuietly(from);
+          closeQuietly(to);
+          sockets.remove(from);
+          sockets.remove(to);
+        }
       }
     }, "tcp-proxy-" + (up ? "up" : "down") + "-" + server.getLocalPort());
     t.setDaemon(true);
