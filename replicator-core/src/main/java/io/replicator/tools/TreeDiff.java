@@ -5,6 +5,7 @@ import java.io.InputStream;
 import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.SimpleFileVisitor;
 import java.nio.file.attribute.BasicFileAttributes;
@@ -19,7 +20,9 @@ import java.util.TreeMap;
 /**
  * Compares two directory trees entry by entry: kind, content byte for byte, symbolic link targets
  * and, where both sides are POSIX, permissions. The metadata directory at the root is skipped.
- * Used by the demo and the tests to prove that a replica equals its primary; internal.
+ * Used by the demo and the tests to prove that a replica equals its primary; internal. A tree that
+ * changes while it is compared (a copy still applying) gives differences, never an exception: an
+ * entry that vanishes between the listing and its comparison is reported as gone.
  */
 public final class TreeDiff {
   private static final int MAX_REPORTED = 20;
@@ -33,7 +36,12 @@ public final class TreeDiff {
     List<String> out = new ArrayList<>();
     int count = 0;
     for (String rel : l.keySet()) {
-      String d = r.containsKey(rel) ? compareEntry(rel, left, l.get(rel), right, r.get(rel)) : "only in " + left + ": " + rel;
+      String d;
+      try {
+        d = r.containsKey(rel) ? compareEntry(rel, left, l.get(rel), right, r.get(rel)) : "only in " + left + ": " + rel;
+      } catch (NoSuchFileException gone) {
+        d = rel + ": gone while it was compared (" + gone.getFile() + ")";
+      }
       if (d != null && count++ < MAX_REPORTED) {
         out.add(d);
       }
@@ -81,6 +89,22 @@ public final class TreeDiff {
       @Override
       public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) {
         entries.put(relative(root, file), file);
+        return FileVisitResult.CONTINUE;
+      }
+
+      @Override
+      public FileVisitResult visitFileFailed(Path file, IOException e) throws IOException {
+        if (e instanceof NoSuchFileException && !file.equals(root)) {
+          return FileVisitResult.CONTINUE; // removed after its directory was read: not in the tree now
+        }
+        throw e;
+      }
+
+      @Override
+      public FileVisitResult postVisitDirectory(Path dir, IOException e) throws IOException {
+        if (e != null && !(e instanceof NoSuchFileException && !dir.equals(root))) {
+          throw e;
+        }
         return FileVisitResult.CONTINUE;
       }
     });
