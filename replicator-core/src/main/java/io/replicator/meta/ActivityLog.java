@@ -33,19 +33,23 @@ import org.slf4j.LoggerFactory;
  * Internal: the primary's activity log (after DRBD's): before a write enters an extent that is not
  * already hot, the extent is recorded durably, so after a crash of the primary only its hot extents
  * (and hot namespace paths) can differ from the peer. Least recently used extents are retired lazily.
- * Thread-safe; a write into hot extents takes no lock, does no I/O and allocates nothing.
+ * Thread-safe; a write into hot extents takes no lock and does no I/O (and allocates nothing unless
+ * its directory's entries are what covers it).
  *
  * <p>Updates are batched, as DRBD batches its activity-log transactions: writers that need new
  * extents at the same time share one append and one fsync (group commit); a write that streams
  * sequentially records the next extents ahead of it, so a long sequential file costs one record
- * every {@value #AHEAD} extents rather than one per extent; and a created file records its first
- * extent with its name. The file is preallocated with zeros, so an append overwrites allocated
- * space and its fsync carries no change of the file's size.
+ * every {@value #AHEAD} extents rather than one per extent; and a file created in a directory makes
+ * that directory's entries hot (its {@linkplain #hotPaths() hot path}: after a crash the directory is
+ * compared whole), which covers the name and the first extent of every file created there, so a
+ * directory filling with small files costs one record, not one per file. The file is preallocated
+ * with zeros, so an append overwrites allocated space and its fsync carries no change of the
+ * file's size.
  *
  * <p>File {@value #FILE}: a header {@code "RPAL", uint32 format, int64 extent size}, then frames
  * {@code uint32 length, body, uint32 crc32c(length, body)}, one per append, then zeros up to the
  * preallocated size; a body is a sequence of records {@code byte type (1 hot, 2 cold), int64 extent
- * (-1: the path itself), uint32 length, UTF-8 path}. A crash can only tear the last frame, which
+ * (-1: the path itself; -2: the entries of a directory), uint32 length, UTF-8 path}. A crash can only tear the last frame, which
  * replay drops; damage before the last frame is reported {@link StoreState#CORRUPT}.
  */
 public final class ActivityLog implements Closeable {
@@ -67,6 +71,11 @@ public final class ActivityLog implements Closeable {
   private static final byte COLD = 2;
   /** The extent index that stands for the path itself (a namespace change in flight). */
   static final long NAMESPACE = -1;
+  /**
+   * The extent index that stands for the entries of a directory: their names, and the first extent
+   * of each file among them. Recovery reconciles the directory whole, which covers both.
+   */
+  static final long ENTRIES = -2;
   /** Most extents one call may make hot: a bigger write must be split by the caller, or the bound means nothing. */
   static final long MAX_EXTENTS_PER_CALL = 1 << 16;
   /** Extents recorded ahead of a write that continues the extent before it (a sequential stream). */
@@ -236,24 +245,39 @@ public final class ActivityLog implements Closeable {
     if (f != null && touchAll(f, first, last)) {
       return;
     }
+    if (first == 0 && last == 0 && entriesHot(path)) {
+      return; // a small file's first write: covered by its directory's entries
+    }
     ChangePaths.check(path);
     checkArgument(last - first < MAX_EXTENTS_PER_CALL, "write of %s bytes spans too many extents: split it", length);
     // continuing the extent before: a sequential stream, which will need the next ones soon
-    boolean sequential = first > 0 && f != null && f.find(first - 1) != null;
+    boolean sequential = first > 0 && (f != null && f.find(first - 1) != null || first == 1 && entriesHot(path));
     makeHot(path, first, last, sequential ? Math.min(AHEAD, maxHot / 16) : 0);
   }
 
   /**
-   * Call before creating {@code path}: the path itself becomes hot, and its first extent with it
-   * (a created file is about to be written), in one record.
+   * Call before creating the file {@code path}: its name and its first extent become hot (a created
+   * file is about to be written). In a directory other than the root, that is the directory's
+   * entries, one record for every file created there; at the root, where reconciling the directory
+   * would mean the whole tree, the file's own name and first extent, in one record.
    */
   public void beforeCreate(String path) throws IOException {
     checkNotNull(path, "path");
+    ChangePaths.check(path);
+    int slash = path.lastIndexOf('/');
+    if (slash > 0) {
+      String parent = path.substring(0, slash);
+      FileHot d = hot.get(parent);
+      if (d != null && touchAll(d, ENTRIES, ENTRIES)) {
+        return;
+      }
+      makeHot(parent, ENTRIES, ENTRIES, 0);
+      return;
+    }
     FileHot f = hot.get(path);
     if (f != null && touchAll(f, NAMESPACE, 0)) {
       return;
     }
-    ChangePaths.check(path);
     makeHot(path, NAMESPACE, 0, 0);
   }
 
@@ -268,12 +292,12 @@ public final class ActivityLog implements Closeable {
     makeHot(path, NAMESPACE, NAMESPACE, 0);
   }
 
-  /** The hot extents now (namespace entries excluded; see {@link #hotPaths()}). */
+  /** The hot extents now (namespace and directory entries excluded; see {@link #hotPaths()}). */
   public Set<Extent> hotExtents() {
     Set<Extent> out = new TreeSet<>(Comparator.comparing(Extent::path).thenComparingLong(Extent::index));
     for (FileHot f : hot.values()) {
       for (Entry e : f.entries) {
-        if (e.index != NAMESPACE) {
+        if (e.index >= 0) {
           out.add(new Extent(e.path, e.index));
         }
       }
@@ -281,11 +305,14 @@ public final class ActivityLog implements Closeable {
     return out;
   }
 
-  /** The paths made hot by {@link #beforeNamespaceChange}, sorted. */
+  /**
+   * The paths to reconcile whole after a crash, sorted: those made hot by {@link
+   * #beforeNamespaceChange}, and the directories whose entries {@link #beforeCreate} made hot.
+   */
   public Set<String> hotPaths() {
     Set<String> out = new TreeSet<>();
     for (FileHot f : hot.values()) {
-      if (f.find(NAMESPACE) != null) {
+      if (f.find(NAMESPACE) != null || f.find(ENTRIES) != null) {
         out.add(f.entries[0].path);
       }
     }
@@ -368,6 +395,16 @@ public final class ActivityLog implements Closeable {
   }
 
   // ---------------------------------------------------------------------------------------------
+
+  /** True when {@code path} is in a directory (not the root) whose entries are hot; stamps them as used. */
+  private boolean entriesHot(String path) {
+    int slash = path.lastIndexOf('/');
+    if (slash <= 0) {
+      return false;
+    }
+    FileHot d = hot.get(path.substring(0, slash));
+    return d != null && touchAll(d, ENTRIES, ENTRIES);
+  }
 
   /** True when all of {@code [first, last]} is hot; stamps them as used. No allocation, no lock. */
   private boolean touchAll(FileHot f, long first, long last) {
@@ -877,7 +914,7 @@ public final class ActivityLog implements Closeable {
       byte type = body.get();
       long index = body.getLong();
       int n = body.getInt();
-      if ((type != HOT && type != COLD) || index < NAMESPACE || n < 0 || n > body.remaining()) {
+      if ((type != HOT && type != COLD) || index < ENTRIES || n < 0 || n > body.remaining()) {
         return false;
       }
       byte[] b = new byte[n];

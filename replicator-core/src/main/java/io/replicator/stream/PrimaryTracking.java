@@ -82,7 +82,7 @@ final class PrimaryTracking implements Closeable {
     if (m.getRunningAsPrimary()) {
       // crashed as primary: the peer may lack whatever this node wrote in its hot extents
       activityLog.markInto(bitmap);
-      log.warn("this node crashed as primary; {} hot extent(s) will be resynced", activityLog.hotCount());
+      log.warn("this node crashed as primary; {} hot extent(s) and path(s) will be resynced", activityLog.hotCount());
       if (!bitmap.isEmpty()) {
         GenerationIds g = t.generations;
         if (g.bitmap() == 0 && g.current() != 0) {

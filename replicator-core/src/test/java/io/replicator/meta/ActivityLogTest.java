@@ -308,18 +308,79 @@ class ActivityLogTest {
   }
 
   @Test
-  void a_created_file_records_its_name_and_first_extent_at_once() throws IOException {
+  void a_file_created_at_the_root_records_its_name_and_first_extent_at_once() throws IOException {
     try (ActivityLog al = ActivityLog.open(dir, EXTENT, 64)) {
       long syncs = al.fsyncs.get();
-      al.beforeCreate("d/new");
-      al.beforeWrite("d/new", 0, 4096);
+      al.beforeCreate("new");
+      al.beforeWrite("new", 0, 4096);
       assertThat(al.fsyncs.get() - syncs).isEqualTo(1);
-      assertThat(al.hotPaths()).containsExactly("d/new");
-      assertThat(al.hotExtents()).containsExactly(new Extent("d/new", 0));
+      assertThat(al.hotPaths()).containsExactly("new");
+      assertThat(al.hotExtents()).containsExactly(new Extent("new", 0));
     }
     try (ActivityLog again = ActivityLog.open(dir, EXTENT, 64)) {
-      assertThat(again.hotPaths()).containsExactly("d/new");
-      assertThat(again.hotExtents()).containsExactly(new Extent("d/new", 0));
+      assertThat(again.hotPaths()).containsExactly("new");
+      assertThat(again.hotExtents()).containsExactly(new Extent("new", 0));
+    }
+  }
+
+  @Test
+  void files_created_in_one_directory_share_one_record_and_a_crash_reconciles_the_directory() throws IOException {
+    try (ActivityLog al = ActivityLog.open(dir, EXTENT, 64)) {
+      long syncs = al.fsyncs.get();
+      for (int i = 0; i < 1000; i++) {
+        al.beforeCreate("d/sub/f" + i);
+        al.beforeWrite("d/sub/f" + i, 0, 4096);
+      }
+      // a thousand files, and not one entry of their own: the hot set stays far below its bound
+      assertThat(al.fsyncs.get() - syncs).isEqualTo(1);
+      assertThat(al.hotPaths()).containsExactly("d/sub");
+      assertThat(al.hotExtents()).isEmpty();
+      assertThat(al.hotCount()).isEqualTo(1);
+    }
+    try (ActivityLog again = ActivityLog.open(dir, EXTENT, 64)) {
+      assertThat(again.hotPaths()).containsExactly("d/sub");
+      DirtyBitmap bitmap = new DirtyBitmap(4096);
+      again.markInto(bitmap);
+      // the directory is reconciled whole: every name in it, and every file's content by checksums
+      assertThat(bitmap.snapshot().paths()).containsExactly("d/sub");
+      assertThat(again.toProto()).isEmpty(); // extents only; the path goes to the peer as a hot path
+    }
+  }
+
+  @Test
+  void a_directorys_entries_cover_only_the_first_extent_of_its_files() throws IOException {
+    try (ActivityLog al = ActivityLog.open(dir, EXTENT, 64)) {
+      al.beforeCreate("d/f");
+      long syncs = al.fsyncs.get();
+      al.beforeWrite("d/f", 0, EXTENT);
+      al.beforeWrite("d/other", 100, 10); // an older file of the same directory: its first extent too
+      assertThat(al.fsyncs.get() - syncs).isZero();
+      al.beforeWrite("d/f", EXTENT, 4096); // past the first extent: an extent of its own
+      assertThat(al.fsyncs.get() - syncs).isEqualTo(1);
+      assertThat(al.hotExtents()).contains(new Extent("d/f", 1)).doesNotContain(new Extent("d/f", 0));
+      al.beforeWrite("d/sub/g", 0, 10); // a subdirectory's file is not the directory's entry
+      assertThat(al.hotExtents()).contains(new Extent("d/sub/g", 0));
+    }
+  }
+
+  @Test
+  void a_log_with_directory_entries_survives_eviction_and_compaction() throws IOException {
+    try (ActivityLog al = ActivityLog.open(dir, EXTENT, 8)) {
+      al.compactMinRecords = 4;
+      for (int i = 0; i < 40; i++) {
+        al.beforeCreate("dir" + i + "/f");
+      }
+      assertThat(al.hotCount()).isLessThanOrEqualTo(8);
+      assertThat(al.hotPaths()).contains("dir39");
+      Set<String> expected = al.hotPaths();
+      try (ActivityLog again = ActivityLog.open(dir.resolve("none"), EXTENT, 8)) {
+        assertThat(again.hotPaths()).isEmpty();
+      }
+      al.close();
+      try (ActivityLog again = ActivityLog.open(dir, EXTENT, 8)) {
+        assertThat(again.found()).isEqualTo(StoreState.VALID);
+        assertThat(again.hotPaths()).isEqualTo(expected);
+      }
     }
   }
 

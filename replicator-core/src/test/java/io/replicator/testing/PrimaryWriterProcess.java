@@ -16,7 +16,9 @@ import java.util.zip.CRC32C;
  * a SYNC file system and print {@code ACK file position length crc} the moment each write
  * returns. The test kills it with {@code kill -9} and checks every printed ACK on the replica.
  *
- * <p>Arguments: primary root, replica host:port, threads.
+ * <p>Arguments: primary root, replica host:port, threads, and optionally {@code files}: then each
+ * thread creates 4 KiB files one after another in a directory of its own instead, and prints
+ * {@code ACK file 0 4096 crc} for each.
  */
 public final class PrimaryWriterProcess {
   private PrimaryWriterProcess() {}
@@ -38,9 +40,10 @@ public final class PrimaryWriterProcess {
       out.println("READY");
       out.flush();
     }
+    boolean files = args.length > 3 && args[3].equals("files");
     for (int t = 0; t < threads; t++) {
       int id = t;
-      Thread w = new Thread(() -> {
+      Thread w = new Thread(files ? () -> createFiles(fs, id, out) : () -> {
         Random rnd = new Random(id);
         String name = "storm-" + id + ".dat";
         try (FileChannel ch = FileChannel.open(fs.getPath("/" + name), StandardOpenOption.CREATE,
@@ -67,5 +70,29 @@ public final class PrimaryWriterProcess {
       w.start();
     }
     Thread.currentThread().join();
+  }
+
+  private static void createFiles(ReplicatedFileSystem fs, int id, PrintStream out) {
+    Random rnd = new Random(id);
+    try {
+      java.nio.file.Path dir = fs.getPath("/dir-" + id);
+      if (!java.nio.file.Files.isDirectory(dir)) {
+        java.nio.file.Files.createDirectories(dir); // not when it exists: even a failed create is a change
+      }
+      for (long n = 0; ; n++) {
+        String name = "dir-" + id + "/file-" + n;
+        byte[] data = new byte[4096];
+        rnd.nextBytes(data);
+        java.nio.file.Files.write(fs.getPath("/" + name), data);
+        CRC32C crc = new CRC32C();
+        crc.update(data);
+        synchronized (out) {
+          out.println("ACK " + name + " 0 " + data.length + " " + crc.getValue() + " END");
+          out.flush();
+        }
+      }
+    } catch (Exception e) {
+      e.printStackTrace();
+    }
   }
 }
