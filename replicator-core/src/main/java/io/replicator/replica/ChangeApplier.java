@@ -1329,6 +1329,17 @@ final class ChangeApplier implements Closeable, ApplyStage {
   /** Makes sure a regular file exists at {@code changePath} (emptied when {@code truncate}); its cached channel. */
   private FileChannel create(Lane worker, String changePath, boolean truncate) throws IOException {
     FileChannel cached = worker.channels.get(changePath);
+    if (cached == null) {
+      // the usual case, a file new to this copy: created exclusively, which never follows a link at
+      // the end, so only the ancestors need checking (no lookups of a name that is not there yet)
+      Path candidate = guard.resolveNoFollow(changePath);
+      FileChannel created = createNew(candidate, -1);
+      if (created != null) {
+        worker.channels.put(changePath, created);
+        markNamespaceDirty(candidate);
+        return created;
+      }
+    }
     Path path = guard.resolveFollowingLinks(changePath);
     if (cached != null) {
       if (Files.exists(path)) {
