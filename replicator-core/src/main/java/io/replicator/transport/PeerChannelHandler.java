@@ -390,6 +390,9 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
         // limit, because a peer whose JVM is still warming up is slow, not gone
         fail(ctx, Goodbye.Code.TIMEOUT, "nothing heard from the peer for "
             + settings.peerTimeout().toMillis() + " ms");
+        // a silent peer will not close its side: a graceful close would only wait out its grace,
+        // and a failover's promotion waits for this close (the goodbye was written just above)
+        ctx.channel().close();
       }
       return;
     }
