@@ -1021,6 +1021,13 @@ final class ChangeApplier implements Closeable, ApplyStage {
       boolean directory;
       try {
         faults.beforeApply(task.seq, task.change);
+        if (lane.channels.get(task.change.path()) != null) {
+          // a file this lane holds open (it applied its writes): the fsync goes through that
+          // channel, so there is no name to look up and it is no directory
+          files.add(task);
+          filePaths.add(null);
+          continue;
+        }
         path = guard.resolveFollowingLinks(task.change.path());
         directory = Files.isDirectory(path);
       } catch (IOException | RuntimeException e) {
@@ -1453,12 +1460,13 @@ final class ChangeApplier implements Closeable, ApplyStage {
 
   /** fsyncs one file through the lane's cached channel when it has one. */
   private void syncFile(Lane lane, String changePath, Path path, boolean metadata) throws IOException {
-    faults.beforeSync(path);
+    // path is null when the lane held the file open at the Force: named under the root for the hook
+    faults.beforeSync(path != null ? path : guard.root().resolve(changePath));
     FileChannel cached = lane.channels.get(changePath);
     if (cached != null) {
       cached.force(metadata);
     } else {
-      try (FileChannel channel = openForSync(path)) {
+      try (FileChannel channel = openForSync(path != null ? path : guard.resolveFollowingLinks(changePath))) {
         channel.force(metadata);
       }
     }
