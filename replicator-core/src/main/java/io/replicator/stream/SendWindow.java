@@ -358,7 +358,8 @@ final class SendWindow {
   /**
    * A copy of a write's data for the frame (the application may reuse its buffer). Small ones go
    * to the heap: the buffer is freed by the I/O thread, and a pooled direct buffer allocated by
-   * one thread and freed by another takes the pool's shared lock both times.
+   * one thread and freed by another takes the pool's shared lock both times; large ones to kept
+   * direct memory ({@link PayloadBuffers}).
    */
   static ByteBuf copy(FileChange change) {
     int n = change.payloadLength();
@@ -367,7 +368,7 @@ final class SendWindow {
       change.payload().duplicate().get(b);
       return io.netty.buffer.Unpooled.wrappedBuffer(b);
     }
-    ByteBuf b = io.netty.buffer.PooledByteBufAllocator.DEFAULT.directBuffer(n, n);
+    ByteBuf b = PayloadBuffers.SHARED.take(n);
     b.writeBytes(change.payload().duplicate());
     return b;
   }
