@@ -76,17 +76,7 @@ class PrimaryKilledMidWriteIT {
 
   /** Runs {@link PrimaryWriterProcess} in {@code mode} until {@code acks} writes returned, then kills it. */
   private List<String[]> stormAndKill(InetSocketAddress addr, String mode, int wanted) throws Exception {
-    List<String> command = new ArrayList<>(List.of(
-        Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-cp", System.getProperty("java.class.path"), "-Xmx256m", "--enable-native-access=ALL-UNNAMED"));
-    if (Runtime.version().feature() >= 24) {
-      command.add("--sun-misc-unsafe-memory-access=allow");
-    }
-    command.addAll(List.of(PrimaryWriterProcess.class.getName(),
-        base.resolve("primary").toString(), "127.0.0.1:" + addr.getPort(), "4", mode));
-    Process primary = new ProcessBuilder(command)
-        .redirectError(ProcessBuilder.Redirect.INHERIT)
-        .start();
+    Process primary = PrimaryWriterProcess.start(base.resolve("primary"), addr.getPort(), mode);
     List<String[]> acks = new ArrayList<>();
     try (BufferedReader in = new BufferedReader(new InputStreamReader(primary.getInputStream(),
         StandardCharsets.UTF_8))) {

@@ -245,13 +245,13 @@ public final class ActivityLog implements Closeable {
     if (f != null && touchAll(f, first, last)) {
       return;
     }
-    if (first == 0 && last == 0 && entriesHot(path)) {
+    if (first == 0 && last == 0 && entriesHot(directoryOf(path))) {
       return; // a small file's first write: covered by its directory's entries
     }
     ChangePaths.check(path);
     checkArgument(last - first < MAX_EXTENTS_PER_CALL, "write of %s bytes spans too many extents: split it", length);
     // continuing the extent before: a sequential stream, which will need the next ones soon
-    boolean sequential = first > 0 && (f != null && f.find(first - 1) != null || first == 1 && entriesHot(path));
+    boolean sequential = first > 0 && (f != null && f.find(first - 1) != null || first == 1 && entriesHot(directoryOf(path)));
     makeHot(path, first, last, sequential ? Math.min(AHEAD, maxHot / 16) : 0);
   }
 
@@ -264,14 +264,11 @@ public final class ActivityLog implements Closeable {
   public void beforeCreate(String path) throws IOException {
     checkNotNull(path, "path");
     ChangePaths.check(path);
-    int slash = path.lastIndexOf('/');
-    if (slash > 0) {
-      String parent = path.substring(0, slash);
-      FileHot d = hot.get(parent);
-      if (d != null && touchAll(d, ENTRIES, ENTRIES)) {
-        return;
+    String directory = directoryOf(path);
+    if (directory != null) {
+      if (!entriesHot(directory)) {
+        makeHot(directory, ENTRIES, ENTRIES, 0);
       }
-      makeHot(parent, ENTRIES, ENTRIES, 0);
       return;
     }
     FileHot f = hot.get(path);
@@ -396,13 +393,15 @@ public final class ActivityLog implements Closeable {
 
   // ---------------------------------------------------------------------------------------------
 
-  /** True when {@code path} is in a directory (not the root) whose entries are hot; stamps them as used. */
-  private boolean entriesHot(String path) {
+  /** The directory {@code path} is in, or null at the root (whose entries are never made hot). */
+  private static String directoryOf(String path) {
     int slash = path.lastIndexOf('/');
-    if (slash <= 0) {
-      return false;
-    }
-    FileHot d = hot.get(path.substring(0, slash));
+    return slash > 0 ? path.substring(0, slash) : null;
+  }
+
+  /** True when the entries of {@code directory} (null: none) are hot; stamps them as used. */
+  private boolean entriesHot(String directory) {
+    FileHot d = directory == null ? null : hot.get(directory);
     return d != null && touchAll(d, ENTRIES, ENTRIES);
   }
 

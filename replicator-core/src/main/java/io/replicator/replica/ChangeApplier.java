@@ -1255,11 +1255,9 @@ final class ChangeApplier implements Closeable, ApplyStage {
         // the usual case, a file new to this copy: created exclusively, which never follows a link
         // at the end, so only the ancestors need checking; with its mode when the umask keeps it
         Path candidate = guard.resolveNoFollow(f.path());
-        channel = createNew(candidate, f.mode());
+        channel = createNewCached(worker, f.path(), candidate, f.mode());
         if (channel != null) {
           path = candidate;
-          worker.channels.put(f.path(), channel);
-          markNamespaceDirty(path);
           modeSet = f.mode() >= 0 && (f.mode() & ProcessUmask.BITS) == 0;
         }
       }
@@ -1291,6 +1289,20 @@ final class ChangeApplier implements Closeable, ApplyStage {
     } else {
       throw new IllegalStateException("not a data change: " + change);
     }
+  }
+
+  /**
+   * {@link #createNew} at {@code path} (resolved from {@code changePath} without following a link
+   * at the end), keeping the channel in the lane's cache and the directory for the next Force; null
+   * when something is there already.
+   */
+  private FileChannel createNewCached(Lane worker, String changePath, Path path, int mode) throws IOException {
+    FileChannel channel = createNew(path, mode);
+    if (channel != null) {
+      worker.channels.put(changePath, channel);
+      markNamespaceDirty(path);
+    }
+    return channel;
   }
 
   /**
@@ -1339,11 +1351,8 @@ final class ChangeApplier implements Closeable, ApplyStage {
     if (cached == null) {
       // the usual case, a file new to this copy: created exclusively, which never follows a link at
       // the end, so only the ancestors need checking (no lookups of a name that is not there yet)
-      Path candidate = guard.resolveNoFollow(changePath);
-      FileChannel created = createNew(candidate, -1);
+      FileChannel created = createNewCached(worker, changePath, guard.resolveNoFollow(changePath), -1);
       if (created != null) {
-        worker.channels.put(changePath, created);
-        markNamespaceDirty(candidate);
         return created;
       }
     }

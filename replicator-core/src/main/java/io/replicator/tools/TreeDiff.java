@@ -94,7 +94,7 @@ public final class TreeDiff {
 
       @Override
       public FileVisitResult visitFileFailed(Path file, IOException e) throws IOException {
-        if (e instanceof NoSuchFileException && !file.equals(root)) {
+        if (vanished(file, e)) {
           return FileVisitResult.CONTINUE; // removed after its directory was read: not in the tree now
         }
         throw e;
@@ -102,10 +102,15 @@ public final class TreeDiff {
 
       @Override
       public FileVisitResult postVisitDirectory(Path dir, IOException e) throws IOException {
-        if (e != null && !(e instanceof NoSuchFileException && !dir.equals(root))) {
+        if (e != null && !vanished(dir, e)) {
           throw e;
         }
         return FileVisitResult.CONTINUE;
+      }
+
+      /** Gone while the walk ran; only the root itself must exist. */
+      private boolean vanished(Path entry, IOException e) {
+        return e instanceof NoSuchFileException && !entry.equals(root);
       }
     });
     return entries;

@@ -23,6 +23,22 @@ import java.util.zip.CRC32C;
 public final class PrimaryWriterProcess {
   private PrimaryWriterProcess() {}
 
+  /**
+   * Starts this class in a JVM of its own with 4 writer threads against the replica on 127.0.0.1
+   * at {@code port}; {@code mode} as the optional fourth argument. Its standard error is inherited.
+   */
+  public static Process start(Path root, int port, String... mode) throws java.io.IOException {
+    java.util.List<String> command = new java.util.ArrayList<>(java.util.List.of(
+        Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-cp", System.getProperty("java.class.path"), "-Xmx256m", "--enable-native-access=ALL-UNNAMED"));
+    if (Runtime.version().feature() >= 24) {
+      command.add("--sun-misc-unsafe-memory-access=allow");
+    }
+    command.addAll(java.util.List.of(PrimaryWriterProcess.class.getName(), root.toString(), "127.0.0.1:" + port, "4"));
+    command.addAll(java.util.List.of(mode));
+    return new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+  }
+
   public static void main(String[] args) throws Exception {
     Path root = Path.of(args[0]);
     int threads = Integer.parseInt(args[2]);
