@@ -402,7 +402,7 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
   @Override
   public void channelWritabilityChanged(ChannelHandlerContext ctx) throws Exception {
     if (connection != null) {
-      listener.onWritabilityChanged(connection, ctx.channel().isWritable());
+      listener.onWritabilityChanged(connection, connection.isWritable());
     }
     super.channelWritabilityChanged(ctx);
   }

@@ -17,6 +17,7 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -41,12 +42,22 @@ public final class PeerConnection {
   private static final AttributeKey<Boolean> CLOSING = AttributeKey.valueOf("replicator.closing");
   /** Frames written per drain before the event loop gets a turn. */
   private static final int MAX_FRAMES_PER_DRAIN = 1024;
+  /**
+   * Bytes queued but not yet handed to the channel beyond which the connection reads as not
+   * writable: the channel's own water marks only count what the event loop has taken, so a sender
+   * faster than a busy event loop would otherwise pile frames up in memory unseen.
+   */
+  static final long MAX_QUEUED_BYTES = 16 << 20;
+  /** What a frame counts for in {@link #queuedBytes} besides its payload: its header, roughly. */
+  private static final int FRAME_OVERHEAD = 64;
 
   private final Channel channel;
   private final Hello remoteHello;
   /** Frames sent but not yet written; drained on the event loop by one task per burst. */
   private final Queue<Frame> pending = new ConcurrentLinkedQueue<>();
   private final AtomicBoolean drainScheduled = new AtomicBoolean();
+  /** Bytes of the frames in {@link #pending}, as {@link #weight} counts them. */
+  private final AtomicLong queuedBytes = new AtomicLong();
   private final AtomicReference<String> closeReason = new AtomicReference<>();
   private final Runnable drainTask = this::drain;
   private final LinkCounters counters;
@@ -116,8 +127,13 @@ public final class PeerConnection {
     return channel.isActive() && !closing();
   }
 
+  /**
+   * Whether a sender should send more now: the channel's buffer is below its high water mark and
+   * little is queued for the event loop. A sender that waits while this is false (for
+   * {@link PeerListener#onWritabilityChanged}) keeps the memory a connection holds bounded.
+   */
   public boolean isWritable() {
-    return channel.isWritable();
+    return channel.isWritable() && queuedBytes.get() < MAX_QUEUED_BYTES;
   }
 
   /**
@@ -151,6 +167,7 @@ public final class PeerConnection {
    * outside the lock.
    */
   public boolean queue(Frame frame) {
+    queuedBytes.addAndGet(weight(frame));
     pending.add(frame);
     // the flag is cleared before the drain polls, so a frame queued after that poll schedules
     // a new drain, and a frame queued before it is written (and flushed) by the running one
@@ -176,9 +193,14 @@ public final class PeerConnection {
       return;
     }
     // bounded, so a sender that never pauses cannot keep the event loop from reading and flushing
+    boolean wasFull = queuedBytes.get() >= MAX_QUEUED_BYTES;
     int written = writePending(MAX_FRAMES_PER_DRAIN);
     if (written > 0) {
       channel.flush();
+    }
+    if (wasFull && queuedBytes.get() < MAX_QUEUED_BYTES) {
+      // the channel's own events do not see this queue: tell the listener it may send again
+      channel.pipeline().fireChannelWritabilityChanged();
     }
     if (!pending.isEmpty() && drainScheduled.compareAndSet(false, true)) {
       channel.eventLoop().execute(drainTask);
@@ -188,6 +210,7 @@ public final class PeerConnection {
   private int writePending(int max) {
     int n = 0;
     for (Frame f; n < max && (f = pending.poll()) != null; n++) {
+      queuedBytes.addAndGet(-weight(f));
       channel.write(f, channel.voidPromise());
     }
     return n;
@@ -195,8 +218,13 @@ public final class PeerConnection {
 
   private void releasePending() {
     for (Frame f = pending.poll(); f != null; f = pending.poll()) {
+      queuedBytes.addAndGet(-weight(f));
       f.release();
     }
+  }
+
+  private static long weight(Frame f) {
+    return f.payload().readableBytes() + FRAME_OVERHEAD;
   }
 
   /**

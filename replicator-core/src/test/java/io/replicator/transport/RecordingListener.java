@@ -13,6 +13,7 @@ class RecordingListener implements PeerListener {
   final List<byte[]> payloads = Collections.synchronizedList(new ArrayList<>());
   final List<String> closes = new CopyOnWriteArrayList<>();
   final List<String> threads = new CopyOnWriteArrayList<>();
+  final List<Boolean> writability = new CopyOnWriteArrayList<>();
 
   @Override
   public void onFrame(PeerConnection connection, Frame frame) {
@@ -27,5 +28,10 @@ class RecordingListener implements PeerListener {
   @Override
   public void onClosed(PeerConnection connection, String reason) {
     closes.add(reason);
+  }
+
+  @Override
+  public void onWritabilityChanged(PeerConnection connection, boolean writable) {
+    writability.add(writable);
   }
 }
