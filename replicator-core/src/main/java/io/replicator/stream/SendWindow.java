@@ -7,6 +7,7 @@ import io.replicator.change.FileChange;
 import io.replicator.proto.Ack;
 import io.replicator.proto.Envelope;
 import io.replicator.transport.Frame;
+import io.replicator.transport.PayloadBuffers;
 import io.replicator.transport.PeerConnection;
 import java.io.IOException;
 import java.util.ArrayList;
@@ -368,7 +369,7 @@ final class SendWindow {
       change.payload().duplicate().get(b);
       return io.netty.buffer.Unpooled.wrappedBuffer(b);
     }
-    ByteBuf b = PayloadBuffers.SHARED.take(n);
+    ByteBuf b = PayloadBuffers.SENT.take(n);
     b.writeBytes(change.payload().duplicate());
     return b;
   }

@@ -2,6 +2,7 @@ package io.replicator.transport;
 
 import com.google.protobuf.CodedOutputStream;
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.ByteBufInputStream;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.CorruptedFrameException;
@@ -37,6 +38,13 @@ final class FrameCodec {
   static final class Decoder extends LengthFieldBasedFrameDecoder {
     /** First byte of a frame length that no accepted frame has, but a TLS record does. */
     private static final int TLS_RECORD_MIN = 0x14;
+    /** Frames of this size on are gathered in a buffer of their own ({@link #cumulate}). */
+    static final int LARGE_FRAME = 64 * 1024;
+    /**
+     * Room left past a large frame for the start of the next, which usually arrives in the same
+     * read: without it, that read would not fit, and the whole frame would be copied once more.
+     */
+    private static final int READ_SLACK = 64 * 1024;
     private final int maxFrameLength;
     private final int maxHeaderLength;
     private final boolean recognisesTls;
@@ -60,6 +68,48 @@ final class FrameCodec {
       this.maxHeaderLength = maxHeaderLength;
       this.recognisesTls = maxFrameLength < TLS_RECORD_MIN << 24;
       this.counters = counters;
+      setCumulator(this::cumulate);
+    }
+
+    /**
+     * Gathers what was read so far. A large frame is gathered in one buffer of its own size, taken
+     * from kept memory ({@link PayloadBuffers#RECEIVED}): grown by doubling, as Netty's cumulation
+     * is, its bytes would be copied about twice more and every fresh buffer zeroed, and a buffer
+     * whose earlier frames are still being applied (their payloads are slices of it) cannot grow in
+     * place at all. Only once the handshake is done: before, a frame's announced size is not
+     * trusted with memory.
+     */
+    private ByteBuf cumulate(ByteBufAllocator alloc, ByteBuf cumulation, ByteBuf in) {
+      int frameBytes = handshaking || cumulation == in ? -1 : announcedFrameBytes(cumulation);
+      if (frameBytes < LARGE_FRAME) {
+        return MERGE_CUMULATOR.cumulate(alloc, cumulation, in);
+      }
+      try {
+        int needed = in.readableBytes();
+        if (cumulation.refCnt() == 1 && !cumulation.isReadOnly() && cumulation.writableBytes() >= needed) {
+          cumulation.writeBytes(in);
+          return cumulation;
+        }
+        int have = cumulation.readableBytes();
+        ByteBuf whole = PayloadBuffers.RECEIVED.take(Math.max(frameBytes + READ_SLACK, have + needed));
+        whole.writeBytes(cumulation).writeBytes(in);
+        cumulation.release();
+        return whole;
+      } finally {
+        in.release();
+      }
+    }
+
+    /**
+     * Bytes of the frame starting at {@code buf}'s reader index, length field included, or -1 when
+     * not known yet or beyond the bound (the decoder rejects those).
+     */
+    private int announcedFrameBytes(ByteBuf buf) {
+      if (buf.readableBytes() < 4) {
+        return -1;
+      }
+      long length = buf.getUnsignedInt(buf.readerIndex()) & ~COMPRESSED;
+      return length > maxFrameLength ? -1 : (int) length + 4;
     }
 
     /** Accepts compressed frames from now on (the handshake picked {@code codec}). */

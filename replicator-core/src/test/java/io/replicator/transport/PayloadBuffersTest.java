@@ -1,9 +1,8 @@
-package io.replicator.stream;
+package io.replicator.transport;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.netty.buffer.ByteBuf;
-import io.replicator.transport.TransportSettings;
 import org.junit.jupiter.api.Test;
 
 class PayloadBuffersTest {
@@ -43,6 +42,8 @@ class PayloadBuffersTest {
     assertThat(PayloadBuffers.sizeClass(PayloadBuffers.MIN_SIZE)).isZero();
     assertThat(PayloadBuffers.sizeClass(PayloadBuffers.MIN_SIZE + 1)).isEqualTo(1);
     assertThat(PayloadBuffers.sizeClass(TransportSettings.MAX_PAYLOAD)).isEqualTo(3);
-    assertThat(PayloadBuffers.sizeClass(TransportSettings.MAX_PAYLOAD + 1)).isEqualTo(-1);
+    assertThat(PayloadBuffers.sizeClass(TransportSettings.MAX_PAYLOAD + 1)).isEqualTo(4);
+    assertThat(PayloadBuffers.sizeClass(PayloadBuffers.MAX_SIZE)).isEqualTo(4);
+    assertThat(PayloadBuffers.sizeClass(PayloadBuffers.MAX_SIZE + 1)).isEqualTo(-1);
   }
 }

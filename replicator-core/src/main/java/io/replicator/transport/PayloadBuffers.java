@@ -1,29 +1,34 @@
-package io.replicator.stream;
+package io.replicator.transport;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.UnpooledByteBufAllocator;
 import io.netty.buffer.UnpooledUnsafeDirectByteBuf;
 import io.netty.util.internal.PlatformDependent;
-import io.replicator.transport.TransportSettings;
 import java.nio.ByteBuffer;
 import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Internal: direct memory for the copies of large writes on their way to the peer, kept for reuse
- * once the copy was sent. Netty's pool frees a chunk as soon as it empties, which copies of up to a
- * megabyte do all the time, and the JDK zeroes every new one: a fifth of a sequential writer's time.
- * Buffers come in power-of-two sizes up to {@link TransportSettings#MAX_PAYLOAD}; at most {@link
- * #MAX_KEPT_BYTES} are kept, the rest is left to the garbage collector. Thread-safe.
+ * Internal: direct memory for large payloads, kept for reuse once released: the copies of large
+ * writes on their way to the peer, and large frames as they arrive. Netty's pool frees a chunk as
+ * soon as it empties, which buffers of a megabyte do all the time, and the JDK zeroes every new
+ * one: a fifth of a sequential writer's time. Buffers come in power-of-two sizes up to {@link
+ * #MAX_SIZE}; at most {@link #MAX_KEPT_BYTES} are kept, the rest is left to the garbage collector.
+ * Thread-safe.
  */
-final class PayloadBuffers {
-  /** The smallest size handed out; smaller copies go to the heap ({@link SendWindow#copy}). */
-  static final int MIN_SIZE = 128 * 1024;
+public final class PayloadBuffers {
+  /** The smallest size handed out; smaller buffers are best taken from the heap. */
+  public static final int MIN_SIZE = 128 * 1024;
+  /** The largest size kept: a frame of {@link TransportSettings#MAX_PAYLOAD} with its header. */
+  static final int MAX_SIZE = TransportSettings.MAX_PAYLOAD << 1;
   static final long MAX_KEPT_BYTES = 16L << 20;
-  private static final int CLASSES = Integer.numberOfTrailingZeros(TransportSettings.MAX_PAYLOAD)
+  private static final int CLASSES = Integer.numberOfTrailingZeros(MAX_SIZE)
       - Integer.numberOfTrailingZeros(MIN_SIZE) + 1;
 
-  static final PayloadBuffers SHARED = new PayloadBuffers(MAX_KEPT_BYTES);
+  /** For the copies of writes sent. */
+  public static final PayloadBuffers SENT = new PayloadBuffers(MAX_KEPT_BYTES);
+  /** For frames received: kept apart, so that a replica's reading never starves its writing. */
+  static final PayloadBuffers RECEIVED = new PayloadBuffers(MAX_KEPT_BYTES);
 
   private final long maxKept;
   @SuppressWarnings("unchecked")
@@ -37,8 +42,8 @@ final class PayloadBuffers {
     }
   }
 
-  /** An empty buffer with room for {@code size} bytes (at most {@link TransportSettings#MAX_PAYLOAD}). */
-  ByteBuf take(int size) {
+  /** An empty buffer with room for {@code size} bytes; from Netty's pool above {@link #MAX_SIZE}. */
+  public ByteBuf take(int size) {
     int c = sizeClass(size);
     if (c < 0 || !PlatformDependent.hasUnsafe()) {
       return io.netty.buffer.PooledByteBufAllocator.DEFAULT.directBuffer(size, size);
@@ -68,7 +73,7 @@ final class PayloadBuffers {
 
   /** The index of the smallest class that holds {@code size} bytes, or -1 above the largest. */
   static int sizeClass(int size) {
-    if (size > TransportSettings.MAX_PAYLOAD) {
+    if (size > MAX_SIZE) {
       return -1;
     }
     int rounded = Math.max(MIN_SIZE, Integer.highestOneBit(Math.max(1, size - 1)) << 1);
