@@ -206,19 +206,8 @@ class FrameCodecTest {
     List<Frame> frames = sampleFrames();
     String expected = describe(frames);
     byte[] wire = encode(frames);
-    EmbeddedChannel dec = decoder();
     List<ByteBuf> pieces = new ArrayList<>();
-    List<Frame> decoded = new ArrayList<>();
-    for (int at = 0; at < wire.length; ) {
-      int n = Math.min(wire.length - at, 1 + random.nextInt(random.nextBoolean() ? 8 : 400));
-      // direct and heap pieces, as the socket and tests would hand them over
-      ByteBuf piece = random.nextBoolean() ? Unpooled.directBuffer(n) : Unpooled.buffer(n);
-      piece.writeBytes(wire, at, n);
-      pieces.add(piece);
-      dec.writeInbound(piece);
-      decoded.addAll(drain(dec));
-      at += n;
-    }
+    List<Frame> decoded = feed(decoder(), wire, random, 8, 400, pieces);
     assertThat(describe(decoded)).as("fragments from seed %d", seed).isEqualTo(expected);
     decoded.forEach(Frame::release);
     assertThat(pieces).as("leaked buffers with seed %d", seed).allSatisfy(p -> assertThat(p.refCnt()).isZero());
@@ -244,11 +233,16 @@ class FrameCodecTest {
     return ch;
   }
 
-  /** Feeds {@code wire} in pieces of 1 to {@code maxPiece} bytes, heap or direct, and decodes. */
-  private static List<Frame> feed(EmbeddedChannel dec, byte[] wire, Random random, int maxPiece, List<ByteBuf> pieces) {
+  /**
+   * Feeds {@code wire} in pieces of up to {@code small} or up to {@code large} bytes, heap or
+   * direct (as the socket and tests would hand them over), and decodes; {@code pieces} collects
+   * them to check for leaks.
+   */
+  private static List<Frame> feed(EmbeddedChannel dec, byte[] wire, Random random, int small, int large,
+      List<ByteBuf> pieces) {
     List<Frame> decoded = new ArrayList<>();
     for (int at = 0; at < wire.length; ) {
-      int n = Math.min(wire.length - at, 1 + random.nextInt(random.nextInt(4) == 0 ? 16 : maxPiece));
+      int n = Math.min(wire.length - at, 1 + random.nextInt(random.nextBoolean() ? small : large));
       ByteBuf piece = random.nextBoolean() ? Unpooled.directBuffer(n) : Unpooled.buffer(n);
       piece.writeBytes(wire, at, n);
       pieces.add(piece);
@@ -286,7 +280,7 @@ class FrameCodecTest {
     }
     byte[] wire = encode(frames);
     List<ByteBuf> pieces = new ArrayList<>();
-    List<Frame> decoded = feed(trustedDecoder(), wire, random, 70_000, pieces);
+    List<Frame> decoded = feed(trustedDecoder(), wire, random, 16, 70_000, pieces);
     try {
       assertThat(decoded).as("frames from seed %d", seed).hasSameSizeAs(headers);
       for (int i = 0; i < decoded.size(); i++) {
