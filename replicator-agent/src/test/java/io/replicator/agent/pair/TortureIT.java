@@ -416,8 +416,11 @@ class TortureIT {
    */
   private void awaitConverged(String serving, String when) throws IOException {
     String peer = other(serving);
-    pair.awaitOrDump(when + ": " + peer + " a secondary in sync with " + serving, STEP_LIMIT,
-        () -> pair.agentRole(peer).equals("SECONDARY") && pair.inSync(serving));
+    // in sync is not yet protected: the witness holds the peer outdated (and refuses it a failover)
+    // until the primary reports the pair in sync after its last leave to write alone ran out
+    pair.awaitOrDump(when + ": " + peer + " a secondary in sync with " + serving + ", not outdated at the witness",
+        STEP_LIMIT, () -> pair.agentRole(peer).equals("SECONDARY") && pair.inSync(serving)
+            && !pair.statusDocument(serving).getExtra().getWitness().getOutdatedList().contains(peer));
     long next = pauseWriter(serving);
     try {
       Map<String, byte[]> servingTree = verifyAcknowledged(serving, next, when);
