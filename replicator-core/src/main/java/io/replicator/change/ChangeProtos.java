@@ -21,7 +21,9 @@ import io.replicator.proto.WriteFile;
 import java.nio.ByteBuffer;
 import java.nio.file.attribute.FileTime;
 import java.nio.file.attribute.PosixFilePermission;
+import java.util.ArrayList;
 import java.util.EnumSet;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
@@ -72,6 +74,9 @@ public final class ChangeProtos {
       }
       if (f.lastModified() != null) {
         w.setLastModifiedNanos(toNanos(f.lastModified()));
+      }
+      for (FileChange.WriteFile.Piece p : f.pieces()) {
+        w.addPieces(WriteFile.Piece.newBuilder().setPosition(p.position()).setLength(p.length()));
       }
       b.setWriteFile(w);
     } else if (change instanceof FileChange.Truncate t) {
@@ -196,8 +201,10 @@ public final class ChangeProtos {
           throw new MalformedChangeException(seq, "permission mode 0"
               + Long.toOctalString(Integer.toUnsignedLong(w.getMode())) + " is outside 0..0777");
         }
+        List<FileChange.WriteFile.Piece> pieces = pieces(seq, w, data.remaining());
         return new FileChange.WriteFile(path, position, data, w.getCreate(), w.hasSize() ? w.getSize() : -1,
-            w.hasMode() ? w.getMode() : -1, w.hasLastModifiedNanos() ? fromNanos(w.getLastModifiedNanos()) : null);
+            w.hasMode() ? w.getMode() : -1, w.hasLastModifiedNanos() ? fromNanos(w.getLastModifiedNanos()) : null,
+            pieces);
       }
       case TRUNCATE -> {
         Truncate t = proto.getTruncate();
@@ -355,5 +362,41 @@ public final class ChangeProtos {
 
   private static String kindName(Change.OpCase kind) {
     return kind == Change.OpCase.OP_NOT_SET ? "unknown" : kind.name().toLowerCase();
+  }
+
+  /** A write file's scattered pieces, checked against its payload and its other fields. */
+  private static List<FileChange.WriteFile.Piece> pieces(long seq, WriteFile w, int payloadLength)
+      throws MalformedChangeException {
+    if (w.getPiecesCount() == 0) {
+      return List.of();
+    }
+    if (w.getCreate() || w.getPosition() != 0) {
+      throw new MalformedChangeException(seq, "write file of scattered pieces also creates the file or names"
+          + " a position");
+    }
+    List<FileChange.WriteFile.Piece> pieces = new ArrayList<>(w.getPiecesCount());
+    long total = 0;
+    for (WriteFile.Piece p : w.getPiecesList()) {
+      long position = p.getPosition();
+      long length = Integer.toUnsignedLong(p.getLength());
+      if (length == 0 || length > payloadLength) {
+        throw new MalformedChangeException(seq, "write file piece of " + length + " bytes in a payload of "
+            + payloadLength);
+      }
+      if (position < 0 || position + length < 0) {
+        throw new MalformedChangeException(seq, "write file piece of " + length + " bytes at position "
+            + Long.toUnsignedString(position) + " overflows");
+      }
+      total += length;
+      if (total > payloadLength) {
+        break;
+      }
+      pieces.add(new FileChange.WriteFile.Piece(position, (int) length));
+    }
+    if (total != payloadLength) {
+      throw new MalformedChangeException(seq, "write file pieces of " + total + " bytes for a payload of "
+          + payloadLength);
+    }
+    return pieces;
   }
 }

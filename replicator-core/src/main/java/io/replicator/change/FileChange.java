@@ -6,6 +6,7 @@ import static com.google.common.base.Preconditions.checkNotNull;
 import java.nio.ByteBuffer;
 import java.nio.file.attribute.FileTime;
 import java.nio.file.attribute.PosixFilePermission;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -66,15 +67,39 @@ public sealed interface FileChange {
    * {@code position}, cut to {@code size} when it is not negative, then given {@code mode} (POSIX
    * bits, when not negative) and {@code lastModified} (when not null). One change carries a small
    * file whole, with its attributes, where the application's way takes four.
+   *
+   * <p>With {@code pieces}, {@code data} is the file's scattered dirty blocks: cut into the pieces'
+   * lengths in order, each written at its own position ({@code position} is then 0 and
+   * {@code create} false). Many small runs of one file then cost the peer one change, not one each.
    */
   record WriteFile(String path, long position, ByteBuffer data, boolean create, long size, int mode,
-      FileTime lastModified) implements FileChange {
+      FileTime lastModified, List<Piece> pieces) implements FileChange {
     public WriteFile {
       checkNotNull(path, "path");
       checkArgument(position >= 0, "negative position %s", position);
       checkArgument(!create || position == 0, "a created file is written from position 0, not %s", position);
       checkNotNull(data, "data");
       checkArgument(mode <= 0777, "mode 0%s is outside 0..0777", Integer.toOctalString(mode));
+      pieces = List.copyOf(pieces);
+      if (!pieces.isEmpty()) {
+        checkArgument(!create && position == 0, "scattered pieces neither create a file nor start at a position");
+        long total = 0;
+        for (Piece p : pieces) {
+          total += p.length();
+        }
+        checkArgument(total == data.remaining(), "pieces of %s bytes for a payload of %s", total, data.remaining());
+      }
+    }
+
+    /** One contiguous write: {@code data} at {@code position}. */
+    public WriteFile(String path, long position, ByteBuffer data, boolean create, long size, int mode,
+        FileTime lastModified) {
+      this(path, position, data, create, size, mode, lastModified, List.of());
+    }
+
+    /** The ranges this change writes: its pieces, or {@code data} at {@code position}. */
+    public List<Piece> ranges() {
+      return pieces.isEmpty() ? List.of(new Piece(position, data.remaining())) : pieces;
     }
 
     @Override
@@ -85,6 +110,15 @@ public sealed interface FileChange {
     @Override
     public int payloadLength() {
       return data.remaining();
+    }
+
+    /** {@code length} bytes of the payload, written at {@code position}. */
+    public record Piece(long position, int length) {
+      public Piece {
+        checkArgument(position >= 0, "negative position %s", position);
+        checkArgument(length >= 0, "negative length %s", length);
+        checkArgument(position + length >= 0, "%s bytes at position %s overflow", length, position);
+      }
     }
   }
 

@@ -115,7 +115,9 @@ public final class DirtyBitmap {
     if (change instanceof io.replicator.change.FileChange.Write w) {
       markWrite(w.path(), w.position(), w.length());
     } else if (change instanceof io.replicator.change.FileChange.WriteFile w) {
-      markWrite(w.path(), w.position(), w.payloadLength());
+      for (io.replicator.change.FileChange.WriteFile.Piece piece : w.ranges()) {
+        markWrite(w.path(), piece.position(), piece.length());
+      }
       markPath(w.path());
     } else if (change instanceof io.replicator.change.FileChange.Truncate t) {
       markTruncate(t.path(), t.size());

@@ -1266,9 +1266,13 @@ final class ChangeApplier implements Closeable, ApplyStage {
         channel = f.create() ? create(worker, f.path(), true) : worker.channel(f.path(), path);
       }
       ByteBuffer data = f.data().duplicate();
-      long position = f.position();
-      while (data.hasRemaining()) {
-        position += channel.write(data, position);
+      long position = 0;
+      for (FileChange.WriteFile.Piece piece : f.ranges()) {
+        data.limit(data.position() + piece.length());
+        position = piece.position();
+        while (data.hasRemaining()) {
+          position += channel.write(data, position);
+        }
       }
       bytesWritten.add(f.payloadLength());
       if (f.size() >= 0 && (!f.create() || f.size() < position) && channel.size() > f.size()) {

@@ -31,7 +31,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Deque;
 import java.util.List;
-import java.util.PrimitiveIterator;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
@@ -871,7 +870,11 @@ final class ResyncSource {
 
   // ------------------------------------------------------------------ dirty blocks
 
-  /** Sends the dirty blocks of files the passes did not cover, in runs; the last run carries the file's time. */
+  /**
+   * Sends the dirty blocks of files the passes did not cover: runs of consecutive blocks, batched
+   * so that one change carries up to {@link #RUN_BLOCKS} blocks of a file however scattered they
+   * are; the file's last batch carries its time.
+   */
   private void sendDirtyBlocks(DirtyBitmap.Snapshot snapshot, List<String> roots, PrimaryTracking tracking)
       throws IOException {
     sendRest();
@@ -881,22 +884,10 @@ final class ResyncSource {
         continue;
       }
       Path local = LocalPaths.resolve(root, p);
-      PrimitiveIterator.OfLong it = snapshot.blocks(p);
-      long runFirst = -1;
-      long runLast = -1;
-      while (true) {
-        long b = it.hasNext() ? it.nextLong() : -1;
-        if (runFirst >= 0 && (b < 0 || b != runLast + 1 || b - runFirst >= RUN_BLOCKS)) {
-          sendRun(p, local, runFirst, runLast, chunk, tracking, b < 0);
-          runFirst = -1;
-        }
-        if (b < 0) {
-          break;
-        }
-        if (runFirst < 0) {
-          runFirst = b;
-        }
-        runLast = b;
+      DirtyRuns runs = new DirtyRuns(snapshot.blocks(p), RUN_BLOCKS);
+      while (runs.hasNext()) {
+        List<DirtyRuns.Run> batch = runs.next();
+        sendRuns(p, local, batch, chunk, tracking, !runs.hasNext());
       }
       progress.filesDone.incrementAndGet();
     }
@@ -911,33 +902,60 @@ final class ResyncSource {
     return false;
   }
 
-  /** One run of dirty blocks, read and sent under the file's lock; the file's last run also sets its time. */
-  private void sendRun(String p, Path local, long first, long lastBlock, byte[] chunk, PrimaryTracking tracking,
-      boolean lastRun) throws IOException {
-    long start = first * blockSize;
-    int want = (int) ((lastBlock - first + 1) * blockSize);
+  /**
+   * Runs of dirty blocks of one file, read and sent under the file's lock as one change (scattered
+   * pieces when there are several); the file's last batch also sets its time. Reading stops at the
+   * file's end: what lies beyond was cut by a truncate that went through the stream.
+   */
+  private void sendRuns(String p, Path local, List<DirtyRuns.Run> runs, byte[] chunk, PrimaryTracking tracking,
+      boolean lastBatch) throws IOException {
+    long want = 0;
+    for (DirtyRuns.Run r : runs) {
+      want += r.blocks() * blockSize;
+    }
     credit(want);
+    long firstPosition = runs.get(0).first() * blockSize;
+    long wanted = want;
     tree.underFileLock(p, () -> {
-      int n;
+      List<FileChange.WriteFile.Piece> pieces = new ArrayList<>(runs.size());
+      int n = 0;
       FileTime modified = null;
       try (FileChannel ch = FileChannel.open(local, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
-        n = readFully(ch, chunk, start, want);
-        if (lastRun) {
+        for (DirtyRuns.Run r : runs) {
+          long start = r.first() * blockSize;
+          int length = (int) (r.blocks() * blockSize);
+          int got = readFully(ch, chunk, n, start, length);
+          if (got > 0) {
+            pieces.add(new FileChange.WriteFile.Piece(start, got));
+            n += got;
+          }
+          if (got < length) {
+            break; // the file ends here, and so later runs are beyond its end
+          }
+        }
+        if (lastBatch) {
           modified = Files.getLastModifiedTime(local, LinkOption.NOFOLLOW_LINKS);
         }
       } catch (NoSuchFileException e) {
         n = 0; // deleted while the resync ran: the delete went through the stream
+        pieces.clear();
       }
-      progress.bytesDone.addAndGet(want);
+      progress.bytesDone.addAndGet(wanted);
       Runnable clear = () -> {
-        for (long b = first; b <= lastBlock; b++) {
-          tracking.blockResynced(p, b);
+        for (DirtyRuns.Run r : runs) {
+          for (long b = r.first(); b <= r.last(); b++) {
+            tracking.blockResynced(p, b);
+          }
         }
       };
       if (n > 0 || modified != null) {
-        // one change: the blocks, and the time the writes moved
-        submit(new FileChange.WriteFile(p, start, ByteBuffer.wrap(chunk, 0, n).asReadOnlyBuffer(), false, -1, -1,
-            modified), clear);
+        // one change: the blocks, and the time the writes moved; a single piece as a plain write
+        ByteBuffer data = ByteBuffer.wrap(chunk, 0, n).asReadOnlyBuffer();
+        FileChange change = pieces.size() > 1
+            ? new FileChange.WriteFile(p, 0, data, false, -1, -1, modified, pieces)
+            : new FileChange.WriteFile(p, pieces.isEmpty() ? firstPosition : pieces.get(0).position(), data, false,
+                -1, -1, modified);
+        submit(change, clear);
         bytesSent.addAndGet(n);
       } else {
         clear.run(); // beyond the end: the truncate was sent, nothing to copy
@@ -953,14 +971,20 @@ final class ResyncSource {
   }
 
   private static int readFully(FileChannel ch, byte[] into, long position, int length) throws IOException {
-    ByteBuffer buf = ByteBuffer.wrap(into, 0, length);
+    return readFully(ch, into, 0, position, length);
+  }
+
+  /** Reads up to {@code length} bytes at {@code position} into {@code into} from {@code offset}; fewer at the end. */
+  private static int readFully(FileChannel ch, byte[] into, int offset, long position, int length)
+      throws IOException {
+    ByteBuffer buf = ByteBuffer.wrap(into, offset, length);
     while (buf.hasRemaining()) {
-      int r = ch.read(buf, position + buf.position());
+      int r = ch.read(buf, position + buf.position() - offset);
       if (r < 0) {
         break;
       }
     }
-    return buf.position();
+    return buf.position() - offset;
   }
 
   /** Sends bytes already read under the path's lock (credit was taken before it). */

@@ -37,8 +37,11 @@ public record TransportSettings(
     Compression compression,
     long bandwidthCap) {
 
-  /** Protocol version spoken by this build. */
-  public static final int PROTOCOL_VERSION = 2;
+  /**
+   * Protocol version spoken by this build. 3: resync's {@code WriteFile} may carry scattered pieces,
+   * which a version-2 peer would write as one run at position 0, so the versions must not meet.
+   */
+  public static final int PROTOCOL_VERSION = 3;
 
   /** Largest write payload a frame carries; larger writes travel as several changes. */
   public static final int MAX_PAYLOAD = 1 << 20;

@@ -2,6 +2,7 @@ package io.replicator.change;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowable;
 
 import io.replicator.proto.Change;
 import io.replicator.proto.Copy;
@@ -130,6 +131,57 @@ class ChangeProtosTest {
     assertThatThrownBy(() -> ChangeProtos.fromProto(op(b -> b.setWriteFile(
         io.replicator.proto.WriteFile.newBuilder().setPath("f").setMode(01000))), null))
         .isInstanceOf(MalformedChangeException.class).hasMessageContaining("outside 0..0777");
+  }
+
+  @Test
+  void scatteredBlocksOfAFileTravelAsOneWriteFileOfPieces() throws Exception {
+    byte[] bytes = "aaaabbbbbbcc".getBytes(StandardCharsets.UTF_8);
+    List<FileChange.WriteFile.Piece> pieces = List.of(new FileChange.WriteFile.Piece(4096, 4),
+        new FileChange.WriteFile.Piece(1L << 33, 6), new FileChange.WriteFile.Piece(12, 2));
+    FileChange.WriteFile change = new FileChange.WriteFile("d/big", 0, ByteBuffer.wrap(bytes), false, -1, -1, null,
+        pieces);
+
+    FileChange back = ChangeProtos.fromProto(Change.parseFrom(ChangeProtos.toProto(3, change).toByteArray()),
+        ByteBuffer.wrap(bytes));
+
+    assertThat(back).isEqualTo(change);
+    assertThat(((FileChange.WriteFile) back).ranges()).isEqualTo(pieces);
+    assertThat(new FileChange.WriteFile("f", 7, ByteBuffer.wrap(bytes), false, -1, -1, null).ranges())
+        .as("a plain write file is one range").containsExactly(new FileChange.WriteFile.Piece(7, bytes.length));
+  }
+
+  @Test
+  void piecesThatDoNotCoverThePayloadExactlyAreRefused() {
+    ByteBuffer twelve = ByteBuffer.allocate(12);
+    io.replicator.proto.WriteFile.Piece four = piece(0, 4);
+    assertThat(malformed(twelve, four, four)).hasMessageContaining("pieces of 8 bytes for a payload of 12");
+    assertThat(malformed(twelve, four, piece(8, 6), four)).hasMessageContaining("payload of 12");
+    assertThat(malformed(twelve, piece(0, 0), piece(0, 12))).hasMessageContaining("piece of 0 bytes");
+    assertThat(malformed(twelve, piece(0, 8), piece(0, -1))).hasMessageContaining("piece of 4294967295 bytes");
+    assertThat(malformed(twelve, piece(-1, 12))).hasMessageContaining("overflows");
+    assertThat(malformed(twelve, piece(Long.MAX_VALUE - 4, 12))).hasMessageContaining("overflows");
+    assertThatThrownBy(() -> ChangeProtos.fromProto(op(b -> b.setWriteFile(io.replicator.proto.WriteFile
+        .newBuilder().setPath("f").setCreate(true).addPieces(piece(0, 12)))), ByteBuffer.allocate(12)))
+        .isInstanceOf(MalformedChangeException.class).hasMessageContaining("scattered pieces");
+    assertThatThrownBy(() -> ChangeProtos.fromProto(op(b -> b.setWriteFile(io.replicator.proto.WriteFile
+        .newBuilder().setPath("f").setPosition(4).addPieces(piece(0, 12)))), ByteBuffer.allocate(12)))
+        .isInstanceOf(MalformedChangeException.class).hasMessageContaining("scattered pieces");
+    assertThatThrownBy(() -> new FileChange.WriteFile("f", 0, ByteBuffer.allocate(3), false, -1, -1, null,
+        List.of(new FileChange.WriteFile.Piece(0, 2)))).isInstanceOf(IllegalArgumentException.class);
+  }
+
+  private static io.replicator.proto.WriteFile.Piece piece(long position, int length) {
+    return io.replicator.proto.WriteFile.Piece.newBuilder().setPosition(position).setLength(length).build();
+  }
+
+  private static Throwable malformed(ByteBuffer payload, io.replicator.proto.WriteFile.Piece... pieces) {
+    io.replicator.proto.WriteFile.Builder w = io.replicator.proto.WriteFile.newBuilder().setPath("f");
+    for (io.replicator.proto.WriteFile.Piece p : pieces) {
+      w.addPieces(p);
+    }
+    Throwable t = catchThrowable(() -> ChangeProtos.fromProto(op(b -> b.setWriteFile(w)), payload.duplicate()));
+    assertThat(t).isInstanceOf(MalformedChangeException.class);
+    return t;
   }
 
   @Test

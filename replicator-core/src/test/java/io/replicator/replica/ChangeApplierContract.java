@@ -8,6 +8,7 @@ import static org.awaitility.Awaitility.await;
 import io.replicator.change.FileChange;
 import java.io.IOException;
 import java.io.InterruptedIOException;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -131,6 +132,28 @@ abstract class ChangeApplierContract {
         .isEqualTo("rw-r-----");
     assertThat(root.resolve("d/empty")).doesNotExist();
     assertThat(root.resolve("d/gone")).doesNotExist();
+  }
+
+  @Test
+  void aResyncWriteOfScatteredPiecesPutsEachPieceAtItsOwnPosition() throws Exception {
+    FileTime modified = FileTime.from(Instant.parse("2025-06-07T08:09:10Z"));
+    byte[] before = new byte[64];
+    java.util.Arrays.fill(before, (byte) '.');
+    try (ApplierHarness h = new ApplierHarness(root)) {
+      h.submit(new FileChange.CreateFile("f", false));
+      h.submit(new FileChange.Write("f", 0, ByteBuffer.wrap(before)));
+      long last = h.submit(new FileChange.WriteFile("f", 0,
+          ByteBuffer.wrap("AAbbbbC".getBytes(StandardCharsets.UTF_8)).asReadOnlyBuffer(), false, -1, -1, modified,
+          List.of(new FileChange.WriteFile.Piece(2, 2), new FileChange.WriteFile.Piece(30, 4),
+              new FileChange.WriteFile.Piece(70, 1))));
+      h.awaitApplied();
+      assertThat(h.failures).isEmpty();
+      assertThat(h.applier.appliedSeq()).isEqualTo(last);
+      assertThat(h.applier.bytesWritten()).isEqualTo(64 + 7);
+    }
+    String expected = "..AA" + ".".repeat(26) + "bbbb" + ".".repeat(30) + "\0\0\0\0\0\0" + "C";
+    assertThat(text(root.resolve("f"))).isEqualTo(expected);
+    assertThat(Files.getLastModifiedTime(root.resolve("f"))).isEqualTo(modified);
   }
 
   @Test
