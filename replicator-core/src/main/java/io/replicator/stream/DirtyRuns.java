@@ -77,7 +77,7 @@ final class DirtyRuns {
       b = blocks.nextLong();
       checkArgument(b > previous, "block %s after %s: not ascending", b, previous);
     }
-    previous = Math.max(previous, b);
+    previous = b;
     return b;
   }
 }

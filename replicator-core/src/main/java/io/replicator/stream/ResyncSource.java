@@ -909,13 +909,9 @@ final class ResyncSource {
    */
   private void sendRuns(String p, Path local, List<DirtyRuns.Run> runs, byte[] chunk, PrimaryTracking tracking,
       boolean lastBatch) throws IOException {
-    long want = 0;
-    for (DirtyRuns.Run r : runs) {
-      want += r.blocks() * blockSize;
-    }
+    long want = runs.stream().mapToLong(DirtyRuns.Run::blocks).sum() * blockSize;
     credit(want);
     long firstPosition = runs.get(0).first() * blockSize;
-    long wanted = want;
     tree.underFileLock(p, () -> {
       List<FileChange.WriteFile.Piece> pieces = new ArrayList<>(runs.size());
       int n = 0;
@@ -940,7 +936,7 @@ final class ResyncSource {
         n = 0; // deleted while the resync ran: the delete went through the stream
         pieces.clear();
       }
-      progress.bytesDone.addAndGet(wanted);
+      progress.bytesDone.addAndGet(want);
       Runnable clear = () -> {
         for (DirtyRuns.Run r : runs) {
           for (long b = r.first(); b <= r.last(); b++) {
