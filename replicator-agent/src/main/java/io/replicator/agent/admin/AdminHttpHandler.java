@@ -150,6 +150,15 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
   }
 
   private void serveNext(ChannelHandlerContext ctx) {
+    if (!ctx.channel().isActive()) {
+      // Closed under us, e.g. by Netty's codec with the last answer once a client pipelined past
+      // its limit: whatever is queued must not run, since its client could never learn the outcome.
+      log.debug("Admin connection {} closed; {} queued requests not run", ctx.channel().remoteAddress(),
+          pending.size());
+      busy = false;
+      releasePending();
+      return;
+    }
     FullHttpRequest request = pending.poll();
     if (request == null) {
       busy = false;
@@ -164,12 +173,7 @@ final class AdminHttpHandler extends ChannelInboundHandlerAdapter {
     CompletableFuture<Reply> reply;
     try {
       if (!request.decoderResult().isSuccess()) {
-        if (!ctx.channel().isActive()) {
-          // The client closed mid-request; the decoder reports what it had. No one to answer.
-          log.debug("Admin connection {} closed mid-request", ctx.channel().remoteAddress());
-          busy = false;
-          return;
-        }
+        // (A client that closed mid-request never gets here: the channel is inactive by then.)
         // The decoder gave up on this connection's framing; nothing after it can be trusted.
         version = HttpVersion.HTTP_1_1;
         close = true;
