@@ -40,17 +40,24 @@ final class EventLoops {
     return EPOLL ? EpollServerSocketChannel.class : NioServerSocketChannel.class;
   }
 
-  /** TCP_NODELAY (we coalesce ourselves), keep-alive, and a water mark for back-pressure. */
+  /**
+   * TCP_NODELAY (we coalesce ourselves), keep-alive, a water mark for back-pressure, and no close
+   * on a failed write: a write fails when the peer reset the connection, and what the peer sent
+   * before the reset (its goodbye, a hand-over's last frames) is still in our socket, to be read
+   * first (see {@code PeerChannelHandler}); Netty then only ends our output.
+   */
   static void socketOptions(AbstractBootstrap<?, ?> b, boolean child) {
     WriteBufferWaterMark mark = new WriteBufferWaterMark(4 << 20, 16 << 20);
     if (child && b instanceof io.netty.bootstrap.ServerBootstrap sb) {
       sb.childOption(ChannelOption.TCP_NODELAY, true)
           .childOption(ChannelOption.SO_KEEPALIVE, true)
-          .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, mark);
+          .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, mark)
+          .childOption(ChannelOption.AUTO_CLOSE, false);
     } else {
       b.option(ChannelOption.TCP_NODELAY, true)
           .option(ChannelOption.SO_KEEPALIVE, true)
-          .option(ChannelOption.WRITE_BUFFER_WATER_MARK, mark);
+          .option(ChannelOption.WRITE_BUFFER_WATER_MARK, mark)
+          .option(ChannelOption.AUTO_CLOSE, false);
     }
   }
 }

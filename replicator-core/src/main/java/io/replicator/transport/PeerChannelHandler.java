@@ -3,6 +3,7 @@ package io.replicator.transport;
 import com.google.protobuf.ByteString;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.socket.ChannelOutputShutdownException;
 import io.netty.handler.codec.DecoderException;
 import io.netty.handler.codec.TooLongFrameException;
 import io.netty.handler.ssl.NotSslRecordException;
@@ -22,6 +23,7 @@ import io.replicator.proto.Pong;
 import java.io.IOException;
 import java.net.SocketAddress;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLException;
 import org.slf4j.Logger;
@@ -57,6 +59,8 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
   private boolean failed;
   /** Whether the listener was told the connection is over (see {@link #reportClosed}). */
   private boolean closeReported;
+  /** Why our writes failed while the peer's input was still being read; null while they work. */
+  private String outputFailure;
 
   private PeerChannelHandler(TransportSettings settings, Hello ownHello, PeerAcceptor acceptor,
       PeerListener clientListener, CompletableFuture<PeerConnection> connected) {
@@ -413,6 +417,10 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
       log.debug("connection {} closing; ignoring {}", describe(ctx), cause.toString());
       return;
     }
+    if (connection != null && (outputFailure != null || cause instanceof ChannelOutputShutdownException)) {
+      readOnAfterFailedWrite(ctx, cause);
+      return;
+    }
     if (cause instanceof IOException && !(cause instanceof DecoderException)) {
       // resets and broken pipes: the peer went away, channelInactive reports it
       log.debug("connection {} failed: {}", describe(ctx), cause.toString());
@@ -434,12 +442,40 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
     fail(ctx, Goodbye.Code.PROTOCOL_ERROR, "bad input from peer: " + what);
   }
 
+  /**
+   * Our write failed: the peer reset the connection, typically having sent its goodbye and given
+   * up waiting for us to read it (we were stalled past its grace). What it sent before is still in
+   * our socket, so the channel stays open for reading (writes closed, see {@link EventLoops}) until
+   * the peer's end of stream or reset is read, or the grace runs out, instead of dropping it.
+   */
+  private void readOnAfterFailedWrite(ChannelHandlerContext ctx, Throwable cause) {
+    if (outputFailure != null) {
+      // the writes queued behind the one that failed, or the read that finds the reset
+      log.debug("connection {}: output already failed; ignoring {}", describe(ctx), cause.toString());
+      return;
+    }
+    Throwable root = cause.getCause() != null ? cause.getCause() : cause;
+    outputFailure = root.getMessage() != null ? root.getMessage() : root.toString();
+    log.debug("connection {}: write failed ({}); reading what the peer sent before", describe(ctx), outputFailure);
+    try {
+      ScheduledFuture<?> bound = ctx.executor().schedule(
+          () -> { ctx.close(); }, PeerConnection.GOODBYE_GRACE_MILLIS, TimeUnit.MILLISECONDS);
+      ctx.channel().closeFuture().addListener(f -> bound.cancel(false));
+    } catch (RejectedExecutionException e) {
+      ctx.close();
+    }
+  }
+
   @Override
   public void channelInactive(ChannelHandlerContext ctx) throws Exception {
     if (handshakeTimer != null) {
       handshakeTimer.cancel(false);
     }
     if (connection != null) {
+      if (outputFailure != null) {
+        // unless the peer said goodbye in what was read after the failed write
+        connection.noteCloseReason("connection lost: " + outputFailure);
+      }
       reportClosed(ctx);
     } else if (connected != null) {
       connected.completeExceptionally(new IOException(

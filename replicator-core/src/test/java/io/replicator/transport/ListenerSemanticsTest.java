@@ -236,6 +236,82 @@ class ListenerSemanticsTest extends TransportFixture {
     }
   }
 
+  /**
+   * The close above with the peer's I/O thread stalled (a long collection pause, a starved CPU)
+   * past our goodbye's grace: we close with its frames unread, so its next write fails on a reset.
+   * The frames we sent before the goodbye are already in its socket, and it must still read them,
+   * not drop them with its failed write.
+   */
+  @Test
+  void aPeerStalledPastTheGoodbyeGraceStillReadsEveryFrameSentBeforeIt() throws Exception {
+    RecordingListener received = new RecordingListener();
+    List<PeerConnection> sides = new java.util.concurrent.CopyOnWriteArrayList<>();
+    TransportServer server = server(Wire.settings("server"), candidate -> {
+      sides.add(candidate);
+      return PeerAcceptor.Decision.accept(received, null);
+    });
+    TransportClient client = closeLater(new TransportClient(Wire.settings("client")));
+    java.util.concurrent.atomic.AtomicLong flooded = new java.util.concurrent.atomic.AtomicLong();
+    PeerListener counting = new PeerListener() {
+      @Override
+      public void onFrame(PeerConnection connection, Frame frame) {
+        frame.release();
+        flooded.incrementAndGet();
+      }
+
+      @Override
+      public void onClosed(PeerConnection connection, String reason) {
+      }
+    };
+    PeerConnection c = result(client.connect(server.localAddress(), null, counting));
+    await().atMost(Duration.ofSeconds(5)).until(() -> sides.size() == 1);
+    PeerConnection serverSide = sides.get(0);
+    java.util.concurrent.atomic.AtomicBoolean flooding = new java.util.concurrent.atomic.AtomicBoolean(true);
+    Thread flood = new Thread(() -> {
+      for (long i = 0; flooding.get() && serverSide.isActive(); i++) {
+        if (!serverSide.isWritable()) {
+          java.util.concurrent.locks.LockSupport.parkNanos(200_000);
+          continue;
+        }
+        serverSide.send(new Frame(Wire.change(i), Unpooled.wrappedBuffer(new byte[16 * 1024])));
+      }
+    });
+    java.util.concurrent.CountDownLatch stalled = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.CountDownLatch resume = new java.util.concurrent.CountDownLatch(1);
+    flood.start();
+    try {
+      await().atMost(Duration.ofSeconds(5)).until(() -> flooded.get() >= 100);
+      serverSide.eventLoop().execute(() -> {
+        stalled.countDown();
+        try {
+          resume.await(20, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      });
+      assertThat(stalled.await(5, TimeUnit.SECONDS)).isTrue();
+      int n = 200;
+      for (int i = 0; i < n; i++) {
+        c.send(numbered(i));
+      }
+      c.close(Goodbye.Code.SHUTDOWN, "hand-over");
+      // the grace runs out on our side while the peer cannot read
+      await().atMost(Duration.ofSeconds(5)).until(() -> !c.channel().isOpen());
+      resume.countDown();
+      await().atMost(Duration.ofSeconds(5)).alias("the server saw the connection end")
+          .until(() -> received.closes.size() == 1);
+      assertThat(received.headers).as("frames the server received before %s", received.closes).hasSize(n);
+      for (int i = 0; i < n; i++) {
+        assertThat(received.headers.get(i).getChange().getSeq()).isEqualTo(i);
+      }
+      assertThat(received.closes.get(0)).isEqualTo("peer closed: SHUTDOWN hand-over");
+    } finally {
+      resume.countDown();
+      flooding.set(false);
+      flood.join(5_000);
+    }
+  }
+
   @Test
   void clientCloseIsReportedOnceOnEachSide() throws Exception {
     PeerConnection c = connect();
