@@ -3,6 +3,7 @@ package io.replicator.transport;
 import com.google.protobuf.ByteString;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.socket.ChannelOutputShutdownEvent;
 import io.netty.channel.socket.ChannelOutputShutdownException;
 import io.netty.handler.codec.DecoderException;
 import io.netty.handler.codec.TooLongFrameException;
@@ -373,6 +374,13 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
 
   @Override
   public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
+    if (evt instanceof ChannelOutputShutdownEvent) {
+      if (connection != null && outputFailure == null && !connection.closing()) {
+        // ended without our asking and without a failed frame to say why: a failed heartbeat
+        readOnAfterFailedWrite(ctx, "a write failed");
+      }
+      return;
+    }
     if (evt == PeerConnection.OUTPUT_ENDED) {
       if (connection != null) {
         reportClosed(ctx);
@@ -418,7 +426,13 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
       return;
     }
     if (connection != null && (outputFailure != null || cause instanceof ChannelOutputShutdownException)) {
-      readOnAfterFailedWrite(ctx, cause);
+      if (outputFailure != null) {
+        // the writes queued behind the one that failed, or the read that finds the reset
+        log.debug("connection {}: output already failed; ignoring {}", describe(ctx), cause.toString());
+        return;
+      }
+      Throwable root = cause.getCause() != null ? cause.getCause() : cause;
+      readOnAfterFailedWrite(ctx, root.getMessage() != null ? root.getMessage() : root.toString());
       return;
     }
     if (cause instanceof IOException && !(cause instanceof DecoderException)) {
@@ -448,14 +462,8 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
    * our socket, so the channel stays open for reading (writes closed, see {@link EventLoops}) until
    * the peer's end of stream or reset is read, or the grace runs out, instead of dropping it.
    */
-  private void readOnAfterFailedWrite(ChannelHandlerContext ctx, Throwable cause) {
-    if (outputFailure != null) {
-      // the writes queued behind the one that failed, or the read that finds the reset
-      log.debug("connection {}: output already failed; ignoring {}", describe(ctx), cause.toString());
-      return;
-    }
-    Throwable root = cause.getCause() != null ? cause.getCause() : cause;
-    outputFailure = root.getMessage() != null ? root.getMessage() : root.toString();
+  private void readOnAfterFailedWrite(ChannelHandlerContext ctx, String failure) {
+    outputFailure = failure;
     log.debug("connection {}: write failed ({}); reading what the peer sent before", describe(ctx), outputFailure);
     try {
       ScheduledFuture<?> bound = ctx.executor().schedule(
