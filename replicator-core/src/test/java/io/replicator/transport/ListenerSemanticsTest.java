@@ -166,6 +166,35 @@ class ListenerSemanticsTest extends TransportFixture {
     assertThat(serverListener.headers).hasSize(total);
   }
 
+  /** Counts (and drops) what a flooding peer sends. */
+  private static PeerListener counting(java.util.concurrent.atomic.AtomicLong frames) {
+    return new PeerListener() {
+      @Override
+      public void onFrame(PeerConnection connection, Frame frame) {
+        frame.release();
+        frames.incrementAndGet();
+      }
+
+      @Override
+      public void onClosed(PeerConnection connection, String reason) {
+      }
+    };
+  }
+
+  /** A thread sending 16 KiB frames on {@code side} while {@code flooding} holds and it is open. */
+  private static Thread flood(PeerConnection side, java.util.concurrent.atomic.AtomicBoolean flooding) {
+    return new Thread(() -> {
+      for (long i = 0; flooding.get() && side.isActive(); i++) {
+        if (!side.isWritable()) {
+          // as a sender does: a peer that stopped reading fills its socket, not our memory
+          java.util.concurrent.locks.LockSupport.parkNanos(200_000);
+          continue;
+        }
+        side.send(new Frame(Wire.change(i), Unpooled.wrappedBuffer(new byte[16 * 1024])));
+      }
+    });
+  }
+
   /**
    * A connection closed while the peer is still sending (heartbeats, acknowledgements) must not
    * end with a reset: the peer would lose the frames it had not read yet, the goodbye among them,
@@ -184,31 +213,12 @@ class ListenerSemanticsTest extends TransportFixture {
       TransportClient client = new TransportClient(Wire.settings("client"));
       try {
         java.util.concurrent.atomic.AtomicLong flooded = new java.util.concurrent.atomic.AtomicLong();
-        PeerListener counting = new PeerListener() {
-          @Override
-          public void onFrame(PeerConnection connection, Frame frame) {
-            frame.release();
-            flooded.incrementAndGet();
-          }
-
-          @Override
-          public void onClosed(PeerConnection connection, String reason) {
-          }
-        };
+        PeerListener counting = counting(flooded);
         PeerConnection c = result(client.connect(server.localAddress(), null, counting));
         await().atMost(Duration.ofSeconds(5)).until(() -> sides.size() == 1);
         PeerConnection serverSide = sides.get(0);
         java.util.concurrent.atomic.AtomicBoolean flooding = new java.util.concurrent.atomic.AtomicBoolean(true);
-        Thread flood = new Thread(() -> {
-          for (long i = 0; flooding.get() && serverSide.isActive(); i++) {
-            if (!serverSide.isWritable()) {
-              // as a sender does: a peer that stopped reading fills its socket, not our memory
-              java.util.concurrent.locks.LockSupport.parkNanos(200_000);
-              continue;
-            }
-            serverSide.send(new Frame(Wire.change(i), Unpooled.wrappedBuffer(new byte[16 * 1024])));
-          }
-        });
+        Thread flood = flood(serverSide, flooding);
         flood.start();
         try {
           long target = 100 + round * 20L;
@@ -252,30 +262,12 @@ class ListenerSemanticsTest extends TransportFixture {
     });
     TransportClient client = closeLater(new TransportClient(Wire.settings("client")));
     java.util.concurrent.atomic.AtomicLong flooded = new java.util.concurrent.atomic.AtomicLong();
-    PeerListener counting = new PeerListener() {
-      @Override
-      public void onFrame(PeerConnection connection, Frame frame) {
-        frame.release();
-        flooded.incrementAndGet();
-      }
-
-      @Override
-      public void onClosed(PeerConnection connection, String reason) {
-      }
-    };
+    PeerListener counting = counting(flooded);
     PeerConnection c = result(client.connect(server.localAddress(), null, counting));
     await().atMost(Duration.ofSeconds(5)).until(() -> sides.size() == 1);
     PeerConnection serverSide = sides.get(0);
     java.util.concurrent.atomic.AtomicBoolean flooding = new java.util.concurrent.atomic.AtomicBoolean(true);
-    Thread flood = new Thread(() -> {
-      for (long i = 0; flooding.get() && serverSide.isActive(); i++) {
-        if (!serverSide.isWritable()) {
-          java.util.concurrent.locks.LockSupport.parkNanos(200_000);
-          continue;
-        }
-        serverSide.send(new Frame(Wire.change(i), Unpooled.wrappedBuffer(new byte[16 * 1024])));
-      }
-    });
+    Thread flood = flood(serverSide, flooding);
     java.util.concurrent.CountDownLatch stalled = new java.util.concurrent.CountDownLatch(1);
     java.util.concurrent.CountDownLatch resume = new java.util.concurrent.CountDownLatch(1);
     flood.start();
