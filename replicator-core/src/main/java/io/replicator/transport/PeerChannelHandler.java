@@ -24,7 +24,6 @@ import io.replicator.proto.Pong;
 import java.io.IOException;
 import java.net.SocketAddress;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLException;
 import org.slf4j.Logger;
@@ -425,12 +424,12 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
       log.debug("connection {} closing; ignoring {}", describe(ctx), cause.toString());
       return;
     }
-    if (connection != null && (outputFailure != null || cause instanceof ChannelOutputShutdownException)) {
-      if (outputFailure != null) {
-        // the writes queued behind the one that failed, or the read that finds the reset
-        log.debug("connection {}: output already failed; ignoring {}", describe(ctx), cause.toString());
-        return;
-      }
+    if (outputFailure != null) {
+      // the writes queued behind the one that failed, or the read that finds the reset
+      log.debug("connection {}: output already failed; ignoring {}", describe(ctx), cause.toString());
+      return;
+    }
+    if (connection != null && cause instanceof ChannelOutputShutdownException) {
       Throwable root = cause.getCause() != null ? cause.getCause() : cause;
       readOnAfterFailedWrite(ctx, root.getMessage() != null ? root.getMessage() : root.toString());
       return;
@@ -465,13 +464,7 @@ final class PeerChannelHandler extends ChannelInboundHandlerAdapter {
   private void readOnAfterFailedWrite(ChannelHandlerContext ctx, String failure) {
     outputFailure = failure;
     log.debug("connection {}: write failed ({}); reading what the peer sent before", describe(ctx), outputFailure);
-    try {
-      ScheduledFuture<?> bound = ctx.executor().schedule(
-          () -> { ctx.close(); }, PeerConnection.GOODBYE_GRACE_MILLIS, TimeUnit.MILLISECONDS);
-      ctx.channel().closeFuture().addListener(f -> bound.cancel(false));
-    } catch (RejectedExecutionException e) {
-      ctx.close();
-    }
+    PeerConnection.closeAfterGrace(ctx.channel());
   }
 
   @Override

@@ -272,13 +272,8 @@ public final class PeerConnection {
   static void writeLastAndClose(Channel channel, Frame last) {
     channel.attr(CLOSING).set(Boolean.TRUE);
     ChannelFuture written = channel.writeAndFlush(last);
-    try {
-      // one bound for the write and for the peer's answer to it
-      ScheduledFuture<?> force = channel.eventLoop().schedule(
-          () -> { channel.close(); }, GOODBYE_GRACE_MILLIS, TimeUnit.MILLISECONDS);
-      channel.closeFuture().addListener(f -> force.cancel(false));
-    } catch (RejectedExecutionException e) {
-      channel.close();
+    // one bound for the write and for the peer's answer to it
+    if (!closeAfterGrace(channel)) {
       return;
     }
     written.addListener(f -> {
@@ -300,6 +295,22 @@ public final class PeerConnection {
         }
       });
     });
+  }
+
+  /**
+   * Closes {@code channel} {@link #GOODBYE_GRACE_MILLIS} from now unless it closed by then; closes
+   * it at once, returning false, when its event loop is already gone.
+   */
+  static boolean closeAfterGrace(Channel channel) {
+    try {
+      ScheduledFuture<?> force = channel.eventLoop().schedule(
+          () -> { channel.close(); }, GOODBYE_GRACE_MILLIS, TimeUnit.MILLISECONDS);
+      channel.closeFuture().addListener(f -> force.cancel(false));
+      return true;
+    } catch (RejectedExecutionException e) {
+      channel.close();
+      return false;
+    }
   }
 
   /**

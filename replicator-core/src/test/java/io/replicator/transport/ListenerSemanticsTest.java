@@ -166,33 +166,59 @@ class ListenerSemanticsTest extends TransportFixture {
     assertThat(serverListener.headers).hasSize(total);
   }
 
-  /** Counts (and drops) what a flooding peer sends. */
-  private static PeerListener counting(java.util.concurrent.atomic.AtomicLong frames) {
-    return new PeerListener() {
-      @Override
-      public void onFrame(PeerConnection connection, Frame frame) {
-        frame.release();
-        frames.incrementAndGet();
-      }
+  /**
+   * A server that accepted one client and floods it with 16 KiB frames from a thread of its own,
+   * as a sender does: while the connection is not writable it waits, so a client that stopped
+   * reading fills its socket, not our memory.
+   */
+  private final class FloodedLink {
+    final RecordingListener received = new RecordingListener();
+    final java.util.concurrent.atomic.AtomicLong flooded = new java.util.concurrent.atomic.AtomicLong();
+    final TransportServer server;
+    final PeerConnection client;
+    final PeerConnection serverSide;
+    private final java.util.concurrent.atomic.AtomicBoolean flooding = new java.util.concurrent.atomic.AtomicBoolean(true);
+    private final Thread flood;
 
-      @Override
-      public void onClosed(PeerConnection connection, String reason) {
-      }
-    };
-  }
-
-  /** A thread sending 16 KiB frames on {@code side} while {@code flooding} holds and it is open. */
-  private static Thread flood(PeerConnection side, java.util.concurrent.atomic.AtomicBoolean flooding) {
-    return new Thread(() -> {
-      for (long i = 0; flooding.get() && side.isActive(); i++) {
-        if (!side.isWritable()) {
-          // as a sender does: a peer that stopped reading fills its socket, not our memory
-          java.util.concurrent.locks.LockSupport.parkNanos(200_000);
-          continue;
+    FloodedLink(TransportClient transport) throws Exception {
+      List<PeerConnection> sides = new java.util.concurrent.CopyOnWriteArrayList<>();
+      server = server(Wire.settings("server"), candidate -> {
+        sides.add(candidate);
+        return PeerAcceptor.Decision.accept(received, null);
+      });
+      client = result(transport.connect(server.localAddress(), null, new PeerListener() {
+        @Override
+        public void onFrame(PeerConnection connection, Frame frame) {
+          frame.release();
+          flooded.incrementAndGet();
         }
-        side.send(new Frame(Wire.change(i), Unpooled.wrappedBuffer(new byte[16 * 1024])));
-      }
-    });
+
+        @Override
+        public void onClosed(PeerConnection connection, String reason) {
+        }
+      }));
+      await().atMost(Duration.ofSeconds(5)).until(() -> sides.size() == 1);
+      serverSide = sides.get(0);
+      flood = new Thread(() -> {
+        for (long i = 0; flooding.get() && serverSide.isActive(); i++) {
+          if (!serverSide.isWritable()) {
+            java.util.concurrent.locks.LockSupport.parkNanos(200_000);
+            continue;
+          }
+          serverSide.send(new Frame(Wire.change(i), Unpooled.wrappedBuffer(new byte[16 * 1024])));
+        }
+      });
+      flood.start();
+    }
+
+    void awaitFlooded(long frames) {
+      await().atMost(Duration.ofSeconds(5)).until(() -> flooded.get() >= frames);
+    }
+
+    void stop() throws InterruptedException {
+      flooding.set(false);
+      flood.join(5_000);
+    }
   }
 
   /**
@@ -204,44 +230,30 @@ class ListenerSemanticsTest extends TransportFixture {
   @Test
   void closeWhileThePeerFloodsUsLosesNoFrameSentBeforeTheGoodbye() throws Exception {
     for (int round = 0; round < 10; round++) {
-      RecordingListener received = new RecordingListener();
-      List<PeerConnection> sides = new java.util.concurrent.CopyOnWriteArrayList<>();
-      TransportServer server = server(Wire.settings("server"), candidate -> {
-        sides.add(candidate);
-        return PeerAcceptor.Decision.accept(received, null);
-      });
       TransportClient client = new TransportClient(Wire.settings("client"));
+      FloodedLink link = null;
       try {
-        java.util.concurrent.atomic.AtomicLong flooded = new java.util.concurrent.atomic.AtomicLong();
-        PeerListener counting = counting(flooded);
-        PeerConnection c = result(client.connect(server.localAddress(), null, counting));
-        await().atMost(Duration.ofSeconds(5)).until(() -> sides.size() == 1);
-        PeerConnection serverSide = sides.get(0);
-        java.util.concurrent.atomic.AtomicBoolean flooding = new java.util.concurrent.atomic.AtomicBoolean(true);
-        Thread flood = flood(serverSide, flooding);
-        flood.start();
-        try {
-          long target = 100 + round * 20L;
-          await().atMost(Duration.ofSeconds(5)).until(() -> flooded.get() >= target);
-          int n = 200;
-          for (int i = 0; i < n; i++) {
-            c.send(numbered(i));
-          }
-          c.close(Goodbye.Code.SHUTDOWN, "hand-over " + round);
-          client.close();
-          int r = round;
-          await().atMost(Duration.ofSeconds(5)).alias("round " + r + ": the server saw the connection end")
-              .until(() -> received.closes.size() == 1);
-          assertThat(received.headers)
-              .as("round %d: frames the server received before %s", round, received.closes).hasSize(n);
-          assertThat(received.closes.get(0)).isEqualTo("peer closed: SHUTDOWN hand-over " + round);
-        } finally {
-          flooding.set(false);
-          flood.join(5_000);
+        link = new FloodedLink(client);
+        RecordingListener received = link.received;
+        link.awaitFlooded(100 + round * 20L);
+        int n = 200;
+        for (int i = 0; i < n; i++) {
+          link.client.send(numbered(i));
         }
-      } finally {
+        link.client.close(Goodbye.Code.SHUTDOWN, "hand-over " + round);
         client.close();
-        server.close();
+        int r = round;
+        await().atMost(Duration.ofSeconds(5)).alias("round " + r + ": the server saw the connection end")
+            .until(() -> received.closes.size() == 1);
+        assertThat(received.headers)
+            .as("round %d: frames the server received before %s", round, received.closes).hasSize(n);
+        assertThat(received.closes.get(0)).isEqualTo("peer closed: SHUTDOWN hand-over " + round);
+      } finally {
+        if (link != null) {
+          link.stop();
+          link.server.close();
+        }
+        client.close();
       }
     }
   }
@@ -254,26 +266,14 @@ class ListenerSemanticsTest extends TransportFixture {
    */
   @Test
   void aPeerStalledPastTheGoodbyeGraceStillReadsEveryFrameSentBeforeIt() throws Exception {
-    RecordingListener received = new RecordingListener();
-    List<PeerConnection> sides = new java.util.concurrent.CopyOnWriteArrayList<>();
-    TransportServer server = server(Wire.settings("server"), candidate -> {
-      sides.add(candidate);
-      return PeerAcceptor.Decision.accept(received, null);
-    });
-    TransportClient client = closeLater(new TransportClient(Wire.settings("client")));
-    java.util.concurrent.atomic.AtomicLong flooded = new java.util.concurrent.atomic.AtomicLong();
-    PeerListener counting = counting(flooded);
-    PeerConnection c = result(client.connect(server.localAddress(), null, counting));
-    await().atMost(Duration.ofSeconds(5)).until(() -> sides.size() == 1);
-    PeerConnection serverSide = sides.get(0);
-    java.util.concurrent.atomic.AtomicBoolean flooding = new java.util.concurrent.atomic.AtomicBoolean(true);
-    Thread flood = flood(serverSide, flooding);
+    FloodedLink link = new FloodedLink(closeLater(new TransportClient(Wire.settings("client"))));
+    RecordingListener received = link.received;
+    PeerConnection c = link.client;
     java.util.concurrent.CountDownLatch stalled = new java.util.concurrent.CountDownLatch(1);
     java.util.concurrent.CountDownLatch resume = new java.util.concurrent.CountDownLatch(1);
-    flood.start();
     try {
-      await().atMost(Duration.ofSeconds(5)).until(() -> flooded.get() >= 100);
-      serverSide.eventLoop().execute(() -> {
+      link.awaitFlooded(100);
+      link.serverSide.eventLoop().execute(() -> {
         stalled.countDown();
         try {
           resume.await(20, TimeUnit.SECONDS);
@@ -299,8 +299,7 @@ class ListenerSemanticsTest extends TransportFixture {
       assertThat(received.closes.get(0)).isEqualTo("peer closed: SHUTDOWN hand-over");
     } finally {
       resume.countDown();
-      flooding.set(false);
-      flood.join(5_000);
+      link.stop();
     }
   }
 
