@@ -32,6 +32,12 @@ interface ApplyStage extends AutoCloseable {
   /** Whether the primary is resyncing this copy (namespace mismatches are then skipped). */
   void resyncTarget(boolean on);
 
+  /**
+   * Makes everything applied so far durable: called at a resync's end, before the copy calls
+   * itself consistent, since a resync's changes are not forced one by one.
+   */
+  void makeAppliedDurable() throws IOException;
+
   /** Waits until everything handed over is applied (or failed); false on timeout. */
   boolean awaitIdle(Duration timeout) throws InterruptedException;
 

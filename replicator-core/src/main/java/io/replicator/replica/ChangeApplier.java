@@ -1445,6 +1445,30 @@ final class ChangeApplier implements Closeable, ApplyStage {
   }
 
   /**
+   * Makes everything applied so far durable, the whole file system at once. Called at a resync's
+   * end, before this copy calls itself consistent: the resync's writes force nothing on their own,
+   * and once the copy is consistent the source no longer knows which blocks it sent. Runs as a
+   * barrier (no change is being applied meanwhile).
+   */
+  @Override
+  public void makeAppliedDurable() throws IOException {
+    if (!directorySyncSupported) {
+      return; // not a durable file system (jimfs): nothing to flush
+    }
+    Path root = guard.root();
+    faults.beforeSync(root);
+    directorySyncLock.lock();
+    try {
+      List<Path> dirty = List.copyOf(namespaceDirty);
+      FileSystemFlush.flush(root);
+      fsyncs.increment();
+      dirty.forEach(namespaceDirty::remove); // their entries are durable too now
+    } finally {
+      directorySyncLock.unlock();
+    }
+  }
+
+  /**
    * fsyncs every namespace-dirty directory. One lane at a time: a Force that finds a directory
    * dirty returns only after that directory's fsync, even when another lane took it from the set.
    */

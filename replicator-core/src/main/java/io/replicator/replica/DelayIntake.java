@@ -135,6 +135,15 @@ final class DelayIntake implements ApplyStage {
     }
   }
 
+  /** The spill log is durable as it is written; a catch-up resync applied at once is flushed. */
+  @Override
+  public void makeAppliedDurable() throws IOException {
+    ChangeApplier d = direct;
+    if (d != null) {
+      d.makeAppliedDurable();
+    }
+  }
+
   private void closeDirect(boolean settle) {
     ChangeApplier d = direct;
     direct = null;

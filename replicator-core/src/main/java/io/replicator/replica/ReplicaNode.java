@@ -669,6 +669,8 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
                   + expected + " received applied");
               return false;
             }
+            // the resync's data on disk before this copy says it is consistent
+            applier.makeAppliedDurable();
             applier.resyncTarget(false);
             syncState.resyncDone(GenerationIds.fromProto(header.getResyncDone().getGenerations()));
           }

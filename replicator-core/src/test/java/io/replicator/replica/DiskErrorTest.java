@@ -124,6 +124,54 @@ class DiskErrorTest {
     assertThat(fs.status().problem()).isEmpty();
   }
 
+  /**
+   * A resync's writes force nothing one by one, and once the secondary calls itself consistent
+   * the primary no longer knows which blocks it sent: a secondary that crashed then would hold
+   * stale blocks under the primary's generation. So the file system is flushed first, and a flush
+   * that fails leaves the copy inconsistent.
+   */
+  @Test
+  void aSecondaryWhoseFlushFailsAtTheResyncsEndDoesNotCallItselfConsistent() throws Exception {
+    pair = ReplicaPair.start(base, false);
+    ReplicatedFileSystem fs = pair.openPrimary(ReplicationMode.SYNC);
+    for (int i = 0; i < 20; i++) {
+      Files.write(fs.getPath("/f" + i), data(8_192, i));
+    }
+    assertThat(fs.status().inSync()).as(pair.describe()).isTrue();
+
+    pair.stopReplica();
+    await().atMost(Duration.ofSeconds(10)).until(() -> !fs.status().peerConnected());
+    for (int i = 0; i < 20; i += 2) {
+      Files.write(fs.getPath("/f" + i), data(8_192, 100 + i)); // forced on the primary alone
+    }
+    fs.close();
+
+    Path replicaRoot = pair.replicaRoot.toRealPath();
+    AtomicLong refusedFlushes = new AtomicLong();
+    java.util.concurrent.atomic.AtomicBoolean failing = new java.util.concurrent.atomic.AtomicBoolean(true);
+    pair.startReplica();
+    ((ReplicaNode) pair.replica()).injectFaults(new ApplyFaults() {
+      @Override
+      public void beforeSync(Path path) throws IOException {
+        if (failing.get() && path.toRealPath().equals(replicaRoot)) {
+          refusedFlushes.incrementAndGet();
+          throw new IOException("Input/output error");
+        }
+      }
+    });
+    ReplicatedFileSystem again = pair.openPrimary(ReplicationMode.SYNC);
+    await().atMost(Duration.ofSeconds(30)).until(() -> refusedFlushes.get() > 0);
+
+    assertThat(again.status().inSync()).as(pair.describe()).isFalse();
+    assertThat(pair.replica().status().problem()).as("the secondary, whose resync is not durable")
+        .hasValueSatisfying(p -> assertThat(p).contains("inconsistent"));
+
+    failing.set(false);
+    await().atMost(Duration.ofSeconds(30)).until(() -> again.status().inSync());
+    assertThat(pair.differences()).as("trees once the flush works").isEmpty();
+    assertThat(pair.replica().status().problem()).isEmpty();
+  }
+
   @Test
   void aSecondaryWhoseDiskHangsDoesNotHoldSyncWritesForever() throws Exception {
     pair = ReplicaPair.start(base, false);
