@@ -1460,8 +1460,10 @@ final class ChangeApplier implements Closeable, ApplyStage {
     directorySyncLock.lock();
     try {
       List<Path> dirty = List.copyOf(namespaceDirty);
+      long t0 = System.nanoTime();
       FileSystemFlush.flush(root);
       fsyncs.increment();
+      log.info("file system under {} flushed in {} ms", root, (System.nanoTime() - t0) / 1_000_000);
       dirty.forEach(namespaceDirty::remove); // their entries are durable too now
     } finally {
       directorySyncLock.unlock();
