@@ -146,7 +146,13 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
     }
     NodeMetadataStore metadata = NodeMetadataStore.open(root.resolve(ReplicaSyncState.METADATA_DIRECTORY));
     NodeMetadata current = metadata.current();
-    if (metadata.found() != NodeMetadataStore.Found.VALID || discardLocal || current.getRunningAsPrimary()) {
+    boolean lostResync = ReplicaSyncState.resyncLostWithTheMachine(current, ReplicaSyncState.BOOT_ID);
+    if (lostResync) {
+      log.warn("this machine restarted while a resync into {} ran: blocks it had applied may not have reached"
+          + " the disk, so the next resync compares every block", root);
+    }
+    if (metadata.found() != NodeMetadataStore.Found.VALID || discardLocal || current.getRunningAsPrimary()
+        || lostResync) {
       NodeMetadata.Builder b = current.toBuilder().setFormat(1).setNodeId(settings.nodeId());
       if (metadata.found() == NodeMetadataStore.Found.NONE && hasData(root)) {
         // files that no replication put here: nothing says what they hold
@@ -156,7 +162,8 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
         // nothing is known about this copy: it can only be a full resync target
         b.setGenerations(io.replicator.proto.GenerationIds.getDefaultInstance()).setInconsistent(true);
       }
-      if (discardLocal) {
+      if (discardLocal || lostResync) {
+        // what this copy holds is compared block by block with the peer's, not trusted
         b.setDiscardLocal(true);
       }
       // a node that served as primary and now starts as replica is no longer primary; its hot

@@ -36,6 +36,28 @@ final class ReplicaSyncState {
     return GenerationIds.fromProto(metadata.current().getGenerations());
   }
 
+  /** This machine's current boot (Linux's boot_id); empty where the kernel does not say. */
+  static final String BOOT_ID = readBootId();
+
+  private static String readBootId() {
+    try {
+      return Files.readString(Path.of("/proc/sys/kernel/random/boot_id")).strip();
+    } catch (IOException | RuntimeException e) {
+      return "";
+    }
+  }
+
+  /**
+   * Whether the machine went down while a resync into this copy ran: the resync's blocks were
+   * acknowledged once applied (in the page cache), and the source forgot them then, so only a
+   * comparison of every block finds those that never reached the disk. A process that merely
+   * died keeps its page cache, and resumes where it was.
+   */
+  static boolean resyncLostWithTheMachine(NodeMetadata m, String bootNow) {
+    return m.getInconsistent() && !m.getResyncBootId().isEmpty() && !bootNow.isEmpty()
+        && !m.getResyncBootId().equals(bootNow);
+  }
+
   boolean inconsistent() {
     return metadata.current().getInconsistent();
   }
@@ -89,7 +111,7 @@ final class ReplicaSyncState {
 
   void resyncStarted(ResyncStart start) throws IOException {
     resyncRunning = true;
-    metadata.write(metadata.current().toBuilder().setInconsistent(true).build());
+    metadata.write(metadata.current().toBuilder().setInconsistent(true).setResyncBootId(BOOT_ID).build());
     log.info("{} resync started as target: {} bytes to receive", start.getFull() ? "full" : "incremental",
         start.getBytesTotal());
   }
@@ -108,6 +130,7 @@ final class ReplicaSyncState {
         .clearOutOfDateReason()
         .setOutOfDateSinceMillis(0)
         .setPeerNeedsFullResync(false)
+        .clearResyncBootId()
         .build());
     Path dir = root.resolve(METADATA_DIRECTORY);
     if (Files.exists(dir.resolve(ActivityLog.FILE_NAME))) {
