@@ -95,6 +95,34 @@ final class PeerLink {
     return live;
   }
 
+  /** See {@link ResyncLink#whileLive}: connection losses are handled on the same control thread. */
+  boolean whileLive(PeerConnection c, ResyncLink.LinkAction action) throws IOException {
+    java.util.concurrent.Future<Boolean> ran;
+    try {
+      ran = control.submit(() -> {
+        if (live != c || !c.isActive()) {
+          return false;
+        }
+        action.run();
+        return true;
+      });
+    } catch (RejectedExecutionException e) {
+      return false; // closing
+    }
+    try {
+      return ran.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new java.io.InterruptedIOException("interrupted while ending the resync");
+    } catch (java.util.concurrent.ExecutionException e) {
+      Throwable cause = e.getCause();
+      if (cause instanceof IOException io) {
+        throw io;
+      }
+      throw new IOException("ending the resync failed: " + cause, cause);
+    }
+  }
+
   String problem() {
     return problem;
   }

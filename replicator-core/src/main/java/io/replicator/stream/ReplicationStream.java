@@ -619,5 +619,10 @@ public final class ReplicationStream implements ChangeSink, PeerListener {
     public void reachedSync() {
       link.reachedSync();
     }
+
+    @Override
+    public boolean whileLive(PeerConnection c, ResyncLink.LinkAction action) throws IOException {
+      return link.whileLive(c, action);
+    }
   }
 }

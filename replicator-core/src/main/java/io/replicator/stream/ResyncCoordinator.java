@@ -87,13 +87,21 @@ final class ResyncCoordinator {
     GenerationIds next = tracking.generationsAfterResync();
     link.sendControl(c, Envelope.newBuilder().setResyncDone(ResyncDone.newBuilder()
         .setLastSeq(link.lastSeq()).setGenerations(next.toProto())).build());
-    Completion barrier = link.submitResync(c, new FileChange.Force("", false), null);
+    java.util.concurrent.atomic.AtomicBoolean recorded = new java.util.concurrent.atomic.AtomicBoolean();
+    Completion barrier = link.submitResync(c, new FileChange.Force("", false), () -> recorded.set(true));
     if (barrier == null) {
       throw new ManifestChannel.LinkLostException("link lost before the peer recorded the end of the resync");
     }
-    barrier.await();
-    tracking.resyncCompleted(next);
-    link.reachedSync();
+    barrier.await(); // returns on a lost link too, with the barrier unacknowledged
+    // On the control thread, and only while the connection lives: a loss handled before this marks
+    // the application's later writes dirty and takes a new generation, which clearing the bitmap and
+    // adopting the resync's generation here would undo.
+    if (!recorded.get() || !link.whileLive(c, () -> {
+      tracking.resyncCompleted(next);
+      link.reachedSync();
+    })) {
+      throw new ManifestChannel.LinkLostException("link lost before the peer recorded the end of the resync");
+    }
     // cleared before the resync's waiters wake, so status() reports in sync to them
     resync = null;
     manifestChannel = null;

@@ -53,4 +53,17 @@ interface ResyncLink {
 
   /** The link reached sync: the next loss reconnects from the shortest delay. */
   void reachedSync();
+
+  /** What {@link #whileLive} runs; it may write metadata. */
+  @FunctionalInterface
+  interface LinkAction {
+    void run() throws IOException;
+  }
+
+  /**
+   * Runs {@code action} on the stream's control thread if {@code c} is still its live connection,
+   * so that it cannot interleave with the handling of that connection's loss; false when the
+   * connection was lost (or the stream is closing) and the action did not run.
+   */
+  boolean whileLive(PeerConnection c, LinkAction action) throws IOException;
 }

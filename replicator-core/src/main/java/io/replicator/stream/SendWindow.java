@@ -512,11 +512,15 @@ final class SendWindow {
     ring.compareAndSet(slot, p, null);
     inFlightChanges.decrementAndGet();
     inFlightBytes.addAndGet(-p.bytes);
-    p.done.complete(null);
-    if (p.onApplied != null) {
-      p.onApplied.run();
-    } else {
-      latencies.applicationLatency(now - p.sentNanos);
+    try {
+      // before the waiter wakes: it may rely on what onApplied records (the end of a resync does)
+      if (p.onApplied != null) {
+        p.onApplied.run();
+      } else {
+        latencies.applicationLatency(now - p.sentNanos);
+      }
+    } finally {
+      p.done.complete(null);
     }
   }
 
