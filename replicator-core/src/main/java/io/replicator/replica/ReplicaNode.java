@@ -677,7 +677,12 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
               return false;
             }
             // the resync's data on disk before this copy says it is consistent
-            applier.makeAppliedDurable();
+            try {
+              applier.makeAppliedDurable();
+            } catch (IOException e) {
+              syncState.flushFailed(e);
+              throw e;
+            }
             applier.resyncTarget(false);
             syncState.resyncDone(GenerationIds.fromProto(header.getResyncDone().getGenerations()));
           }

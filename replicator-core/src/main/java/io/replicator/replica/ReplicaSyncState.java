@@ -116,6 +116,21 @@ final class ReplicaSyncState {
         start.getBytesTotal());
   }
 
+  /**
+   * The flush at a resync's end failed. After a failed writeback the kernel may have dropped the
+   * pages it could not write and reports the error once, so a later flush that succeeds proves
+   * nothing: the next resync compares every block instead of trusting what was acknowledged.
+   */
+  void flushFailed(IOException cause) {
+    try {
+      metadata.write(metadata.current().toBuilder().setDiscardLocal(true).build());
+      log.error("flushing the resync's data failed ({}): the next resync compares every block", cause.toString());
+    } catch (IOException e) {
+      log.error("flushing the resync's data failed ({}), and so did recording it ({})", cause.toString(),
+          e.toString());
+    }
+  }
+
   /** Every resync change is applied: take the source's generations; this copy is consistent again. */
   void resyncDone(GenerationIds source) throws IOException {
     GenerationIds adopted = generations().adoptFrom(source);

@@ -96,6 +96,34 @@ class ResyncCutShortTest {
   }
 
   @Test
+  void afterAFailedFlushEveryBlockIsComparedNotOnlyThoseNeverAcknowledged() throws Exception {
+    secondaryAwayWhileEvenFilesAreRewrittenInPlace();
+    byte[] before = Files.readAllBytes(pair.replicaRoot.resolve("f0"));
+    Path replicaRoot = pair.replicaRoot.toRealPath();
+
+    // every block applied and acknowledged; then the flush fails, as a failed writeback reports it
+    holdThenCut(new ApplyFaults() {
+      @Override
+      public void beforeSync(Path path) throws IOException {
+        if (path.toRealPath().equals(replicaRoot)) {
+          hold(path);
+        }
+      }
+    });
+    Path metadataDir = pair.replicaRoot.resolve(ReplicaSyncState.METADATA_DIRECTORY);
+    await().atMost(Duration.ofSeconds(10))
+        .until(() -> NodeMetadataStore.open(metadataDir).current().getDiscardLocal());
+    pair.stopReplica();
+
+    // the kernel dropped the pages it could not write: the old blocks are what the disk holds
+    Files.write(pair.replicaRoot.resolve("f0"), before);
+    pair.startReplica();
+    pair.proxy().refuse(false);
+    await().atMost(Duration.ofSeconds(60)).until(() -> fs.status().inSync());
+    assertThat(pair.differences()).as("trees after a failed flush on the secondary").isEmpty();
+  }
+
+  @Test
   void aLinkLostBeforeThePeerRecordedTheResyncsEndLeavesThePeerOutOfDate() throws Exception {
     secondaryAwayWhileEvenFilesAreRewrittenInPlace();
     Path replicaRoot = pair.replicaRoot.toRealPath();
