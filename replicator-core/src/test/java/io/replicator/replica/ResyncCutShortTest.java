@@ -99,17 +99,9 @@ class ResyncCutShortTest {
   void afterAFailedFlushEveryBlockIsComparedNotOnlyThoseNeverAcknowledged() throws Exception {
     secondaryAwayWhileEvenFilesAreRewrittenInPlace();
     byte[] before = Files.readAllBytes(pair.replicaRoot.resolve("f0"));
-    Path replicaRoot = pair.replicaRoot.toRealPath();
 
     // every block applied and acknowledged; then the flush fails, as a failed writeback reports it
-    holdThenCut(new ApplyFaults() {
-      @Override
-      public void beforeSync(Path path) throws IOException {
-        if (path.toRealPath().equals(replicaRoot)) {
-          hold(path);
-        }
-      }
-    });
+    holdThenCut(holdingTheFlush());
     Path metadataDir = pair.replicaRoot.resolve(ReplicaSyncState.METADATA_DIRECTORY);
     await().atMost(Duration.ofSeconds(10))
         .until(() -> NodeMetadataStore.open(metadataDir).current().getDiscardLocal());
@@ -126,17 +118,9 @@ class ResyncCutShortTest {
   @Test
   void aLinkLostBeforeThePeerRecordedTheResyncsEndLeavesThePeerOutOfDate() throws Exception {
     secondaryAwayWhileEvenFilesAreRewrittenInPlace();
-    Path replicaRoot = pair.replicaRoot.toRealPath();
 
     // the secondary holds the resync's end (its flush) until the link is gone, then fails it
-    holdThenCut(new ApplyFaults() {
-      @Override
-      public void beforeSync(Path path) throws IOException {
-        if (path.toRealPath().equals(replicaRoot)) {
-          hold(path);
-        }
-      }
-    });
+    holdThenCut(holdingTheFlush());
     await().atMost(Duration.ofSeconds(10)).until(() -> fs.status().resync().isEmpty());
     assertThat(fs.status().peerOutOfDate())
         .as("the primary, whose resync end the peer never recorded: %s", pair.describe()).isTrue();
@@ -159,6 +143,19 @@ class ResyncCutShortTest {
       Thread.currentThread().interrupt();
     }
     throw new IOException("cut short at " + what);
+  }
+
+  /** Holds the secondary's flush of its file system (the resync's end), then fails it. */
+  private ApplyFaults holdingTheFlush() throws IOException {
+    Path replicaRoot = pair.replicaRoot.toRealPath();
+    return new ApplyFaults() {
+      @Override
+      public void beforeSync(Path path) throws IOException {
+        if (path.toRealPath().equals(replicaRoot)) {
+          hold(path);
+        }
+      }
+    };
   }
 
   /** In sync; then the secondary is away while every other file is rewritten in place and forced. */
