@@ -1,5 +1,6 @@
 package io.replicator;
 
+import io.replicator.meta.MachineBoot;
 import io.replicator.meta.NodeMetadataStore;
 import io.replicator.proto.NodeMetadata;
 import java.io.IOException;
@@ -11,7 +12,8 @@ import java.nio.file.Path;
  * whether the data is consistent (no interrupted resync into it), whether it holds changes its
  * peer lacks, and its current generation.
  *
- * @param consistent false while a resync into this node is unfinished: it must not be promoted
+ * @param consistent false while a resync into this node is unfinished, or when the machine went
+ *     down before a resync's data reached the disk: it must not be promoted
  * @param peerOutOfDate this node made changes its peer does not have
  * @param generation the current generation id, 0 for a node that never replicated
  * @param primarySinceMillis when this node last became primary (epoch millis), 0 when never or unknown
@@ -29,7 +31,9 @@ public record LocalData(boolean consistent, boolean peerOutOfDate, long generati
     NodeMetadataStore store = NodeMetadataStore.open(dir);
     NodeMetadata m = store.current();
     boolean corrupt = store.found() == NodeMetadataStore.Found.CORRUPT;
-    return new LocalData(!m.getInconsistent() && !corrupt, m.getPeerOutOfDate(),
+    // a resync whose data was still in the page cache when the machine went down: not consistent
+    boolean resyncLost = MachineBoot.resyncLost(m, MachineBoot.CURRENT);
+    return new LocalData(!m.getInconsistent() && !corrupt && !resyncLost, m.getPeerOutOfDate(),
         m.getGenerations().getCurrent(), m.getPrimarySinceMillis(), m.getRunningAsPrimary());
   }
 }

@@ -19,6 +19,12 @@ interface ApplyFaults {
   /** Called just before a file or directory at {@code path} is made durable (one fsync). */
   default void beforeSync(Path path) throws IOException {}
 
+  /** Called just before the whole file system under {@code root} is flushed (after a resync). */
+  default void beforeFlush(Path root) throws IOException {}
+
   /** Called on the manifest thread before it walks the tree for {@code request} (a slow peer, say). */
   default void beforeManifest(io.replicator.proto.ManifestRequest request) throws IOException {}
+
+  /** Called on the control step of a resync's end, before this copy records that it is consistent. */
+  default void beforeResyncEnd() throws IOException {}
 }

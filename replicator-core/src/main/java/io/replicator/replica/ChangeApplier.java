@@ -1456,7 +1456,7 @@ final class ChangeApplier implements Closeable, ApplyStage {
       return; // not a durable file system (jimfs): nothing to flush
     }
     Path root = guard.root();
-    faults.beforeSync(root);
+    faults.beforeFlush(root);
     directorySyncLock.lock();
     try {
       List<Path> dirty = List.copyOf(namespaceDirty);

@@ -95,10 +95,22 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
     }
 
     @Override
+    public void beforeFlush(Path root) throws IOException {
+      faults.beforeFlush(root);
+    }
+
+    @Override
     public void beforeManifest(io.replicator.proto.ManifestRequest request) throws IOException {
       faults.beforeManifest(request);
     }
+
+    @Override
+    public void beforeResyncEnd() throws IOException {
+      faults.beforeResyncEnd();
+    }
   };
+  /** Writes each finished resync's data to the disk after its end is recorded. */
+  private final ResyncFlush resyncFlush;
 
   private ReplicaNode(Path root, ChangeApplier.Options applierOptions, InetSocketAddress listen,
       TransportSettings settings, NodeMetadataStore metadata, SplitBrainPolicy splitBrainPolicy, boolean follower,
@@ -110,9 +122,14 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
     this.metadata = metadata;
     this.splitBrainPolicy = splitBrainPolicy;
     this.syncState = new ReplicaSyncState(root, metadata);
+    this.resyncFlush = new ResyncFlush(root, currentFaults, syncState, this::resyncFlushFailed);
     this.unshared = UnsharedChanges.take(root.resolve(ReplicaSyncState.METADATA_DIRECTORY),
         io.replicator.meta.DirtyBitmap.DEFAULT_BLOCK_SIZE);
     this.server = TransportServer.start(listen, settings, this, 2);
+    if (syncState.unflushedThisBoot()) {
+      // the last run stopped before the flush that follows a resync's end
+      resyncFlush.start(syncState.resyncsStarted());
+    }
   }
 
   /** Starts serving {@code root} on {@code listen}. The root directory is created when missing. */
@@ -148,8 +165,8 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
     NodeMetadata current = metadata.current();
     boolean lostResync = ReplicaSyncState.resyncLostWithTheMachine(current, ReplicaSyncState.BOOT_ID);
     if (lostResync) {
-      log.warn("this machine restarted while a resync into {} ran: blocks it had applied may not have reached"
-          + " the disk, so the next resync compares every block", root);
+      log.warn("this machine restarted before a resync into {} was on its disk: blocks it had applied may not"
+          + " have reached the disk, so this copy is inconsistent and the next resync compares every block", root);
     }
     if (metadata.found() != NodeMetadataStore.Found.VALID || discardLocal || current.getRunningAsPrimary()
         || lostResync) {
@@ -165,6 +182,10 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
       if (discardLocal || lostResync) {
         // what this copy holds is compared block by block with the peer's, not trusted
         b.setDiscardLocal(true);
+      }
+      if (lostResync) {
+        // whether the resync had ended or not: until that comparison, this is no copy to promote
+        b.setInconsistent(true);
       }
       // a node that served as primary and now starts as replica is no longer primary; its hot
       // extents stay in its activity log and are reported to the next primary
@@ -342,6 +363,20 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
     return unfinishedSessions.get();
   }
 
+  /**
+   * The flush after a resync failed: the copy recorded itself inconsistent, and the primary, which
+   * took it as current, must resync it again; closing the connection makes it reconnect and ask.
+   */
+  private void resyncFlushFailed(IOException cause) {
+    Session s;
+    synchronized (sessionLock) {
+      s = session;
+    }
+    if (s != null && s.connection.isActive()) {
+      s.connection.close(Goodbye.Code.APPLY_FAILED, "flushing the resync's data failed on the replica: " + cause);
+    }
+  }
+
   /** Makes every apply from now on pass through {@code faults}: a full or failing disk, in tests. */
   void injectFaults(ApplyFaults faults) {
     this.faults = faults == null ? ApplyFaults.NONE : faults;
@@ -401,6 +436,7 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
       s.finish();
       s.stopped.orTimeout(10, TimeUnit.SECONDS).exceptionally(e -> null).join();
     }
+    resyncFlush.close();
     if (delayed != null) {
       try {
         delayed.close();
@@ -676,15 +712,23 @@ public final class ReplicaNode implements ReplicaServer, PeerAcceptor {
                   + expected + " received applied");
               return false;
             }
-            // the resync's data on disk before this copy says it is consistent
-            try {
-              applier.makeAppliedDurable();
-            } catch (IOException e) {
-              syncState.flushFailed(e);
-              throw e;
+            currentFaults.beforeResyncEnd();
+            if (ResyncFlush.deferrable()) {
+              // consistent now, with this boot recorded until the resync's data is on the disk
+              applier.resyncTarget(false);
+              syncState.resyncDone(GenerationIds.fromProto(header.getResyncDone().getGenerations()), false);
+              resyncFlush.start(syncState.resyncsStarted());
+            } else {
+              // no boot id to tell a restarted machine by: the data on disk before the copy is consistent
+              try {
+                applier.makeAppliedDurable();
+              } catch (IOException e) {
+                syncState.flushFailed(e);
+                throw e;
+              }
+              applier.resyncTarget(false);
+              syncState.resyncDone(GenerationIds.fromProto(header.getResyncDone().getGenerations()), true);
             }
-            applier.resyncTarget(false);
-            syncState.resyncDone(GenerationIds.fromProto(header.getResyncDone().getGenerations()));
           }
           default -> throw new IllegalStateException("not a control message: " + header.getBodyCase());
         }

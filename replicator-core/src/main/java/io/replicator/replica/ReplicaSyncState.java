@@ -4,6 +4,7 @@ import io.replicator.meta.ActivityLog;
 import io.replicator.meta.DirtyBitmapStore;
 import io.replicator.proto.HotExtent;
 import io.replicator.meta.GenerationIds;
+import io.replicator.meta.MachineBoot;
 import io.replicator.meta.NodeMetadataStore;
 import io.replicator.proto.NodeMetadata;
 import io.replicator.proto.ResyncStart;
@@ -26,6 +27,8 @@ final class ReplicaSyncState {
   private final Path root;
   private final NodeMetadataStore metadata;
   private volatile boolean resyncRunning;
+  /** Resyncs started by this process: a flush clears the boot mark only of the resync it follows. */
+  private long resyncsStarted; // guarded by this
 
   ReplicaSyncState(Path root, NodeMetadataStore metadata) {
     this.root = root;
@@ -37,25 +40,11 @@ final class ReplicaSyncState {
   }
 
   /** This machine's current boot (Linux's boot_id); empty where the kernel does not say. */
-  static final String BOOT_ID = readBootId();
+  static final String BOOT_ID = MachineBoot.CURRENT;
 
-  private static String readBootId() {
-    try {
-      return Files.readString(Path.of("/proc/sys/kernel/random/boot_id")).strip();
-    } catch (IOException | RuntimeException e) {
-      return "";
-    }
-  }
-
-  /**
-   * Whether the machine went down while a resync into this copy ran: the resync's blocks were
-   * acknowledged once applied (in the page cache), and the source forgot them then, so only a
-   * comparison of every block finds those that never reached the disk. A process that merely
-   * died keeps its page cache, and resumes where it was.
-   */
+  /** See {@link MachineBoot#resyncLost}. */
   static boolean resyncLostWithTheMachine(NodeMetadata m, String bootNow) {
-    return m.getInconsistent() && !m.getResyncBootId().isEmpty() && !bootNow.isEmpty()
-        && !m.getResyncBootId().equals(bootNow);
+    return MachineBoot.resyncLost(m, bootNow);
   }
 
   boolean inconsistent() {
@@ -109,7 +98,8 @@ final class ReplicaSyncState {
     return b.build();
   }
 
-  void resyncStarted(ResyncStart start) throws IOException {
+  synchronized void resyncStarted(ResyncStart start) throws IOException {
+    resyncsStarted++;
     resyncRunning = true;
     metadata.write(metadata.current().toBuilder().setInconsistent(true).setResyncBootId(BOOT_ID).build());
     log.info("{} resync started as target: {} bytes to receive", start.getFull() ? "full" : "incremental",
@@ -117,13 +107,14 @@ final class ReplicaSyncState {
   }
 
   /**
-   * The flush at a resync's end failed. After a failed writeback the kernel may have dropped the
+   * The flush of a resync's data failed. After a failed writeback the kernel may have dropped the
    * pages it could not write and reports the error once, so a later flush that succeeds proves
-   * nothing: the next resync compares every block instead of trusting what was acknowledged.
+   * nothing: this copy is inconsistent, and the next resync compares every block instead of
+   * trusting what was acknowledged.
    */
-  void flushFailed(IOException cause) {
+  synchronized void flushFailed(IOException cause) {
     try {
-      metadata.write(metadata.current().toBuilder().setDiscardLocal(true).build());
+      metadata.write(metadata.current().toBuilder().setDiscardLocal(true).setInconsistent(true).build());
       log.error("flushing the resync's data failed ({}): the next resync compares every block", cause.toString());
     } catch (IOException e) {
       log.error("flushing the resync's data failed ({}), and so did recording it ({})", cause.toString(),
@@ -131,8 +122,40 @@ final class ReplicaSyncState {
     }
   }
 
-  /** Every resync change is applied: take the source's generations; this copy is consistent again. */
-  void resyncDone(GenerationIds source) throws IOException {
+  /**
+   * Whether this copy's last resync ended under this boot and its data may not be on the disk yet
+   * (a process that stopped before the flush that follows a resync's end).
+   */
+  synchronized boolean unflushedThisBoot() {
+    NodeMetadata m = metadata.current();
+    return !m.getInconsistent() && !BOOT_ID.isEmpty() && m.getResyncBootId().equals(BOOT_ID);
+  }
+
+  /** Which resync a flush started now follows, for {@link #resyncFlushed}. */
+  synchronized long resyncsStarted() {
+    return resyncsStarted;
+  }
+
+  /**
+   * The file system was flushed after resync number {@code resync} ended: its data is on the disk,
+   * so a restart of the machine no longer puts this copy in doubt. A resync started since keeps its
+   * own mark.
+   */
+  synchronized void resyncFlushed(long resync) throws IOException {
+    NodeMetadata m = metadata.current();
+    if (resync != resyncsStarted || resyncRunning || m.getInconsistent() || m.getResyncBootId().isEmpty()) {
+      return;
+    }
+    metadata.write(m.toBuilder().clearResyncBootId().build());
+  }
+
+  /**
+   * Every resync change is applied: take the source's generations; this copy is consistent again.
+   * When {@code durable} is false, the resync's data may still be in the page cache: the boot it
+   * ran under stays recorded until {@link #resyncFlushed}, so that a machine that goes down first
+   * comes back as an inconsistent copy.
+   */
+  synchronized void resyncDone(GenerationIds source, boolean durable) throws IOException {
     GenerationIds adopted = generations().adoptFrom(source);
     metadata.write(metadata.current().toBuilder()
         .setGenerations(adopted.toProto())
@@ -145,7 +168,7 @@ final class ReplicaSyncState {
         .clearOutOfDateReason()
         .setOutOfDateSinceMillis(0)
         .setPeerNeedsFullResync(false)
-        .clearResyncBootId()
+        .setResyncBootId(durable ? "" : BOOT_ID)
         .build());
     Path dir = root.resolve(METADATA_DIRECTORY);
     if (Files.exists(dir.resolve(ActivityLog.FILE_NAME))) {

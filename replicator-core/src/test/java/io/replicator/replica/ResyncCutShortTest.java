@@ -2,6 +2,7 @@ package io.replicator.replica;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import io.replicator.ReplicatedFileSystem;
 import io.replicator.ReplicationMode;
@@ -30,7 +31,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * A resync cut short, by the secondary's machine going down or by the link. Blocks the secondary
  * acknowledged may still have been only in its page cache: coming back under another boot, it has
- * every block compared. And the end of a resync is a hand-shake: the primary calls the peer current
+ * every block compared, whether the resync had ended or not. And the end of a resync is a hand-shake: the primary calls the peer current
  * only once the peer acknowledged recording the end.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
@@ -51,12 +52,12 @@ class ResyncCutShortTest {
     }
   }
 
-  @ParameterizedTest(name = "inconsistent={0}, resync boot [{1}], boot now [{2}] -> lost {3}")
+  @ParameterizedTest(name = "inconsistent={0}, unflushed resync's boot [{1}], boot now [{2}] -> lost {3}")
   @CsvSource({
       "true,  boot-a, boot-b, true",   // the machine restarted during the resync
       "true,  boot-a, boot-a, false",  // only the process died: the page cache survived
       "false, '',     boot-b, false",  // no resync ran
-      "false, boot-a, boot-b, false",  // a copy that is consistent is not second-guessed
+      "false, boot-a, boot-b, true",   // the resync had ended, the flush after it had not
       "true,  '',     boot-b, false",  // inconsistent for another reason (no resync recorded)
       "true,  boot-a, '',     false",  // a kernel that gives no boot id: nothing to compare
   })
@@ -96,6 +97,67 @@ class ResyncCutShortTest {
   }
 
   @Test
+  void aPowerLossAfterTheResyncsEndButBeforeItsFlushLeavesAnInconsistentCopyThatIsComparedWhole()
+      throws Exception {
+    assumeFalse(ReplicaSyncState.BOOT_ID.isEmpty(), "no boot id here: a resync's end waits for its flush");
+    secondaryAwayWhileEvenFilesAreRewrittenInPlace();
+    byte[] before = Files.readAllBytes(pair.replicaRoot.resolve("f0"));
+
+    // the resync ends and the pair is in sync; the flush that follows is held
+    pair.startReplica();
+    ((ReplicaNode) pair.replica()).injectFaults(holdingTheFlush());
+    await().atMost(Duration.ofSeconds(30)).until(() -> held.get() > 0 && fs.status().inSync());
+    Path metadataDir = pair.replicaRoot.resolve(ReplicaSyncState.METADATA_DIRECTORY);
+    NodeMetadata onDisk = NodeMetadataStore.open(metadataDir).current();
+    assertThat(onDisk.getInconsistent()).as("the secondary's record once the resync ended").isFalse();
+    assertThat(onDisk.getResyncBootId()).as("the boot its unflushed data depends on")
+        .isEqualTo(ReplicaSyncState.BOOT_ID);
+
+    // the power loss: the link, the page cache with the resync's blocks and the boot are gone; the
+    // disk holds the record as it was written
+    pair.proxy().refuse(true);
+    await().atMost(Duration.ofSeconds(10)).until(() -> !fs.status().peerConnected());
+    cut.countDown();
+    pair.stopReplica();
+    Files.write(pair.replicaRoot.resolve("f0"), before);
+    NodeMetadataStore.open(metadataDir).write(onDisk.toBuilder()
+        .setResyncBootId("the-boot-before-the-power-loss").build());
+    assertThat(io.replicator.LocalData.read(pair.replicaRoot).consistent())
+        .as("the copy, to whoever decides roles before it starts").isFalse();
+
+    pair.startReplica();
+    assertThat(pair.replica().status().problem()).as("the secondary back from the power loss")
+        .hasValueSatisfying(p -> assertThat(p).contains("inconsistent"));
+    pair.proxy().refuse(false);
+    await().atMost(Duration.ofSeconds(60)).until(() -> fs.status().inSync());
+    assertThat(pair.differences()).as("trees after the secondary came back from the power loss").isEmpty();
+    assertThat(pair.replica().status().problem()).isEmpty();
+  }
+
+  @Test
+  void aSecondaryStoppedBeforeItsFlushAfterAResyncFlushesAtItsNextStartUnderTheSameBoot() throws Exception {
+    assumeFalse(ReplicaSyncState.BOOT_ID.isEmpty(), "no boot id here: a resync's end waits for its flush");
+    secondaryAwayWhileEvenFilesAreRewrittenInPlace();
+    pair.startReplica();
+    await().atMost(Duration.ofSeconds(30)).until(() -> fs.status().inSync());
+    pair.stopReplica();
+
+    // as the record reads when the process stopped between the resync's end and its flush
+    Path metadataDir = pair.replicaRoot.resolve(ReplicaSyncState.METADATA_DIRECTORY);
+    NodeMetadataStore.open(metadataDir).write(NodeMetadataStore.open(metadataDir).current().toBuilder()
+        .setResyncBootId(ReplicaSyncState.BOOT_ID).build());
+    assertThat(io.replicator.LocalData.read(pair.replicaRoot).consistent())
+        .as("a copy whose page cache survived").isTrue();
+
+    pair.startReplica();
+    await().atMost(Duration.ofSeconds(30))
+        .until(() -> NodeMetadataStore.open(metadataDir).current().getResyncBootId().isEmpty());
+    assertThat(pair.replica().status().problem()).isEmpty();
+    await().atMost(Duration.ofSeconds(30)).until(() -> fs.status().inSync());
+    assertThat(pair.differences()).isEmpty();
+  }
+
+  @Test
   void afterAFailedFlushEveryBlockIsComparedNotOnlyThoseNeverAcknowledged() throws Exception {
     secondaryAwayWhileEvenFilesAreRewrittenInPlace();
     byte[] before = Files.readAllBytes(pair.replicaRoot.resolve("f0"));
@@ -119,8 +181,13 @@ class ResyncCutShortTest {
   void aLinkLostBeforeThePeerRecordedTheResyncsEndLeavesThePeerOutOfDate() throws Exception {
     secondaryAwayWhileEvenFilesAreRewrittenInPlace();
 
-    // the secondary holds the resync's end (its flush) until the link is gone, then fails it
-    holdThenCut(holdingTheFlush());
+    // the secondary holds the resync's end until the link is gone, then fails it
+    holdThenCut(new ApplyFaults() {
+      @Override
+      public void beforeResyncEnd() throws IOException {
+        hold("the resync's end");
+      }
+    });
     await().atMost(Duration.ofSeconds(10)).until(() -> fs.status().resync().isEmpty());
     assertThat(fs.status().peerOutOfDate())
         .as("the primary, whose resync end the peer never recorded: %s", pair.describe()).isTrue();
@@ -146,14 +213,11 @@ class ResyncCutShortTest {
   }
 
   /** Holds the secondary's flush of its file system (the resync's end), then fails it. */
-  private ApplyFaults holdingTheFlush() throws IOException {
-    Path replicaRoot = pair.replicaRoot.toRealPath();
+  private ApplyFaults holdingTheFlush() {
     return new ApplyFaults() {
       @Override
-      public void beforeSync(Path path) throws IOException {
-        if (path.toRealPath().equals(replicaRoot)) {
-          hold(path);
-        }
+      public void beforeFlush(Path root) throws IOException {
+        hold(root);
       }
     };
   }
