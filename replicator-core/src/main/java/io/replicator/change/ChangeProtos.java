@@ -129,7 +129,7 @@ public final class ChangeProtos {
               .setOwner(o.owner() == null ? "" : o.owner())
               .setGroup(o.group() == null ? "" : o.group()));
     } else if (change instanceof FileChange.Force f) {
-      b.setForce(Force.newBuilder().setPath(f.path()).setMetadata(f.metadata()));
+      b.setForce(Force.newBuilder().setPath(f.path()).setMetadata(f.metadata()).setOrderOnly(f.orderOnly()));
     } else {
       // Unreachable while FileChange is sealed; a new kind must be added here.
       throw new IllegalArgumentException("unknown change kind " + change.getClass().getName());
@@ -283,7 +283,7 @@ public final class ChangeProtos {
       }
       case FORCE -> {
         Force f = proto.getForce();
-        return new FileChange.Force(path(seq, "force", f.getPath(), true), f.getMetadata());
+        return new FileChange.Force(path(seq, "force", f.getPath(), true), f.getMetadata(), f.getOrderOnly());
       }
       case OP_NOT_SET -> throw new MalformedChangeException(
           seq, "no operation set (unknown or missing kind of change)");

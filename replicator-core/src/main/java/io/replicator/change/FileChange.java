@@ -255,11 +255,22 @@ public sealed interface FileChange {
 
   /**
    * Durability barrier: every earlier change is applied on the replica, then {@code path} (a file
-   * or a directory) is made durable there, its metadata too when {@code metadata} is set.
+   * or a directory) is made durable there, its metadata too when {@code metadata} is set. With
+   * {@code orderOnly}, nothing is made durable: it is applied once every earlier change is.
    */
-  record Force(String path, boolean metadata) implements FileChange {
+  record Force(String path, boolean metadata, boolean orderOnly) implements FileChange {
     public Force {
       checkNotNull(path, "path");
+    }
+
+    /** A durability barrier for {@code path}. */
+    public Force(String path, boolean metadata) {
+      this(path, metadata, false);
+    }
+
+    /** A barrier of order only: applied once every change before it is applied. */
+    public static Force barrier() {
+      return new Force("", false, true);
     }
   }
 }

@@ -1019,6 +1019,21 @@ final class ChangeApplier implements Closeable, ApplyStage {
       }
       Path path;
       boolean directory;
+      if (((FileChange.Force) task.change).orderOnly()) {
+        // the Forces grouped before it are made durable first: it waits for every earlier change
+        if (!syncFiles(lane, files, filePaths)) {
+          task.release();
+          releaseAll(group.subList(i + 1, group.size()));
+          return;
+        }
+        files.clear();
+        filePaths.clear();
+        if (!orderBarrier(task)) {
+          releaseAll(group.subList(i + 1, group.size()));
+          return;
+        }
+        continue;
+      }
       try {
         faults.beforeApply(task.seq, task.change);
         if (lane.channels.get(task.change.path()) != null) {
@@ -1104,6 +1119,24 @@ final class ChangeApplier implements Closeable, ApplyStage {
     }
     forces.clear();
     paths.clear();
+    return true;
+  }
+
+  /** A Force of order only: applied once every earlier change is, with no fsync. Releases it. */
+  private boolean orderBarrier(Task task) {
+    try {
+      awaitAppliedBefore(task.seq);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      task.release();
+      fail(task.seq, new java.io.InterruptedIOException("interrupted before a barrier"));
+      return false;
+    }
+    task.release();
+    if (skipped(task)) {
+      return false; // an earlier change failed meanwhile
+    }
+    markApplied(task.seq);
     return true;
   }
 

@@ -88,7 +88,7 @@ final class ResyncCoordinator {
     link.sendControl(c, Envelope.newBuilder().setResyncDone(ResyncDone.newBuilder()
         .setLastSeq(link.lastSeq()).setGenerations(next.toProto())).build());
     java.util.concurrent.atomic.AtomicBoolean recorded = new java.util.concurrent.atomic.AtomicBoolean();
-    Completion barrier = link.submitResync(c, new FileChange.Force("", false), () -> recorded.set(true));
+    Completion barrier = link.submitResync(c, FileChange.Force.barrier(), () -> recorded.set(true));
     if (barrier == null) {
       throw new ManifestChannel.LinkLostException("link lost before the peer recorded the end of the resync");
     }

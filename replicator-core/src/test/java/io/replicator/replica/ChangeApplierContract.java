@@ -533,6 +533,39 @@ abstract class ChangeApplierContract {
     }
   }
 
+  @Test
+  void aBarrierOfOrderOnlyWaitsForEveryEarlierChangeAndMakesNothingDurable() throws Exception {
+    CountDownLatch unblock = new CountDownLatch(1);
+    Map<Path, AtomicInteger> syncs = new ConcurrentHashMap<>();
+    ApplyFaults faults =
+        new ApplyFaults() {
+          @Override
+          public void beforeApply(long seq, FileChange change) throws IOException {
+            blockOn("slow", unblock).beforeApply(seq, change);
+          }
+
+          @Override
+          public void beforeSync(Path path) {
+            syncs.computeIfAbsent(path, p -> new AtomicInteger()).incrementAndGet();
+          }
+        };
+    try (ApplierHarness h = new ApplierHarness(root, ChangeApplier.Options.defaults(), faults, 1)) {
+      for (int i = 0; i < 4; i++) {
+        h.submit(new FileChange.CreateFile("f" + i, false));
+      }
+      h.submit(new FileChange.CreateFile("slow", false));
+      long barrier = h.submit(FileChange.Force.barrier());
+      await().during(Duration.ofMillis(200)).atMost(Duration.ofSeconds(5))
+          .until(() -> h.applier.appliedSeq() < barrier);
+      unblock.countDown();
+      h.awaitApplied();
+
+      assertThat(h.applier.appliedSeq()).isEqualTo(barrier);
+      assertThat(syncs).as("fsyncs for a barrier of order only").isEmpty();
+      assertThat(h.applier.fsyncs()).isZero();
+    }
+  }
+
   private static void awaitLatch(CountDownLatch latch) throws IOException {
     try {
       if (!latch.await(30, TimeUnit.SECONDS)) {
