@@ -1459,6 +1459,18 @@ final class ChangeApplier implements Closeable, ApplyStage {
 
   // ---------------------------------------------------------------- durability
 
+  /**
+   * Whether a Force needs no fsync here: while a resync into this copy runs, the copy is
+   * inconsistent (never promoted, whatever it holds), and everything applied before the resync's
+   * end is written to disk by the flush that follows that end, under the boot recorded with the
+   * resync (a machine that goes down first has every block compared). An application's Force then
+   * costs its writes' application only, instead of fsyncs that queue behind the resync's writes.
+   * Control steps are barriers, so no Force runs while the resync's end is recorded.
+   */
+  private boolean durabilityDeferred() {
+    return resyncTarget && ResyncFlush.deferrable();
+  }
+
   /** Remembers that the directory holding {@code entry} had an entry created, removed or renamed. */
   private void markNamespaceDirty(Path entry) {
     Path parent = entry.getParent();
@@ -1511,6 +1523,10 @@ final class ChangeApplier implements Closeable, ApplyStage {
     if (namespaceDirty.isEmpty()) {
       return;
     }
+    if (durabilityDeferred()) {
+      namespaceDirty.clear(); // written to disk by the flush after the resync's end
+      return;
+    }
     directorySyncLock.lock();
     try {
       for (Path directory : List.copyOf(namespaceDirty)) {
@@ -1532,6 +1548,9 @@ final class ChangeApplier implements Closeable, ApplyStage {
 
   /** fsyncs one file through the lane's cached channel when it has one. */
   private void syncFile(Lane lane, String changePath, Path path, boolean metadata) throws IOException {
+    if (durabilityDeferred()) {
+      return;
+    }
     // path is null when the lane held the file open at the Force: named under the root for the hook
     faults.beforeSync(path != null ? path : guard.root().resolve(changePath));
     FileChannel cached = lane.channels.get(changePath);
@@ -1555,7 +1574,7 @@ final class ChangeApplier implements Closeable, ApplyStage {
   }
 
   private void syncDirectory(Path directory) throws IOException {
-    if (!directorySyncSupported) {
+    if (!directorySyncSupported || durabilityDeferred()) {
       return;
     }
     faults.beforeSync(directory);

@@ -4,6 +4,7 @@ import static io.replicator.replica.ApplierHarness.write;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import io.replicator.change.FileChange;
 import java.io.IOException;
@@ -563,6 +564,36 @@ abstract class ChangeApplierContract {
       assertThat(h.applier.appliedSeq()).isEqualTo(barrier);
       assertThat(syncs).as("fsyncs for a barrier of order only").isEmpty();
       assertThat(h.applier.fsyncs()).isZero();
+    }
+  }
+
+  @Test
+  void whileAResyncRunsIntoThisCopyAForceWaitsForNoFsyncAndAfterItsEndItDoes() throws Exception {
+    assumeFalse(ReplicaSyncState.BOOT_ID.isEmpty(), "no boot id here: forces sync during a resync too");
+    Map<Path, AtomicInteger> syncs = new ConcurrentHashMap<>();
+    ApplyFaults faults =
+        new ApplyFaults() {
+          @Override
+          public void beforeSync(Path path) {
+            syncs.computeIfAbsent(path, p -> new AtomicInteger()).incrementAndGet();
+          }
+        };
+    try (ApplierHarness h = new ApplierHarness(root, ChangeApplier.Options.defaults(), faults, 2)) {
+      h.applier.resyncTarget(true);
+      h.submit(new FileChange.MakeDirectory("d"));
+      h.submit(new FileChange.CreateFile("d/f", false));
+      h.submit(write("d/f", 0, "during the resync"));
+      h.submit(new FileChange.Force("d/f", true));
+      h.submit(new FileChange.Force("d", true));
+      h.awaitApplied();
+      assertThat(syncs).as("fsyncs while the copy is a resync target").isEmpty();
+      assertThat(h.applier.fsyncs()).isZero();
+
+      h.applier.resyncTarget(false); // the resync's end (then the file system is flushed)
+      h.submit(write("d/f", 0, "after the resync"));
+      h.submit(new FileChange.Force("d/f", false));
+      h.awaitApplied();
+      assertThat(syncs).as("fsyncs once the copy is consistent").containsKey(root.toRealPath().resolve("d/f"));
     }
   }
 
